@@ -1,0 +1,42 @@
+# Two user commands: `make demo` and `make test` (both install what is missing first).
+SHELL := bash
+export PYTHONPATH := $(CURDIR)
+export PYTHONUNBUFFERED := 1
+export JUPYTER_PATH := $(CURDIR)/build/jupyter
+PY_MAIN := .venv/bin/python
+PY_PARLER := .venv-parler/bin/python
+# Test folders per dependency stack; the core tests run on both stacks.
+MAIN_TESTS := $(wildcard tests/core tests/data tests/vits tests/kokoro tests/bench tests/pocket tests/kaggle tests/suite)
+PARLER_TESTS := $(wildcard tests/core tests/parler tests/distill)
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test test-main test-parler lint lock clean
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	$(PY_MAIN) -m nbhelpers.suite run --profile smoke
+
+test: setup
+	@rc=0; \
+	echo "== main stack: $(MAIN_TESTS)"; $(PY_MAIN) -m pytest $(PYTEST_ARGS) $(MAIN_TESTS) || rc=1; \
+	echo "== parler stack: $(PARLER_TESTS)"; $(PY_PARLER) -m pytest $(PYTEST_ARGS) $(PARLER_TESTS) || rc=1; \
+	exit $$rc
+
+test-main: setup
+	$(PY_MAIN) -m pytest $(PYTEST_ARGS) $(MAIN_TESTS)
+
+test-parler: setup
+	$(PY_PARLER) -m pytest $(PYTEST_ARGS) $(PARLER_TESTS)
+
+lint: setup
+	$(PY_MAIN) -m ruff check nbhelpers kaggle_kernels tests benchmarks
+
+# Regenerate the exact pins after editing requirements*.in (needs the uv that setup installs).
+lock:
+	$(HOME)/.cache/tts-suite/tools/bin/uv pip compile -q --python-version 3.11 --no-header requirements.in -o requirements.txt
+	$(HOME)/.cache/tts-suite/tools/bin/uv pip compile -q --python-version 3.11 --no-header requirements-parler.in -o requirements-parler.txt
+
+clean:
+	rm -rf workspace runs build .pytest_cache

@@ -1,0 +1,77 @@
+"""Machine-readable stage records: each stage appends one JSON line to the workspace's run log saying what
+it read, what it wrote, what it measured and whether it finished or needs resuming."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from .env import environment_report
+from .paths import Workspace
+
+STATUSES = ("done", "resume_needed", "failed")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, os.PathLike):
+        return str(value)
+    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
+        return value.item()
+    return value
+
+
+def append_stage_record(stage: str, *, profile: str, status: str = "done", inputs: dict | None = None,
+                        outputs: dict | None = None, metrics: dict | None = None,
+                        workspace: Workspace | None = None, **extra: Any) -> dict[str, Any]:
+    """Append one record to ``<workspace>/run_log.jsonl`` (file-locked, one line) and return it."""
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+    ws = workspace or Workspace()
+    env = environment_report()
+    record = _jsonable({
+        "stage": stage, "profile": profile, "status": status, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "inputs": inputs or {}, "outputs": outputs or {}, "metrics": metrics or {},
+        "environment": {"platform": env.platform, "stack": env.stack, "gpus": [g["name"] for g in env.gpus],
+                        "dtype": env.dtype, "packages": {k: v for k, v in env.packages.items() if v != "-"}},
+        **extra,
+    })
+    line = json.dumps(record, ensure_ascii=False) + "\n"
+    with ws.run_log.open("a", encoding="utf-8") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return record
+
+
+def read_records(path: str | os.PathLike | Workspace | None = None, stage: str | None = None) -> list[dict]:
+    """All records of a run log (a path, a Workspace, or the default workspace), optionally of one stage.
+    A torn last line (a process killed mid-write) is ignored."""
+    if path is None or isinstance(path, Workspace):
+        path = (path or Workspace()).run_log
+    path = Path(path)
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if stage is None or rec.get("stage") == stage:
+            out.append(rec)
+    return out
+
+
+def last_record(path: str | os.PathLike | Workspace | None = None, stage: str | None = None) -> dict | None:
+    records = read_records(path, stage)
+    return records[-1] if records else None

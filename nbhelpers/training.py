@@ -1,0 +1,129 @@
+"""Shared pieces of every training loop: a data order that can resume mid-epoch, RNG capture, and
+saving/loading the whole training state through atomic checkpoints so that a resumed run continues
+bit-for-bit where the killed one stopped (the nanoGPT recipe, made crash-safe)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .checkpoint import latest_checkpoint, save_checkpoint
+
+STATE_FILE = "training_state.pt"
+
+
+class ResumableSampler(torch.utils.data.Sampler[int]):
+    """Shuffled indices, a fresh permutation per epoch derived from (seed, epoch) alone, with a position
+    that is part of the checkpoint: resuming skips exactly the samples already consumed.
+
+    ``batches`` optionally groups indices (e.g. length-grouped batches); the sampler then yields batches
+    (lists of indices) in a per-epoch shuffled order instead of single indices.
+    """
+
+    def __init__(self, n: int, seed: int = 0, batches: list[list[int]] | None = None,
+                 shuffle: bool = True, rank: int = 0, world_size: int = 1):
+        if n <= 0:
+            raise ValueError("cannot sample from an empty dataset")
+        self.n, self.seed, self.batches, self.shuffle = n, seed, batches, shuffle
+        self.rank, self.world_size = rank, world_size
+        self.epoch, self.position = 0, 0
+
+    def _order(self) -> list:
+        items: list = self.batches if self.batches is not None else list(range(self.n))
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            items = [items[i] for i in torch.randperm(len(items), generator=g).tolist()]
+        # every rank sees the same number of items: drop the tail that does not divide evenly
+        usable = len(items) - len(items) % self.world_size
+        return items[self.rank:usable:self.world_size]
+
+    def __len__(self) -> int:
+        return len(self._order())
+
+    def __iter__(self) -> Iterator:
+        order = self._order()
+        while self.position < len(order):
+            item = order[self.position]
+            self.position += 1
+            yield item
+        self.epoch, self.position = self.epoch + 1, 0
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "position": self.position, "seed": self.seed}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        if state.get("seed", self.seed) != self.seed:
+            raise ValueError(f"checkpoint was written with data seed {state['seed']}, this run uses {self.seed}")
+        self.epoch, self.position = state["epoch"], state["position"]
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_training_state(directory: str | Path, step: int, *, model: torch.nn.Module,
+                        optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None,
+                        scaler: Any = None, sampler: ResumableSampler | None = None,
+                        extra: dict[str, Any] | None = None, meta: dict[str, Any] | None = None,
+                        keep: int | None = 2, trainable_only: bool = False) -> Path:
+    """Atomically save everything a resume needs as checkpoint ``step`` under ``directory``.
+
+    ``trainable_only`` stores only parameters with requires_grad (LoRA adapters, a partly frozen model)
+    plus buffers, which keeps checkpoints of large frozen bases small.
+    """
+    weights = model.state_dict()
+    if trainable_only:
+        keep_names = {n for n, p in model.named_parameters() if p.requires_grad}
+        keep_names |= {n for n, _ in model.named_buffers()}
+        weights = {k: v for k, v in weights.items() if k in keep_names}
+    state = {
+        "step": step,
+        "model": weights,
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "sampler": sampler.state_dict() if sampler is not None else None,
+        "rng": rng_state(),
+        "extra": extra or {},
+    }
+    return save_checkpoint(directory, step, lambda folder: torch.save(state, folder / STATE_FILE),
+                           meta={"trainable_only": trainable_only, **(meta or {})}, keep=keep)
+
+
+def load_training_state(checkpoint: str | Path, *, model: torch.nn.Module,
+                        optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None,
+                        scaler: Any = None, sampler: ResumableSampler | None = None,
+                        restore_rng: bool = True) -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_training_state` into the given objects; returns
+    ``{"step": ..., "extra": ...}``."""
+    state = torch.load(Path(checkpoint) / STATE_FILE, map_location="cpu", weights_only=False)
+    missing, unexpected = model.load_state_dict(state["model"], strict=False)
+    if unexpected:
+        raise RuntimeError(f"{checkpoint}: checkpoint has weights this model lacks: {unexpected[:5]}...")
+    for obj, key in ((optimizer, "optimizer"), (scheduler, "scheduler"), (scaler, "scaler"), (sampler, "sampler")):
+        if obj is not None and state.get(key) is not None:
+            obj.load_state_dict(state[key])
+    if restore_rng:
+        set_rng_state(state["rng"])
+    return {"step": state["step"], "extra": state["extra"], "missing_keys": missing}
+
+
+def resume_point(*directories: str | Path) -> Path | None:
+    """The newest complete training checkpoint among ``directories`` (workspace and /kaggle/input copies)."""
+    return latest_checkpoint([d for d in directories if d is not None])

@@ -160,3 +160,9 @@ def environment_report(print_it: bool = False) -> EnvironmentReport:
     if print_it:
         print(report)
     return report
+
+
+def is_headless() -> bool:
+    """True in papermill/suite runs (the runner sets TTS_HEADLESS=1) and Kaggle batch runs: notebooks skip
+    interactive widgets then."""
+    return os.environ.get("TTS_HEADLESS") == "1" or detect_platform() == "kaggle-batch"

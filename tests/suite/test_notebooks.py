@@ -1,0 +1,40 @@
+"""Notebook hygiene: committed without outputs, numbered, with a parameters cell and a known kernel."""
+
+import ast
+import json
+
+import pytest
+
+from nbhelpers.suite import NOTEBOOK_DIR, NUMBERED
+
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+KERNELS = {"tts-main", "tts-parler"}
+
+
+def test_there_are_notebooks():
+    assert any(nb.name.startswith("00_") for nb in NOTEBOOKS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_clean_and_parameterised(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    assert NUMBERED.match(path.name), "notebooks are named NN_name.ipynb"
+    assert nb["metadata"]["kernelspec"]["name"] in KERNELS
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    for i, cell in enumerate(code):
+        assert cell.get("outputs") == [], f"code cell {i} has outputs: clear them before committing"
+        assert cell.get("execution_count") is None, f"code cell {i} has an execution count"
+    tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, "exactly one code cell must be tagged 'parameters'"
+    assert tagged[0] is code[0], "the parameters cell is the first code cell"
+    names = {t.id for node in ast.walk(ast.parse("".join(tagged[0]["source"])))
+             if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)}
+    assert {"profile", "workspace"} <= names
+    for i, cell in enumerate(code):
+        ast.parse("".join(cell["source"]))  # every cell is valid Python (no shell magics)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_reports_environment(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    assert any("environment_report(" in "".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")

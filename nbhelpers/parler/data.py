@@ -1,0 +1,110 @@
+"""From a prepared dataset plus cached codes to training batches: tokenised transcripts and descriptions,
+delay-pattern labels, length-grouped batches and a collate function. Shared with the distillation stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .model import ParlerBundle
+
+REQUIRED_COLUMNS = ("text", "text_description")
+
+
+@dataclass
+class Example:
+    """One utterance ready for training: its codes and both token sequences."""
+
+    codes: torch.Tensor  # (codebooks, frames) int16
+    prompt_ids: list[int]
+    description_ids: list[int]
+    row: int  # row in the dataset split, for error messages and samples
+
+    @property
+    def frames(self) -> int:
+        return int(self.codes.shape[1])
+
+
+def check_columns(split: Any, name: str) -> None:
+    """A clear error when the dataset lacks a column the trainer needs."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in split.column_names]
+    if missing:
+        raise ValueError(f"dataset split {name!r} lacks column(s) {missing} (has {split.column_names}). "
+                         "Re-run data prep (01_data_prep), which writes text and text_description for Parler-TTS.")
+
+
+def build_examples(bundle: ParlerBundle, split: Any, codes: list[torch.Tensor], *, max_frames: int | None = None,
+                   name: str = "train") -> tuple[list[Example], list[int]]:
+    """Tokenise one split and pair rows with their codes; rows longer than ``max_frames`` are dropped
+    (their row numbers are returned so the caller can report them)."""
+    check_columns(split, name)
+    if len(codes) != len(split):
+        raise ValueError(f"split {name!r}: {len(codes)} cached code rows for {len(split)} dataset rows; "
+                         "delete the code cache folder and encode again")
+    prompts = bundle.prompt_tokenizer(list(split["text"])).input_ids
+    descriptions = bundle.description_tokenizer(list(split["text_description"])).input_ids
+    kept, dropped = [], []
+    for row, (c, p, d) in enumerate(zip(codes, prompts, descriptions)):
+        if max_frames is not None and c.shape[1] > max_frames:
+            dropped.append(row)
+            continue
+        kept.append(Example(c, p, d, row))
+    if not kept:
+        raise ValueError(f"split {name!r}: no utterance left after dropping those over {max_frames} frames; "
+                         "raise max_audio_seconds in the profile")
+    return kept, dropped
+
+
+def length_grouped_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
+    """Batches of indices with similar lengths (sorted, then cut), so padding stays small; the sampler
+    shuffles the batch order every epoch. The last, smaller batch is dropped when it would be ragged."""
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    if len(batches) > 1 and len(batches[-1]) < batch_size:
+        batches.pop()
+    return batches
+
+
+def delayed_labels(codes: torch.Tensor, bos: int, eos: int) -> torch.Tensor:
+    """Codes (K, T) -> labels (T + K - 1, K) in Parler-TTS's delay pattern: codebook k starts k steps late
+    (BOS before it) and is followed by EOS; the model ignores BOS labels and all EOS after the first."""
+    k, t = codes.shape
+    labels = torch.full((k, t + k - 1), eos, dtype=torch.long)
+    for cb in range(k):
+        labels[cb, :cb] = bos
+        labels[cb, cb:cb + t] = codes[cb].long()
+    return labels.T
+
+
+def _pad(seqs: list[list[int]], pad: int, left: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        sl = slice(width - len(s), width) if left else slice(0, len(s))
+        ids[i, sl], mask[i, sl] = torch.tensor(s, dtype=torch.long), 1
+    return ids, mask
+
+
+class Collator:
+    """Pads a list of examples into model inputs: descriptions right-padded, transcripts left-padded (they
+    are prepended to the audio tokens, so left padding keeps them adjacent), labels padded with -100."""
+
+    def __init__(self, bundle: ParlerBundle):
+        dec = bundle.model.config.decoder
+        self.bos, self.eos = int(dec.bos_token_id), int(dec.eos_token_id)
+        self.prompt_pad = int(bundle.prompt_tokenizer.pad_token_id)
+        self.description_pad = int(bundle.description_tokenizer.pad_token_id)
+
+    def __call__(self, examples: list[Example]) -> dict[str, torch.Tensor]:
+        desc, desc_mask = _pad([e.description_ids for e in examples], self.description_pad, left=False)
+        prompt, prompt_mask = _pad([e.prompt_ids for e in examples], self.prompt_pad, left=True)
+        labels = [delayed_labels(e.codes, self.bos, self.eos) for e in examples]
+        width = max(lab.shape[0] for lab in labels)
+        padded = torch.full((len(labels), width, labels[0].shape[1]), -100, dtype=torch.long)
+        for i, lab in enumerate(labels):
+            padded[i, :lab.shape[0]] = lab
+        return {"input_ids": desc, "attention_mask": desc_mask, "prompt_input_ids": prompt,
+                "prompt_attention_mask": prompt_mask, "labels": padded}

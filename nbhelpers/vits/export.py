@@ -1,0 +1,221 @@
+"""Outputs of a VITS run: an inference bundle (weights + config + ONNX), sample WAVs for the fixed Bangla test
+sentences, the loss plot from TensorBoard logs, ONNX Runtime inference checked against PyTorch, and a
+side-by-side CPU timing of the two backends."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..checkpoint import latest_checkpoint, save_checkpoint
+from ..paths import Workspace
+from .config import SAMPLE_RATE, TEST_SENTENCES, load_coqui_config, save_config
+
+BUNDLES = "model"
+LOSS_TAGS = ("loss_mel", "loss_kl", "loss_duration", "loss_gen", "loss_disc", "loss_feat")
+
+
+def best_checkpoint(run_dir: str | Path) -> Path:
+    """best_model.pth when an epoch finished (lowest loss), else the newest checkpoint_N.pth."""
+    run_dir = Path(run_dir)
+    best = run_dir / "best_model.pth"
+    if best.is_file():
+        return best
+    ckpts = sorted(run_dir.glob("checkpoint_*.pth"), key=lambda p: int(p.stem.rsplit("_", 1)[-1]))
+    if not ckpts:
+        raise FileNotFoundError(f"{run_dir} holds no best_model.pth or checkpoint_N.pth. Fix: train first "
+                                "(nbhelpers.vits.train) or point at the run folder that has them.")
+    return ckpts[-1]
+
+
+def load_model(checkpoint: str | Path, config_path: str | Path | None = None) -> Any:
+    """A VITS in eval mode from a checkpoint and its config.json (default: beside the checkpoint)."""
+    from TTS.tts.models.vits import Vits
+
+    checkpoint = Path(checkpoint)
+    config = load_coqui_config(config_path or checkpoint.parent / "config.json")
+    model = Vits(config)
+    model.load_checkpoint(config, str(checkpoint), eval=True)
+    return model
+
+
+def synthesize(model: Any, text: str, *, deterministic: bool = False) -> np.ndarray:
+    """Float32 mono audio at the model's sample rate. ``deterministic`` zeroes the noise scales (used to compare
+    backends); otherwise coqui's inference noise is used, as in normal synthesis."""
+    import torch
+
+    ids = torch.LongTensor(model.tokenizer.text_to_ids(text))[None].to(next(model.parameters()).device)
+    saved = model.inference_noise_scale, model.inference_noise_scale_dp
+    if deterministic:
+        model.inference_noise_scale = model.inference_noise_scale_dp = 0.0
+    try:
+        with torch.inference_mode():
+            out = model.inference(ids, aux_input={"x_lengths": torch.LongTensor([ids.shape[1]])})
+    finally:
+        model.inference_noise_scale, model.inference_noise_scale_dp = saved
+    return out["model_outputs"][0, 0].float().cpu().numpy()
+
+
+def write_samples(synth: Any, out_dir: str | Path, texts: tuple[str, ...] = TEST_SENTENCES,
+                  prefix: str = "sample") -> list[Path]:
+    """One WAV per test sentence via ``synth(text) -> audio`` plus texts.json mapping file -> sentence."""
+    import soundfile as sf
+    from tqdm.auto import tqdm
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths, index = [], {}
+    for i, text in enumerate(tqdm(texts, desc="samples", unit="sentence")):
+        path = out_dir / f"{prefix}_{i:02d}.wav"
+        sf.write(path, synth(text), SAMPLE_RATE)
+        paths.append(path)
+        index[path.name] = text
+    (out_dir / "texts.json").write_text(json.dumps(index, ensure_ascii=False, indent=1), encoding="utf-8")
+    return paths
+
+
+def loss_curves(run_dir: str | Path, tags: tuple[str, ...] = LOSS_TAGS) -> dict[str, tuple[list[int], list[float]]]:
+    """Per-step training losses read back from the run's TensorBoard event files (all sessions of the run)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    curves: dict[str, dict[int, float]] = {}
+    for events in sorted(Path(run_dir).glob("events.out.tfevents.*")):
+        acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
+        acc.Reload()
+        for tag in tags:
+            full = f"TrainIterStats/{tag}"
+            if full in acc.Tags()["scalars"]:
+                curves.setdefault(tag, {}).update({e.step: e.value for e in acc.Scalars(full)})
+    return {t: (sorted(v), [v[s] for s in sorted(v)]) for t, v in curves.items()}
+
+
+def plot_losses(run_dir: str | Path, path: str | Path, title: str = "VITS training losses") -> Path:
+    """Save a PNG with one panel per loss (the mel loss dwarfs the others, so panels, not one axis)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    curves = loss_curves(run_dir)
+    if not curves:
+        raise FileNotFoundError(f"no TensorBoard training losses in {run_dir}. Fix: train at least one step.")
+    fig, axes = plt.subplots(1, len(curves), figsize=(3.2 * len(curves), 2.8), squeeze=False)
+    for ax, (tag, (steps, values)) in zip(axes[0], curves.items()):
+        ax.plot(steps, values, marker="." if len(steps) < 50 else None)
+        ax.set_title(tag)
+        ax.set_xlabel("step")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return Path(path)
+
+
+def export_onnx(model: Any, path: str | Path) -> Path:
+    """Export the generator with coqui's ``Vits.export_onnx`` (inputs ``input``, ``input_lengths``, ``scales``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():  # the tracer warns about every Python-level shape check in coqui's code
+        warnings.simplefilter("ignore")
+        model.export_onnx(output_path=str(path), verbose=False)
+    return path
+
+
+class OnnxVits:
+    """ONNX Runtime inference for an exported VITS: same tokenizer as PyTorch, same noise/length scales."""
+
+    def __init__(self, onnx_path: str | Path, config: Any, providers: list[str] | None = None,
+                 threads: int | None = None):
+        import onnxruntime as ort
+        from TTS.tts.utils.text.tokenizer import TTSTokenizer
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(onnx_path), sess_options=options,
+                                            providers=providers or ["CPUExecutionProvider"])
+        self.tokenizer, _ = TTSTokenizer.init_from_config(copy.deepcopy(config))
+        args = config.model_args
+        self.scales = [args.inference_noise_scale, args.length_scale, args.inference_noise_scale_dp]
+
+    def synthesize(self, text: str, *, deterministic: bool = False) -> np.ndarray:
+        """Float32 mono audio, like :func:`synthesize` for the PyTorch model."""
+        ids = np.asarray(self.tokenizer.text_to_ids(text), dtype=np.int64)[None]
+        noise, length, noise_dp = self.scales
+        scales = np.array([0.0 if deterministic else noise, length, 0.0 if deterministic else noise_dp], np.float32)
+        out = self.session.run(["output"], {"input": ids, "input_lengths": np.array([ids.shape[1]], np.int64),
+                                            "scales": scales})[0]
+        return out[0, 0].astype(np.float32)
+
+
+def compare_backends(model: Any, onnx: OnnxVits, texts: tuple[str, ...] = TEST_SENTENCES,
+                     tolerance: float = 1e-3) -> dict[str, Any]:
+    """Deterministic PyTorch vs ONNX Runtime audio for the same texts: lengths must match and the largest
+    sample difference must stay within ``tolerance`` (audio is in [-1, 1])."""
+    worst, lengths_match = 0.0, True
+    for text in texts:
+        a, b = synthesize(model, text, deterministic=True), onnx.synthesize(text, deterministic=True)
+        if a.shape != b.shape:
+            lengths_match = False
+            n = min(len(a), len(b))
+            a, b = a[:n], b[:n]
+        worst = max(worst, float(np.max(np.abs(a - b))) if len(a) else 0.0)
+    return {"max_abs_diff": worst, "lengths_match": lengths_match, "tolerance": tolerance,
+            "ok": lengths_match and worst <= tolerance, "sentences": len(texts)}
+
+
+def time_backends(backends: dict[str, Any], texts: tuple[str, ...] = TEST_SENTENCES, repeats: int = 2,
+                  warmup: int = 1) -> dict[str, dict[str, float]]:
+    """Real-time factor (synthesis seconds / audio seconds, lower is faster) per backend, measured side by side
+    with time.perf_counter on the same texts; ``backends`` maps a name to ``synth(text) -> audio``."""
+    from tqdm.auto import tqdm
+
+    out = {}
+    for name, synth in backends.items():
+        for text in texts[:warmup]:
+            synth(text)
+        seconds = audio = 0.0
+        for _ in tqdm(range(repeats), desc=f"timing {name}", unit="pass"):
+            for text in texts:
+                t0 = time.perf_counter()
+                wav = synth(text)
+                seconds += time.perf_counter() - t0
+                audio += len(wav) / SAMPLE_RATE
+        out[name] = {"rtf": seconds / audio, "seconds": seconds, "audio_seconds": audio}
+    return out
+
+
+def inference_config(config: Any) -> Any:
+    """The config for the inference bundle: no discriminator (not needed to synthesise, half the size)."""
+    config = copy.deepcopy(config)
+    config.model_args.init_discriminator = False
+    return config
+
+
+def publish_bundle(model: Any, config: Any, step: int, workspace: Workspace, *, onnx: bool = True,
+                   meta: dict[str, Any] | None = None, keep: int | None = 2) -> Path:
+    """Atomically write ``<workspace>/vits/model/step-N/`` with model.pth (generator), config.json and
+    model.onnx, so later stages (06 benchmark) find a complete bundle with ``latest_checkpoint``."""
+    import torch
+
+    inf_config = inference_config(config)
+
+    def write(folder: Path) -> None:
+        state = {k: v for k, v in model.state_dict().items() if not k.startswith("disc.")}
+        torch.save({"model": state, "step": step}, folder / "model.pth")
+        save_config(inf_config, folder / "config.json")
+        if onnx:
+            export_onnx(model, folder / "model.onnx")
+
+    return save_checkpoint(workspace.stage_dir("vits", BUNDLES), step, write, meta=meta, keep=keep)
+
+
+def latest_bundle(workspace: Workspace | None = None) -> Path | None:
+    """The newest complete inference bundle of this stage."""
+    return latest_checkpoint((workspace or Workspace()).stage_dir("vits", BUNDLES, create=False))

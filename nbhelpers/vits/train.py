@@ -1,0 +1,292 @@
+"""Train VITS with coqui's Trainer inside a notebook without killing the kernel.
+
+``Trainer.fit()`` turns Ctrl-C into ``os._exit`` (the kernel dies) and any error into ``sys.exit(1)`` after
+deleting a run folder without checkpoints, so this module drives ``Trainer._fit()`` itself: a step-end callback
+polls the time budget (and an optional step limit), saves a checkpoint and raises a private exception that is
+caught here, so the call simply returns. The next session resumes with ``continue_path`` (optimizer,
+scheduler and the step counter continue); a fresh fine-tune restores weights only, with a report."""
+
+from __future__ import annotations
+
+import shutil
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..budget import TimeBudget
+from ..data.layout import DatasetPaths
+from ..paths import Workspace, find_artifacts
+from ..profiles import load_profile
+from ..records import append_stage_record
+from . import STAGE
+from .config import (Row, build_config, download_start, load_coqui_config, save_config, starting_point,
+                     to_samples)
+from .preflight import Check, PreflightReport, check_characters, check_dataset, check_environment, check_restore
+from .restore import RestoreReport, report_dict, restore_weights
+
+RUNS = "runs"
+
+
+class _StopTraining(Exception):
+    """Raised by the step-end callback after saving a checkpoint; never escapes this module."""
+
+
+@dataclass
+class Prepared:
+    """Everything a run needs after pre-flight: config, model, data rows and where it starts from."""
+
+    params: dict[str, Any]
+    workspace: Workspace
+    config: Any
+    model: Any
+    train_rows: list[Row]
+    val_rows: list[Row]
+    dataset_dir: Path | None
+    report: PreflightReport
+    continue_dir: Path | None = None
+    restore_path: Path | None = None
+
+
+@dataclass
+class TrainResult:
+    """How a training session ended: status for the stage record, steps, where the checkpoint is."""
+
+    status: str  # "done" or "resume_needed"
+    reason: str  # "max_steps", "budget", "epochs", "interrupted"
+    run_dir: Path
+    start_step: int
+    end_step: int
+    seconds: float
+    checkpoint: Path | None
+    continued_from: Path | None = None
+    restore: RestoreReport | None = None
+    last_losses: dict[str, float] = field(default_factory=dict)
+
+
+def runs_dir(workspace: Workspace) -> Path:
+    return workspace.stage_dir("vits", RUNS)
+
+
+def checkpoint_step(path: Path) -> int:
+    return int(path.stem.rsplit("_", 1)[-1])
+
+
+def _loads(path: Path) -> bool:
+    import torch
+
+    try:
+        data = torch.load(str(path), map_location="cpu", weights_only=False, mmap=True)
+        return isinstance(data, dict) and "model" in data and "step" in data
+    except Exception:  # truncated zip, pickle errors, ... all mean "not a usable checkpoint"
+        return False
+
+
+def resumable_checkpoint(run: Path) -> Path | None:
+    """The newest loadable ``checkpoint_N.pth`` of a run; newer unreadable ones (a save killed mid-write) are
+    renamed ``*.pth.partial`` with a warning so coqui's own search never picks them."""
+    if not (run / "config.json").is_file():
+        return None
+    for ckpt in sorted(run.glob("checkpoint_*.pth"), key=checkpoint_step, reverse=True):
+        if _loads(ckpt):
+            return ckpt
+        warnings.warn(f"{ckpt} is incomplete or corrupt (interrupted save?); renamed to {ckpt.name}.partial",
+                      stacklevel=2)
+        ckpt.rename(ckpt.with_suffix(".pth.partial"))
+    return None
+
+
+def find_resumable_run(workspace: Workspace) -> Path | None:
+    """The run with the highest resumable step in the workspace or under /kaggle/input (copied into the
+    workspace first: coqui writes into the folder it continues)."""
+    best: tuple[int, Path] | None = None
+    for config_json in find_artifacts(f"vits/{RUNS}/*/config.json", workspace):
+        ckpt = resumable_checkpoint(config_json.parent)
+        if ckpt and (best is None or checkpoint_step(ckpt) > best[0]):
+            best = (checkpoint_step(ckpt), config_json.parent)
+    if best is None:
+        return None
+    run = best[1]
+    local = runs_dir(workspace)
+    if local not in run.parents:
+        target = local / run.name
+        if not target.exists():
+            shutil.copytree(run, target)
+        run = target
+    return run
+
+
+def prepare(params: dict[str, Any], workspace: Workspace | str | None = None, *, dataset_dir: str | Path | None = None,
+            restore_path: str | Path | None = None, resume: bool = True, print_report: bool = True) -> Prepared:
+    """Pre-flight and build: find the dataset, a run to continue (if ``resume``) or the start model, build the
+    config and model, and check environment, dataset, characters and the restore checkpoint. Raises
+    PreflightError listing every failed check with its fix."""
+    from TTS.tts.models.vits import Vits
+
+    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    report = PreflightReport()
+    report.add(check_environment(params))
+    if dataset_dir is None:
+        try:
+            dataset_dir = DatasetPaths.find(params["dataset"], ws).ljspeech
+        except FileNotFoundError as e:
+            report.add(Check("dataset", False, str(e)))
+            report.raise_if_failed()
+    ds_check, train_rows, val_rows = check_dataset(dataset_dir)
+    report.add(ds_check)
+    report.raise_if_failed()
+
+    continue_dir = find_resumable_run(ws) if resume else None
+    out = runs_dir(ws)
+    if continue_dir is not None:
+        config = load_coqui_config(continue_dir / "config.json")
+        config.output_path, config.phoneme_cache_path = str(out), str(out / "phoneme_cache")
+        save_config(config, continue_dir / "config.json")  # coqui reloads it; keep paths valid on this machine
+        restore_path = None
+        report.add(Check("resume", True, f"continuing {continue_dir.name} from "
+                         f"{resumable_checkpoint(continue_dir).name} (optimizer, scheduler and step counter)"))
+    else:
+        start = starting_point(params["start"])
+        base_config = None
+        if restore_path is not None:
+            beside = Path(restore_path).parent / "config.json"
+            base_config = load_coqui_config(beside) if beside.is_file() else None
+        elif start.model_id is not None:
+            restore_path, config_path = download_start(start)
+            base_config = load_coqui_config(config_path)
+        config = build_config(params, out, dataset_dir, base_config, start)
+    model = Vits(config)
+    report.add(check_characters(train_rows + val_rows, model.tokenizer))
+    if restore_path is not None:
+        report.add(check_restore(restore_path, model))
+    if print_report:
+        print(report)
+    report.raise_if_failed()
+    return Prepared(params, ws, config, model, train_rows, val_rows, Path(dataset_dir), report, continue_dir,
+                    Path(restore_path) if restore_path else None)
+
+
+def session_budget(params: dict[str, Any]) -> TimeBudget:
+    """This session's budget: the profile's ``budget_seconds`` when set, else the suite budget (Kaggle: 12 h
+    counted from the session start, minus the margin for the final save)."""
+    if params.get("budget_seconds"):
+        return TimeBudget(params["budget_seconds"], params.get("budget_margin_seconds", 0))
+    return TimeBudget.from_profile(load_profile("suite", params["profile"]))
+
+
+def train(prep: Prepared, *, budget: TimeBudget | None = None, max_steps: int | None = None,
+          record: bool = True) -> TrainResult:
+    """Run (or continue) training until the budget runs out, ``max_steps`` total steps are done or the epochs
+    end; always leaves a checkpoint and returns normally (also on Ctrl-C / notebook interrupt)."""
+    from tqdm.auto import tqdm
+    from trainer import Trainer, TrainerArgs
+
+    params = prep.params
+    budget = budget or session_budget(params)
+    max_steps = max_steps if max_steps is not None else (params.get("max_steps") or None)
+    restore = None
+    if prep.restore_path is not None and prep.continue_dir is None:
+        restore = restore_weights(prep.model, prep.restore_path)
+        print(restore.summary())
+    args = TrainerArgs(continue_path=str(prep.continue_dir) if prep.continue_dir else "")
+    state: dict[str, Any] = {"reason": "epochs", "bar": None}
+
+    def on_step_end(trainer: Any) -> None:
+        budget.tick()
+        bar = state["bar"]
+        bar.update(1)
+        step = trainer.total_steps_done
+        if max_steps is not None and step >= max_steps:
+            state["reason"] = "max_steps"
+        elif budget.should_stop():
+            state["reason"] = "budget"
+        else:
+            return
+        trainer.save_checkpoint()
+        raise _StopTraining
+
+    t0 = time.time()
+    trainer = Trainer(args, prep.config, output_path=prep.config.output_path, model=prep.model,
+                      train_samples=to_samples(prep.train_rows), eval_samples=to_samples(prep.val_rows),
+                      parse_command_line_args=False, callbacks={"on_train_step_end": on_step_end})
+    start_step = trainer.total_steps_done
+    state["bar"] = tqdm(desc="VITS training", unit="step", initial=start_step, total=max_steps)
+    budget.tick()
+    try:
+        trainer._fit()  # not fit(): see the module docstring
+        trainer.save_checkpoint()
+    except _StopTraining:
+        pass
+    except KeyboardInterrupt:
+        state["reason"] = "interrupted"
+        trainer.save_checkpoint()
+    except BaseException as e:
+        if record:
+            append_stage_record(STAGE, profile=params["profile"], status="failed", workspace=prep.workspace,
+                                inputs={"dataset": prep.dataset_dir}, outputs={"run_dir": trainer.output_path},
+                                error=f"{type(e).__name__}: {e}")
+        raise
+    finally:
+        state["bar"].close()
+        trainer.dashboard_logger.finish()
+    end_step = trainer.total_steps_done
+    ckpt = trainer.output_path / f"checkpoint_{end_step}.pth"
+    losses = {k.removeprefix("avg_"): float(v) for k, v in (trainer.keep_avg_train.avg_values.items()
+              if trainer.keep_avg_train else []) if "loss" in k}
+    status = "resume_needed" if state["reason"] in ("budget", "interrupted") else "done"
+    result = TrainResult(status, state["reason"], Path(trainer.output_path), start_step, end_step, time.time() - t0,
+                         ckpt if ckpt.is_file() else None, prep.continue_dir, restore, losses)
+    print(f"training stopped ({result.reason}) at step {end_step} after {result.seconds:.0f} s; "
+          f"status {status}; checkpoint {result.checkpoint}")
+    if record and status == "resume_needed":
+        append_stage_record(STAGE, profile=params["profile"], status=status, workspace=prep.workspace,
+                            inputs={"dataset": prep.dataset_dir, "continued_from": prep.continue_dir,
+                                    "restore_path": prep.restore_path},
+                            outputs={"run_dir": result.run_dir, "checkpoint": result.checkpoint},
+                            metrics=train_metrics(result))
+    return result
+
+
+def train_metrics(result: TrainResult) -> dict[str, Any]:
+    """Numbers of one session for the stage record."""
+    out = {"start_step": result.start_step, "end_step": result.end_step, "train_seconds": round(result.seconds, 1),
+           "stop_reason": result.reason, **{f"train_{k}": round(v, 4) for k, v in result.last_losses.items()}}
+    if result.restore is not None:
+        out["restore"] = report_dict(result.restore)
+    return out
+
+
+def finish(result: TrainResult, params: dict[str, Any], workspace: Workspace | str | None = None, *,
+           dataset_dir: str | Path | None = None, record: bool = True) -> dict[str, Any]:
+    """After the last session: publish the best model as an inference bundle (weights, config, ONNX), write
+    sample WAVs and the loss plot, check ONNX Runtime against PyTorch, time both on CPU, and append the
+    stage record. Returns the outputs and metrics."""
+    from .export import (OnnxVits, best_checkpoint, compare_backends, load_model, plot_losses, publish_bundle,
+                         synthesize, time_backends, write_samples)
+
+    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    best = best_checkpoint(result.run_dir)
+    model = load_model(best).cpu()
+    bundle = publish_bundle(model, model.config, result.end_step, ws, onnx=params["export_onnx"],
+                            meta={"source_checkpoint": str(best), "start": params["start"]})
+    out_dir = ws.stage_dir("vits")
+    samples = write_samples(lambda text: synthesize(model, text), out_dir / "samples")
+    loss_png = plot_losses(result.run_dir, out_dir / "losses.png")
+    outputs = {"bundle": bundle, "model": bundle / "model.pth", "config": bundle / "config.json",
+               "best_checkpoint": best, "run_dir": result.run_dir, "tensorboard": result.run_dir,
+               "samples": [str(p) for p in samples], "loss_plot": loss_png}
+    metrics = train_metrics(result)
+    if params["export_onnx"]:
+        onnx = OnnxVits(bundle / "model.onnx", model.config)
+        outputs["onnx"] = bundle / "model.onnx"
+        metrics["onnx_vs_pytorch"] = compare_backends(model, onnx, tolerance=params["onnx_tolerance"])
+        metrics["cpu_rtf"] = time_backends({"pytorch": lambda t: synthesize(model, t), "onnxruntime": onnx.synthesize},
+                                           repeats=params["timing_repeats"])
+        metrics["onnx_speedup"] = metrics["cpu_rtf"]["pytorch"]["rtf"] / metrics["cpu_rtf"]["onnxruntime"]["rtf"]
+    if record:
+        append_stage_record(STAGE, profile=params["profile"], status="done", workspace=ws,
+                            inputs={"dataset": dataset_dir, "start": params["start"]}, outputs=outputs,
+                            metrics=metrics, note="smoke: random-init tiny model, mechanics only"
+                            if params["start"] == "tiny" else "")
+    return {"outputs": outputs, "metrics": metrics, "model": model}

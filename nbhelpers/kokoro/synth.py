@@ -1,0 +1,241 @@
+"""Script to speech: per-section WAVs, a combined WAV with pauses and matched loudness, and a JSON of
+sections, chunks, phonemes and (English) word timings; plus the stage entry point used by notebook and CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .assets import SAMPLE_RATE
+from .backends import HOP, choose_backend
+from .text import PUNCTUATION, Section, check_language, chunk_text, load_script, parse_script, spoken_phoneme_count
+from .voices import blend_packs, check_speed, describe_blend, validate_blend
+
+STAGE = "05_kokoro_synthesis"
+PEAK_CEILING = 0.98
+
+
+@dataclass
+class Voice:
+    weights: dict[str, float]
+    pack: np.ndarray
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        return describe_blend(self.weights)
+
+
+def resolve_voice(backend, spec, fallback: str | None = None) -> Voice:
+    """Validate a voice spec against the backend's voices and build its (blended) pack; when the spec names
+    voices this backend lacks and a fallback is given, use the fallback and say so."""
+    available = backend.voices()
+    try:
+        weights = validate_blend(spec, available)
+        note = ""
+    except ValueError as err:
+        if not fallback or not str(err).startswith("unknown voice"):
+            raise
+        weights = validate_blend(fallback, available)
+        note = f"{spec} is not available with the {backend.name} backend; using {fallback} instead"
+    return Voice(weights, blend_packs(weights, backend.voice_pack), note)
+
+
+def _word_timings(tokens: list[Any], durations: np.ndarray, offset: float) -> list[dict[str, Any]]:
+    """Start/end seconds of each spoken English word, from the model's per-token durations."""
+    import torch
+    from kokoro.pipeline import KPipeline
+
+    KPipeline.join_timestamps(tokens, torch.from_numpy(durations))
+    words = []
+    for t in tokens:
+        if t.phonemes and t.phonemes not in PUNCTUATION and getattr(t, "start_ts", None) is not None \
+                and getattr(t, "end_ts", None) is not None:
+            words.append({"word": t.text, "start": round(offset + t.start_ts, 3), "end": round(offset + t.end_ts, 3)})
+    return words
+
+
+class Speaker:
+    """A Kokoro backend and the reason it was chosen: speaks text of any length in one language."""
+
+    def __init__(self, backend, reason: str = ""):
+        self.backend, self.reason = backend, reason
+
+    @classmethod
+    def create(cls, backend: str = "auto", **kwargs: Any) -> Speaker:
+        """Choose and build a backend (see :func:`backends.choose_backend`)."""
+        return cls(*choose_backend(backend, **kwargs))
+
+    def speak(self, text: str, voice: Voice, *, lang: str = "en-us", speed: float = 1.0,
+              chunk_pause_s: float = 0.1, where: str = "text") -> tuple[np.ndarray, dict[str, Any]]:
+        """Audio for one text (chunked at sentence boundaries) and its chunks, phonemes and word timings."""
+        lang, speed = check_language(lang), check_speed(speed)
+        gap = np.zeros(int(round(chunk_pause_s * SAMPLE_RATE)), np.float32)
+        pieces, chunks, words, unspoken, t = [], [], [], [], 0.0
+        for chunk in chunk_text(text, lang, where=where):
+            out = self.backend.infer(chunk.phonemes, voice.pack, speed)
+            if pieces:
+                pieces.append(gap)
+                t += len(gap) / SAMPLE_RATE
+            pieces.append(out.audio)
+            if chunk.tokens is not None:
+                unspoken += [tk.text for tk in chunk.tokens if not tk.phonemes and tk.text.strip()
+                             and not set(tk.text) <= PUNCTUATION]
+                if not out.unknown:
+                    words += _word_timings(chunk.tokens, out.durations, t)
+            chunks.append({"text": chunk.text, "phonemes": chunk.phonemes, "n_phonemes": len(chunk.phonemes),
+                           "n_tokens": out.n_tokens, "unknown_symbols": out.unknown,
+                           "start": round(t, 3), "end": round(t + len(out.audio) / SAMPLE_RATE, 3),
+                           "frames": int(out.durations.sum()), "samples": len(out.audio)})
+            t += len(out.audio) / SAMPLE_RATE
+        audio = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+        info = {"chunks": chunks, "words": words if lang.startswith("en-") else None,
+                "spoken_phonemes": sum(spoken_phoneme_count(c["phonemes"]) for c in chunks),
+                "unspoken_words": unspoken}
+        return audio, info
+
+
+def loudness_gains(sections: list[np.ndarray], target_lufs: float) -> tuple[list[float], list[float]]:
+    """Gains that bring every section to the same integrated loudness (target LUFS), lowered together when a
+    section would clip, and each section's measured loudness before the gain."""
+    import pyloudnorm
+
+    meter = pyloudnorm.Meter(SAMPLE_RATE)
+    measured, gains = [], []
+    for audio in sections:
+        if len(audio) >= int(0.5 * SAMPLE_RATE):
+            lufs = float(meter.integrated_loudness(audio.astype(np.float64)))
+        else:  # too short for the gated measurement: fall back to RMS in dBFS
+            lufs = float(20 * np.log10(np.sqrt(np.mean(audio ** 2)) + 1e-9))
+        measured.append(lufs)
+        gains.append(10 ** ((target_lufs - lufs) / 20) if np.isfinite(lufs) and lufs > -70 else 1.0)
+    peak = max((float(np.max(np.abs(a))) * g for a, g in zip(sections, gains) if len(a)), default=0.0)
+    if peak > PEAK_CEILING:
+        gains = [g * PEAK_CEILING / peak for g in gains]
+    return gains, measured
+
+
+def _slug(title: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")[:40] or "section"
+
+
+def _write_wav(path: Path, audio: np.ndarray) -> None:
+    import soundfile as sf
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    sf.write(tmp, audio, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+    os.replace(tmp, path)
+
+
+def synthesize_script(speaker: Speaker, sections: list[Section], out_dir: str | Path, *, voice: Voice,
+                      lang: str = "en-us", speed: float = 1.0, pause_s: float | list[float] = 0.8,
+                      target_lufs: float = -20.0, chunk_pause_s: float = 0.1) -> dict[str, Any]:
+    """Speak every section, write section_NN_<title>.wav, combined.wav and script.json into out_dir (the JSON
+    is written last, so a folder without it is incomplete) and return the JSON content."""
+    from tqdm.auto import tqdm
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "script.json").unlink(missing_ok=True)
+    pauses = [float(pause_s)] * max(len(sections) - 1, 0) if np.isscalar(pause_s) else [float(p) for p in pause_s]
+    if len(pauses) != max(len(sections) - 1, 0) or any(p < 0 for p in pauses):
+        raise ValueError(f"pause_s must be one number >= 0 or {len(sections) - 1} numbers >= 0 (one per gap)")
+    started = time.perf_counter()
+    audios, infos = [], []
+    for i, sec in enumerate(tqdm(sections, desc="sections", unit="section")):
+        audio, info = speaker.speak(sec.text, voice, lang=lang, speed=speed, chunk_pause_s=chunk_pause_s,
+                                    where=f"section {i + 1} ({sec.title!r})")
+        audios.append(audio)
+        infos.append(info)
+    synth_s = time.perf_counter() - started
+    gains, measured = loudness_gains(audios, target_lufs)
+    records, combined, t = [], [], 0.0
+    for i, (sec, audio, info, gain) in enumerate(zip(sections, audios, infos, gains)):
+        audio = (audio * gain).astype(np.float32)
+        path = out / f"section_{i + 1:02d}_{_slug(sec.title)}.wav"
+        _write_wav(path, audio)
+        duration = len(audio) / SAMPLE_RATE
+        words = None if info["words"] is None else [
+            {**w, "start_combined": round(w["start"] + t, 3), "end_combined": round(w["end"] + t, 3)}
+            for w in info["words"]]
+        records.append({"index": i + 1, "title": sec.title, "text": sec.text, "wav": path.name,
+                        "start": round(t, 3), "end": round(t + duration, 3), "duration_s": round(duration, 3),
+                        "loudness_in_lufs": round(measured[i], 2), "gain_db": round(20 * np.log10(gain), 2),
+                        "chunks": info["chunks"], "spoken_phonemes": info["spoken_phonemes"],
+                        "unspoken_words": info["unspoken_words"], "words": words})
+        combined.append(audio)
+        t += duration
+        if i < len(pauses):
+            combined.append(np.zeros(int(round(pauses[i] * SAMPLE_RATE)), np.float32))
+            t += pauses[i]
+    track = np.concatenate(combined) if combined else np.zeros(0, np.float32)
+    _write_wav(out / "combined.wav", track)
+    audio_s = len(track) / SAMPLE_RATE
+    speech_s = sum(len(a) for a in audios) / SAMPLE_RATE
+    manifest = {
+        "backend": speaker.backend.name, "model": speaker.backend.description, "reason": speaker.reason,
+        "voice": voice.label, "voice_weights": voice.weights, "voice_note": voice.note, "language": lang,
+        "speed": speed, "sample_rate": SAMPLE_RATE, "pauses_s": pauses, "target_lufs": target_lufs,
+        "combined_wav": "combined.wav", "duration_s": round(audio_s, 3), "synthesis_s": round(synth_s, 3),
+        "rtf": round(synth_s / speech_s, 4) if speech_s else None, "frame_hop": HOP, "sections": records,
+    }
+    tmp = out / ".script.json.tmp"
+    tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(tmp, out / "script.json")
+    return manifest
+
+
+def backend_message(speaker: Speaker, voice: Voice) -> str:
+    """One line saying which backend, model and voice are used, and why."""
+    msg = f"Kokoro backend: {speaker.backend.name} - {speaker.backend.description}; voice: {voice.label}; " \
+          f"why: {speaker.reason}"
+    return msg + (f"; note: {voice.note}" if voice.note else "")
+
+
+def run_stage(profile: str = "auto", workspace=None, *, script: str | Path | None = None, text: str | None = None,
+              overrides: dict[str, Any] | None = None, speaker: Speaker | None = None,
+              run_name: str | None = None) -> dict[str, Any]:
+    """The whole stage: load the profile, choose backend and voice (printing why), speak the script into
+    <workspace>/kokoro/<run_name>/ and append the ``05_kokoro_synthesis`` stage record."""
+    from ..env import seed_everything
+    from ..paths import Workspace
+    from ..profiles import load_profile
+    from ..records import append_stage_record
+
+    params = load_profile("kokoro", profile, overrides)
+    seed_everything(load_profile("suite", params["profile"])["seed"])
+    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    if text is not None:
+        sections, source = parse_script(text, source="<text>"), "<text>"
+    else:
+        sections, source = load_script(script or params["script"])
+    out_dir = ws.stage_dir("kokoro", run_name or params["run_name"])
+    inputs = {"script": source, "sections": len(sections)}
+    try:
+        speaker = speaker or Speaker.create(params["backend"], repo_id=params["repo_id"], device=params["device"],
+                                            onnx_threads=params["onnx_threads"] or None)
+        voice = resolve_voice(speaker.backend, params["voice"], params["fallback_voice"])
+        print(backend_message(speaker, voice))
+        manifest = synthesize_script(speaker, sections, out_dir, voice=voice, lang=params["lang"],
+                                     speed=params["speed"], pause_s=params["pause_s"],
+                                     target_lufs=params["target_lufs"], chunk_pause_s=params["chunk_pause_s"])
+    except Exception as err:
+        append_stage_record(STAGE, profile=params["profile"], status="failed", inputs=inputs,
+                            outputs={"dir": out_dir}, metrics={}, workspace=ws, error=f"{type(err).__name__}: {err}")
+        raise
+    manifest["dir"] = str(out_dir)
+    append_stage_record(STAGE, profile=params["profile"], status="done", inputs=inputs,
+                        outputs={"dir": out_dir, "combined_wav": out_dir / "combined.wav",
+                                 "manifest": out_dir / "script.json"},
+                        metrics={"backend": manifest["backend"], "voice": manifest["voice"],
+                                 "sections": len(sections), "duration_s": manifest["duration_s"],
+                                 "synthesis_s": manifest["synthesis_s"], "rtf": manifest["rtf"]},
+                        workspace=ws)
+    return manifest

@@ -1,0 +1,96 @@
+"""Knowledge-distillation losses for Parler-TTS students.
+
+Logits come from ``ParlerTTSForConditionalGeneration`` as ``(batch * codebooks, prompt + T, vocab)``;
+labels are the delayed codes ``(batch, T, codebooks)`` with -100 on padding. A position of codebook ``k``
+counts only where upstream's own loss counts it: the label is not padding (-100), not the BOS of the delay
+pattern, and the decoder input there is not EOS (only the first EOS of each codebook is a target).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+
+def valid_mask(labels: torch.Tensor, decoder_input_ids: torch.Tensor, bos_token_id: int,
+               eos_token_id: int) -> torch.Tensor:
+    """Boolean ``(batch, T, codebooks)``: the positions that carry a training target."""
+    b, t, k = labels.shape
+    ids = decoder_input_ids.reshape(b, k, -1)[..., -t:].transpose(1, 2)
+    return (labels != -100) & (labels != bos_token_id) & (ids != eos_token_id)
+
+
+def split_codebooks(logits: torch.Tensor, batch: int, steps: int) -> torch.Tensor:
+    """``(batch * K, S, V)`` model logits -> ``(batch, K, T, V)`` over the last ``steps`` (audio) positions."""
+    return logits.reshape(batch, -1, logits.shape[-2], logits.shape[-1])[:, :, -steps:]
+
+
+def _weights(k: int, codebook_weights: Sequence[float] | None, device: torch.device) -> torch.Tensor:
+    w = torch.ones(k) if codebook_weights is None else torch.tensor([float(x) for x in codebook_weights])
+    if w.numel() != k:
+        raise ValueError(f"codebook_weights has {w.numel()} entries, the model has {k} codebooks")
+    return (w / w.sum()).to(device)
+
+
+def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor | None, labels: torch.Tensor,
+            mask: torch.Tensor, *, temperature: float = 2.0, ce_weight: float = 1.0, kd_weight: float = 1.0,
+            codebook_weights: Sequence[float] | None = None) -> dict[str, torch.Tensor]:
+    """``ce_weight * CE(student, true codes) + kd_weight * T^2 * KL(teacher_T || student_T)``.
+
+    Both terms are per-codebook means over the ``mask`` positions, combined with ``codebook_weights``
+    (normalised); masked positions contribute nothing. ``teacher_logits=None`` gives plain CE.
+    Returns ``loss``, ``ce``, ``kd`` (the KL term before its weight) and ``per_codebook_kd``.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    b, t, k = labels.shape
+    s = split_codebooks(student_logits, b, t).float()
+    w = _weights(k, codebook_weights, s.device)
+    mask_k = mask.permute(0, 2, 1)  # (b, k, t)
+    count = mask_k.sum(dim=(0, 2)).clamp(min=1)
+    targets = labels.permute(0, 2, 1).masked_fill(~mask_k, 0)
+    ce_pos = F.cross_entropy(s.reshape(-1, s.shape[-1]), targets.reshape(-1), reduction="none").view(b, k, t)
+    ce_k = (ce_pos * mask_k).sum(dim=(0, 2)) / count
+    ce = (ce_k * w).sum()
+    if teacher_logits is None:
+        kd_k = torch.zeros(k, device=s.device)
+    else:
+        tl = split_codebooks(teacher_logits, b, t).float()
+        log_p_s = F.log_softmax(s / temperature, dim=-1)
+        log_p_t = F.log_softmax(tl / temperature, dim=-1)
+        kl_pos = (log_p_t.exp() * (log_p_t - log_p_s)).sum(-1)  # (b, k, t)
+        kd_k = (kl_pos * mask_k).sum(dim=(0, 2)) / count * temperature ** 2
+    kd = (kd_k * w).sum()
+    return {"loss": ce_weight * ce + kd_weight * kd, "ce": ce, "kd": kd, "per_codebook_kd": kd_k.detach()}
+
+
+def hidden_match_loss(student_hidden: Sequence[torch.Tensor], teacher_hidden: Sequence[torch.Tensor],
+                      layer_map: Sequence[int], steps: int, position_mask: torch.Tensor,
+                      projection: torch.nn.Module | None = None) -> torch.Tensor:
+    """Mean squared error between each student layer's output and its mapped teacher layer's output.
+
+    ``*_hidden`` are the decoders' ``hidden_states`` tuples (index 0 = embeddings, so student layer ``i``
+    is ``[i + 1]`` and its teacher is ``[layer_map[i] + 1]``), compared on the last ``steps`` positions
+    where ``position_mask`` ``(batch, T)`` is true; ``projection`` maps a narrower student to the teacher width.
+    """
+    m = position_mask.unsqueeze(-1).float()
+    total = torch.zeros((), device=position_mask.device)
+    for i, j in enumerate(layer_map):
+        hs = student_hidden[i + 1][:, -steps:].float()
+        if projection is not None:
+            hs = projection(hs)
+        ht = teacher_hidden[j + 1][:, -steps:].float()
+        total = total + (((hs - ht) ** 2) * m).sum() / (m.sum() * ht.shape[-1]).clamp(min=1)
+    return total / max(len(layer_map), 1)
+
+
+def encoder_match_loss(student_states: torch.Tensor, teacher_states: torch.Tensor,
+                       attention_mask: torch.Tensor | None) -> torch.Tensor:
+    """Masked mean squared error between the student and teacher description-encoder outputs."""
+    diff = (student_states.float() - teacher_states.float()) ** 2
+    if attention_mask is None:
+        return diff.mean()
+    m = attention_mask.unsqueeze(-1).to(diff.dtype)
+    return (diff * m).sum() / (m.sum() * diff.shape[-1]).clamp(min=1)

@@ -13,18 +13,9 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from ..parler.losses import codebook_cross_entropy, codebook_logits, valid_mask
 
-def valid_mask(labels: torch.Tensor, decoder_input_ids: torch.Tensor, bos_token_id: int,
-               eos_token_id: int) -> torch.Tensor:
-    """Boolean ``(batch, T, codebooks)``: the positions that carry a training target."""
-    b, t, k = labels.shape
-    ids = decoder_input_ids.reshape(b, k, -1)[..., -t:].transpose(1, 2)
-    return (labels != -100) & (labels != bos_token_id) & (ids != eos_token_id)
-
-
-def split_codebooks(logits: torch.Tensor, batch: int, steps: int) -> torch.Tensor:
-    """``(batch * K, S, V)`` model logits -> ``(batch, K, T, V)`` over the last ``steps`` (audio) positions."""
-    return logits.reshape(batch, -1, logits.shape[-2], logits.shape[-1])[:, :, -steps:]
+__all__ = ["valid_mask", "kd_loss", "hidden_match_loss", "encoder_match_loss"]
 
 
 def _weights(k: int, codebook_weights: Sequence[float] | None, device: torch.device) -> torch.Tensor:
@@ -46,18 +37,15 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor | None, l
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
     b, t, k = labels.shape
-    s = split_codebooks(student_logits, b, t).float()
+    s = codebook_logits(student_logits, b, k, t).float()
     w = _weights(k, codebook_weights, s.device)
+    ce, _ = codebook_cross_entropy(s, labels, mask, list(codebook_weights) if codebook_weights else None)
     mask_k = mask.permute(0, 2, 1)  # (b, k, t)
     count = mask_k.sum(dim=(0, 2)).clamp(min=1)
-    targets = labels.permute(0, 2, 1).masked_fill(~mask_k, 0)
-    ce_pos = F.cross_entropy(s.reshape(-1, s.shape[-1]), targets.reshape(-1), reduction="none").view(b, k, t)
-    ce_k = (ce_pos * mask_k).sum(dim=(0, 2)) / count
-    ce = (ce_k * w).sum()
     if teacher_logits is None:
         kd_k = torch.zeros(k, device=s.device)
     else:
-        tl = split_codebooks(teacher_logits, b, t).float()
+        tl = codebook_logits(teacher_logits, b, k, t).float()
         log_p_s = F.log_softmax(s / temperature, dim=-1)
         log_p_t = F.log_softmax(tl / temperature, dim=-1)
         kl_pos = (log_p_t.exp() * (log_p_t - log_p_s)).sum(-1)  # (b, k, t)

@@ -1,31 +1,25 @@
 import pytest
 import torch
-from transformers.models.bart.modeling_bart import shift_tokens_right
 
 from nbhelpers.distill.losses import encoder_match_loss, hidden_match_loss, kd_loss, valid_mask
 from nbhelpers.distill.student import StudentSpec, build_student
+from nbhelpers.parler.data import delayed_labels
+from nbhelpers.parler.losses import decoder_inputs
 
 
 def delayed_batch(model, lengths, seed=0):
-    """Labels like upstream's training data: BOS + codes through the delay pattern, EOS tail, -100 padding."""
+    """Labels like stage 02's collator makes them (delay pattern, EOS tail, -100 padding) for random codes."""
     dec = model.config.decoder
     k, g = dec.num_codebooks, torch.Generator().manual_seed(seed)
-    rows = []
-    for n in lengths:
-        codes = torch.randint(0, dec.vocab_size - 1, (1, k, n), generator=g)
-        codes = torch.cat([torch.full((1, k, 1), dec.bos_token_id), codes], dim=-1)
-        _, pattern = model.decoder.build_delay_pattern_mask(
-            codes, bos_token_id=dec.bos_token_id, pad_token_id=dec.eos_token_id, max_length=codes.shape[-1] + k)
-        pattern = torch.where(pattern == -1, dec.eos_token_id, pattern)  # the one EOS target per codebook
-        rows.append(pattern.reshape(k, -1)[:, 1:].T)
+    rows = [delayed_labels(torch.randint(0, dec.vocab_size - 1, (k, n), generator=g), dec.bos_token_id,
+                           dec.eos_token_id) for n in lengths]
     t = max(r.shape[0] for r in rows)
     labels = torch.stack([torch.cat([r, torch.full((t - r.shape[0], k), -100)]) for r in rows])
-    decoder_input_ids = shift_tokens_right(labels, dec.pad_token_id, dec.decoder_start_token_id).transpose(1, 2)
     b = len(lengths)
     inputs = {"input_ids": torch.randint(3, 200, (b, 6), generator=g), "attention_mask": torch.ones(b, 6, dtype=torch.long),
               "prompt_input_ids": torch.randint(3, 200, (b, 5), generator=g),
               "prompt_attention_mask": torch.ones(b, 5, dtype=torch.long)}
-    return inputs, labels, decoder_input_ids
+    return inputs, labels, decoder_inputs(model, labels)
 
 
 @pytest.fixture(scope="module")
@@ -33,16 +27,18 @@ def batch(tiny_teacher):
     model = tiny_teacher.model.eval()
     inputs, labels, dec_ids = delayed_batch(model, [9, 5])
     with torch.no_grad():
-        out = model(**inputs, labels=labels, decoder_input_ids=dec_ids, output_hidden_states=True)
+        out = model(**inputs, decoder_input_ids=dec_ids, output_hidden_states=True)
+        upstream = model(**inputs, labels=labels)  # upstream shifts the labels itself and computes its loss
     dec = model.config.decoder
     mask = valid_mask(labels, dec_ids, dec.bos_token_id, dec.eos_token_id)
-    return {"inputs": inputs, "labels": labels, "dec_ids": dec_ids, "out": out, "mask": mask}
+    return {"inputs": inputs, "labels": labels, "dec_ids": dec_ids, "out": out, "mask": mask, "upstream": upstream}
 
 
 def test_mask_and_ce_match_upstream_loss(batch):
     assert batch["mask"].any() and not batch["mask"].all()  # padding, BOS and EOS tails are excluded
     res = kd_loss(batch["out"].logits, None, batch["labels"], batch["mask"])
-    assert torch.allclose(res["ce"], batch["out"].loss, atol=1e-5)
+    assert torch.allclose(batch["out"].logits, batch["upstream"].logits, atol=1e-6)
+    assert torch.allclose(res["ce"], batch["upstream"].loss, atol=1e-5)
 
 
 def test_kd_is_zero_when_student_is_teacher(batch):
@@ -56,7 +52,7 @@ def test_kd_is_zero_when_student_is_teacher(batch):
 def test_kd_is_positive_for_a_different_student(tiny_teacher, batch):
     student, _ = build_student(tiny_teacher.model, StudentSpec(decoder_layers=2))
     with torch.no_grad():
-        s_out = student.eval()(**batch["inputs"], labels=batch["labels"], decoder_input_ids=batch["dec_ids"])
+        s_out = student.eval()(**batch["inputs"], decoder_input_ids=batch["dec_ids"])
     res = kd_loss(s_out.logits, batch["out"].logits, batch["labels"], batch["mask"], ce_weight=0.0)
     assert res["kd"] > 1e-4 and (res["per_codebook_kd"] > 0).all()
 

@@ -1,0 +1,86 @@
+"""Command line for stage 01: ``python -m nbhelpers.data {prepare,corpus,stats} ...``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..paths import Workspace
+from ..profiles import PROFILES
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nbhelpers.data", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("prepare", help="prepare the profile's datasets, or one --source, into <workspace>/data/")
+    p.add_argument("--profile", default="auto", choices=("auto", *PROFILES))
+    p.add_argument("--workspace", default=None, help="workspace folder (default: $TTS_WORKSPACE or ./workspace)")
+    p.add_argument("--only", default="", help="comma-separated dataset names from the profile")
+    p.add_argument("--source", default=None, help="prepare this path / hf:<id> / embedded:<kn|bn> instead")
+    p.add_argument("--name", default=None, help="dataset name for --source")
+    p.add_argument("--language", choices=("kn", "bn"), help="language for --source")
+    p.add_argument("--format", default="auto",
+                   choices=("auto", "ljspeech", "openslr", "common_voice", "hf", "folder", "json"))
+    p.add_argument("--columns", default=None, help='HF column mapping as JSON, e.g. \'{"text": "sentence"}\'')
+    p.add_argument("--strict", action="store_true", help="fail with one summary error if anything is rejected")
+    p.add_argument("--workers", type=int, default=None)
+
+    c = sub.add_parser("corpus", help="write an embedded espeak-ng smoke corpus (OpenSLR or LJSpeech layout)")
+    c.add_argument("language", choices=("kn", "bn"))
+    c.add_argument("out")
+    c.add_argument("--layout", default="openslr", choices=("openslr", "ljspeech"))
+    c.add_argument("--sentences", type=int, default=None)
+    c.add_argument("--no-damage", action="store_true")
+
+    s = sub.add_parser("stats", help="print stats.json of a prepared dataset")
+    s.add_argument("name")
+    s.add_argument("--workspace", default=None)
+
+    args = parser.parse_args(argv)
+    if args.command == "corpus":
+        from .corpus import build_smoke_corpus
+
+        print(build_smoke_corpus(args.language, args.out, layout=args.layout, n_sentences=args.sentences,
+                                 damaged=not args.no_damage))
+        return 0
+    if args.command == "stats":
+        from .layout import DatasetPaths
+
+        print(DatasetPaths.find(args.name, Workspace(args.workspace)).stats.read_text(encoding="utf-8"))
+        return 0
+    overrides = {k: v for k, v in {"strict": args.strict or None, "workers": args.workers}.items() if v is not None}
+    if args.source:
+        if not (args.name and args.language):
+            parser.error("--source needs --name and --language")
+        from . import clean_config_from_profile, resolve_source
+        from .pipeline import prepare
+        from ..profiles import load_profile
+
+        params = load_profile("data", args.profile, overrides)
+        ws = Workspace(args.workspace)
+        src, fmt = resolve_source(args.source, args.language, ws, format=args.format)
+        options = {"columns": json.loads(args.columns)} if args.columns else {}
+        if fmt == "hf":
+            options["allow_hub"] = params["allow_hub"]
+        result = prepare(src, args.name, args.language, workspace=ws, format=fmt, reader_options=options,
+                         clean=clean_config_from_profile(params), split_fractions=tuple(params["split_fractions"]),
+                         speaker_disjoint=params["speaker_disjoint"], split_salt=params["split_salt"],
+                         bin_edges=params.get("bin_edges"), workers=params["workers"], strict=params["strict"])
+        results = {args.name: result}
+    else:
+        from . import run_profile
+
+        only = [n.strip() for n in args.only.split(",") if n.strip()] or None
+        results = run_profile(args.profile, args.workspace, only=only, overrides=overrides)
+    for name, r in results.items():
+        st = r.stats
+        print(f"{name}: read {st['read']} = kept {st['kept']} + rejected {st['rejected']} "
+              f"{st['rejected_by_reason']}; {st['hours'] * 60:.1f} min, {st['speakers']} speakers, "
+              f"splits {st['splits']}, {r.seconds:.1f}s ({r.reused} reused) -> {r.paths.root}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

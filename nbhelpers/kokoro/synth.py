@@ -81,6 +81,9 @@ class Speaker:
         pieces, chunks, words, unspoken, t = [], [], [], [], 0.0
         for chunk in chunk_text(text, lang, where=where):
             out = self.backend.infer(chunk.phonemes, voice.pack, speed)
+            if len(out.durations) != out.n_tokens + 2:  # the model must have read every token it was given
+                raise RuntimeError(f"{where}: the model returned durations for {len(out.durations) - 2} of "
+                                   f"{out.n_tokens} phoneme tokens of {chunk.text[:60]!r}")
             if pieces:
                 pieces.append(gap)
                 t += len(gap) / SAMPLE_RATE

@@ -1,0 +1,19 @@
+"""Kokoro tests run strictly offline: the hub is switched off for every test, and one ONNX session is shared."""
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def hub_offline(monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+
+
+@pytest.fixture(scope="session")
+def onnx_speaker():
+    from nbhelpers.kokoro.backends import OnnxBackend
+    from nbhelpers.kokoro.synth import Speaker
+
+    return Speaker(OnnxBackend(), "test: offline ONNX backend")

@@ -259,7 +259,7 @@ def train_metrics(result: TrainResult) -> dict[str, Any]:
 
 def finish(result: TrainResult, params: dict[str, Any], workspace: Workspace | str | None = None, *,
            dataset_dir: str | Path | None = None, record: bool = True) -> dict[str, Any]:
-    """After the last session: publish the best model as an inference bundle (weights, config, ONNX), write
+    """After a session (a budget stop included: its record then says resume_needed): publish the best model as an inference bundle (weights, config, ONNX), write
     sample WAVs and the loss plot, check ONNX Runtime against PyTorch, time both on CPU, and append the
     stage record. Returns the outputs and metrics."""
     from .export import (OnnxVits, best_checkpoint, compare_backends, load_model, plot_losses, publish_bundle,
@@ -285,7 +285,7 @@ def finish(result: TrainResult, params: dict[str, Any], workspace: Workspace | s
                                            repeats=params["timing_repeats"])
         metrics["onnx_speedup"] = metrics["cpu_rtf"]["pytorch"]["rtf"] / metrics["cpu_rtf"]["onnxruntime"]["rtf"]
     if record:
-        append_stage_record(STAGE, profile=params["profile"], status="done", workspace=ws,
+        append_stage_record(STAGE, profile=params["profile"], status=result.status, workspace=ws,
                             inputs={"dataset": dataset_dir, "start": params["start"]}, outputs=outputs,
                             metrics=metrics, note="smoke: random-init tiny model, mechanics only"
                             if params["start"] == "tiny" else "")

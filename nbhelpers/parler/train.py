@@ -1,0 +1,402 @@
+"""The Parler-TTS fine-tuning loop on Accelerate, in one place.
+
+One optimiser step = ``grad_accum`` micro-batches. Every step draws one *global* batch (``batch_size`` x
+number of processes, length-grouped) from a :class:`ResumableSampler` whose order is the same on every
+process; each process takes its slice, so 1 process with batch 4 and 2 processes with batch 2 see the same
+utterances per step. Precision: fp16 autocast + grad scaler on T4 with the T5 text encoder kept in fp32,
+bf16 on Ampere or newer, fp32 on CPU. Checkpoints hold the trainable weights, optimiser, scheduler, scaler,
+sampler position, RNG and the loss history, so a resumed run continues bit-for-bit; a run stopped by the
+time budget saves and reports ``resume_needed``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..budget import TimeBudget
+from ..env import recommended_dtype, seed_everything
+from ..paths import Workspace, find_artifacts
+from ..profiles import load_profile
+from ..training import ResumableSampler, load_training_state, resume_point, save_training_state
+from .codes import load_or_encode
+from .data import Collator, Example, build_examples, length_grouped_batches
+from .losses import codebook_cross_entropy, codebook_logits, decoder_inputs, valid_mask
+from .model import ParlerBundle, get_bundle, parameter_counts
+
+MODES = ("full", "lora", "8bit", "4bit")
+STAGE = "02_parler_finetune"
+
+
+@dataclass
+class RunPaths:
+    """Folders of one training run inside ``<workspace>/parler``."""
+
+    root: Path  # <workspace>/parler
+    run: str = "run"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.root / self.run
+
+    checkpoints = property(lambda self: self.run_dir / "checkpoints")
+    tensorboard = property(lambda self: self.run_dir / "tb")
+    samples = property(lambda self: self.run_dir / "samples")
+    history = property(lambda self: self.run_dir / "history.json")
+    export = property(lambda self: self.run_dir / "export")
+    codes = property(lambda self: self.root / "codes")
+    base_models = property(lambda self: self.root / "base")
+
+
+@dataclass
+class TrainResult:
+    status: str  # "done" or "resume_needed"
+    step: int
+    history: list[dict[str, Any]]
+    paths: RunPaths
+    metrics: dict[str, Any] = field(default_factory=dict)
+    bundle: ParlerBundle | None = None  # the trained model (adapters still attached in LoRA modes)
+    model: torch.nn.Module | None = None  # what was trained (a PeftModel in LoRA modes)
+
+
+def run_seed(cfg: dict[str, Any]) -> int:
+    """The run's seed: the profile's own ``seed`` if it sets one, else the suite-wide seed."""
+    return int(cfg.get("seed", load_profile("suite", cfg["profile"])["seed"]))
+
+
+def mixed_precision(setting: str = "auto") -> str:
+    """Accelerate's precision name: 'fp16' on pre-Ampere GPUs (T4), 'bf16' on Ampere+, 'no' on CPU."""
+    if setting != "auto":
+        return setting
+    return {"float16": "fp16", "bfloat16": "bf16"}.get(recommended_dtype(), "no")
+
+
+def _fp32_forward(forward):
+    """Wrap a module's forward so it runs outside autocast: T5 overflows in fp16 (upstream keeps it fp32)."""
+    @functools.wraps(forward)
+    def run(*args, **kwargs):
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        with torch.autocast(device_type=device, enabled=False):
+            return forward(*args, **kwargs)
+    return run
+
+
+def lora_target_regex(targets: list[str]) -> str:
+    """PEFT target regex restricted to the Parler decoder's attention/FFN layers (never T5 or the codec)."""
+    return r".*decoder\.model\.decoder\.layers\.\d+\.(self_attn|encoder_attn)?\.?(" + "|".join(targets) + r")$"
+
+
+def prepare_model(bundle: ParlerBundle, cfg: dict[str, Any]) -> torch.nn.Module:
+    """Freeze what the mode freezes, add LoRA adapters, switch on gradient checkpointing; returns the module
+    to train (the Parler model itself, or a PeftModel around it)."""
+    model = bundle.model
+    mode = cfg["mode"]
+    if cfg.get("codebook_weights"):
+        model.config.decoder.codebook_weights = list(cfg["codebook_weights"])
+    model.freeze_encoders(freeze_text_encoder=bool(cfg["freeze_text_encoder"]) or mode != "full")
+    model.text_encoder.forward = _fp32_forward(model.text_encoder.forward)
+    if cfg["gradient_checkpointing"]:
+        model.config.use_cache = model.config.decoder.use_cache = False
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if mode == "full":
+        return model
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    if mode in ("8bit", "4bit"):
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=bool(cfg["gradient_checkpointing"]),
+                                                gradient_checkpointing_kwargs={"use_reentrant": False})
+    lora = LoraConfig(r=int(cfg["lora_rank"]), lora_alpha=int(cfg["lora_alpha"]), lora_dropout=float(cfg["lora_dropout"]),
+                      target_modules=lora_target_regex(list(cfg["lora_targets"])), bias="none")
+    return get_peft_model(model, lora)
+
+
+def parler_of(model: torch.nn.Module) -> torch.nn.Module:
+    """The ParlerTTSForConditionalGeneration inside a (possibly PEFT-wrapped, DDP-wrapped) model."""
+    model = getattr(model, "module", model)
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def set_train_mode(model: torch.nn.Module, training: bool) -> None:
+    """Train mode for the parts being trained; frozen encoders always in eval mode (no dropout noise)."""
+    model.train(training)
+    inner = parler_of(model)
+    for part in (inner.audio_encoder, inner.text_encoder):
+        if not any(p.requires_grad for p in part.parameters()):
+            part.eval()
+
+
+def batch_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor],
+               weights: list[float] | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Forward one batch with teacher forcing and return the codebook-weighted masked CE."""
+    inner = parler_of(model)
+    dec = inner.config.decoder
+    labels = batch["labels"]
+    dii = decoder_inputs(inner, labels)
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                prompt_input_ids=batch["prompt_input_ids"], prompt_attention_mask=batch["prompt_attention_mask"],
+                decoder_input_ids=dii, use_cache=False)
+    logits = codebook_logits(out.logits, labels.shape[0], dec.num_codebooks, labels.shape[1])
+    mask = valid_mask(labels, dii, dec.bos_token_id, dec.eos_token_id)
+    return codebook_cross_entropy(logits, labels, mask, weights)
+
+
+@torch.no_grad()
+def generate_samples(bundle: ParlerBundle, model: torch.nn.Module, sentences: list[str], description: str, *,
+                     max_seconds: float, seed: int, autocast: Any = contextlib.nullcontext) -> list[np.ndarray]:
+    """Speak each sentence with the same description and a fixed sampling seed (the training RNG streams
+    are left untouched, so periodic samples do not change the run)."""
+    inner = parler_of(model)
+    was_training = inner.training
+    inner.eval()
+    device = next(inner.decoder.parameters()).device
+    out = []
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        for i, text in enumerate(sentences):
+            torch.manual_seed(seed + i)
+            desc = bundle.description_tokenizer([description], return_tensors="pt").to(device)
+            prompt = bundle.prompt_tokenizer([text], return_tensors="pt").to(device)
+            with autocast():
+                audio = inner.generate(input_ids=desc.input_ids, attention_mask=desc.attention_mask,
+                                       prompt_input_ids=prompt.input_ids, prompt_attention_mask=prompt.attention_mask,
+                                       max_length=max(2 * bundle.num_codebooks, int(max_seconds * bundle.frame_rate)),
+                                       do_sample=True, temperature=1.0)
+            out.append(audio[0].float().cpu().numpy().reshape(-1))
+    inner.train(was_training)
+    if was_training:
+        set_train_mode(model, True)
+    return out
+
+
+def write_wavs(folder: Path, prefix: str, audios: list[np.ndarray], sr: int) -> list[Path]:
+    import soundfile as sf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, a in enumerate(audios):
+        paths.append(folder / f"{prefix}_{i}.wav")
+        sf.write(paths[-1], np.clip(a, -1, 1), sr)
+    return paths
+
+
+def load_dataset(dataset: Any) -> Any:
+    """A DatasetDict from an object, a saved folder, or a prepared dataset name (``kn_smoke``)."""
+    import datasets
+
+    if isinstance(dataset, (datasets.DatasetDict, dict)):
+        return dataset
+    path = Path(dataset)
+    if not path.exists():
+        from ..data.layout import DatasetPaths
+
+        path = DatasetPaths.find(str(dataset)).parler_hf
+    return datasets.load_from_disk(str(path))
+
+
+def evaluate(model: torch.nn.Module, examples: list[Example], collate: Collator, *, batch_size: int, device: Any,
+             weights: list[float] | None, accelerator: Any) -> float:
+    """Mean validation loss (examples weighted equally), sharded across processes and reduced."""
+    set_train_mode(model, False)
+    mine = examples[accelerator.process_index::accelerator.num_processes]
+    total = torch.zeros(2, device=device)
+    with torch.no_grad():
+        for i in range(0, len(mine), batch_size):
+            chunk = mine[i:i + batch_size]
+            batch = {k: v.to(device) for k, v in collate(chunk).items()}
+            with accelerator.autocast():
+                loss, _ = batch_loss(model, batch, weights)
+            total += torch.tensor([loss.item() * len(chunk), len(chunk)], device=device)
+    total = accelerator.reduce(total, "sum")
+    set_train_mode(model, True)
+    return float(total[0] / total[1].clamp(min=1))
+
+
+def _peak_memory_gib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**30
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux reports KiB: process peak RSS
+
+
+def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: Any = None, run: str = "run",
+          budget: TimeBudget | None = None, resume: bool = True, stop_after: int | None = None,
+          bundle: ParlerBundle | None = None, loss_fn: Any = None, stage_dir: str = "parler") -> TrainResult:
+    """Fine-tune (or resume) according to ``cfg`` (a loaded ``parler`` profile); returns status and history.
+
+    The distillation stage reuses this loop: ``bundle`` replaces the model named by ``cfg["model"]``,
+    ``loss_fn(model, batch) -> (loss, {part: float})`` replaces the CE (its parts are averaged into the
+    history), and ``stage_dir`` is the workspace folder for the run (the code cache stays in ``parler/``).
+
+    ``stop_after`` stops (with a checkpoint, status ``resume_needed``) once that step is reached: the same
+    path a budget stop takes, used by tests and by the notebook to split long runs.
+    """
+    from accelerate import Accelerator
+    from torch.utils.tensorboard import SummaryWriter
+    from transformers import get_scheduler
+
+    if cfg["mode"] not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {cfg['mode']!r}")
+    ws = workspace or Workspace()
+    paths = RunPaths(ws.stage_dir(stage_dir), run)
+    suite = load_profile("suite", cfg["profile"])
+    seed = run_seed(cfg)
+    budget = budget or TimeBudget.from_profile(suite)
+    accelerator = Accelerator(mixed_precision=mixed_precision(cfg["mixed_precision"]),
+                              cpu=not torch.cuda.is_available())
+    device, main = accelerator.device, accelerator.is_main_process
+    seed_everything(seed)
+
+    quant = cfg["mode"] if cfg["mode"] in ("8bit", "4bit") else None
+    with accelerator.main_process_first():
+        if bundle is None:
+            bundle = get_bundle(cfg["model"], workspace_dir=paths.base_models, seed=seed, quantization=quant,
+                                torch_dtype=torch.float32 if quant else None)
+        data = load_dataset(dataset if dataset is not None else cfg["dataset"])
+        if quant is None:
+            bundle.model.to(device)
+        codes = load_or_encode(bundle, data, RunPaths(ws.stage_dir("parler")).codes, splits=("train", "validation"),
+                               batch_size=int(cfg["codes_batch_size"]), device=device)
+    max_frames = int(cfg["max_audio_seconds"] * bundle.frame_rate)
+    train_ex, dropped = build_examples(bundle, data["train"], codes["train"], max_frames=max_frames)
+    val_ex, _ = build_examples(bundle, data["validation"], codes["validation"], max_frames=max_frames,
+                               name="validation")
+    collate = Collator(bundle)
+
+    model = prepare_model(bundle, cfg)
+    counts = parameter_counts(model)
+    world, rank = accelerator.num_processes, accelerator.process_index
+    global_batch = int(cfg["batch_size"]) * world
+    batches = length_grouped_batches([e.frames for e in train_ex], global_batch)
+    if not batches or len(batches[0]) < global_batch:
+        raise ValueError(f"{len(train_ex)} training utterances cannot fill one global batch of {global_batch} "
+                         f"({cfg['batch_size']} x {world} processes): lower batch_size")
+    sampler = ResumableSampler(len(train_ex), seed=seed, batches=batches)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=float(cfg["learning_rate"]), weight_decay=float(cfg["weight_decay"]),
+                                  betas=(0.9, 0.99), eps=1e-8)
+    max_steps = int(cfg["max_steps"])
+    scheduler = get_scheduler(cfg["lr_schedule"], optimizer, num_warmup_steps=int(cfg["warmup_steps"]),
+                              num_training_steps=max_steps)
+
+    step, history = 0, []
+    meta = {"mode": cfg["mode"], "model": cfg["model"], "global_batch": global_batch, "seed": seed,
+            "grad_accum": int(cfg["grad_accum"])}
+    found = resume_point(*find_artifacts(f"{stage_dir}/{run}/checkpoints", ws)) if resume else None
+    if found is not None:
+        saved = json.loads((found / "COMPLETE.json").read_text())["meta"]
+        clash = {k: (saved.get(k), v) for k, v in meta.items() if saved.get(k) != v}
+        if clash:
+            raise ValueError(f"checkpoint {found} was written with other settings {clash} (saved, now): "
+                             f"resume with the same settings, or start a new run name")
+        state = load_training_state(found, model=model, optimizer=optimizer, scheduler=scheduler,
+                                    scaler=accelerator.scaler, sampler=sampler, restore_rng=False)
+        step, history = state["step"], state["extra"].get("history", [])
+        rng_from = found
+    model, optimizer = accelerator.prepare(model, optimizer)
+    if found is not None:  # RNG last: after everything that might draw random numbers while setting up
+        from ..training import STATE_FILE, set_rng_state
+
+        set_rng_state(torch.load(rng_from / STATE_FILE, map_location="cpu", weights_only=False)["rng"])
+
+    writer = SummaryWriter(str(paths.tensorboard), purge_step=step) if main else None
+    weights = list(cfg["codebook_weights"]) or None
+    sentences, description = list(cfg["sample_sentences"]), str(cfg["sample_description"])
+    sr = bundle.sampling_rate
+
+    def samples(tag: str, at: int) -> list[np.ndarray]:
+        audios = generate_samples(bundle, model, sentences, description, max_seconds=float(cfg["sample_max_seconds"]),
+                                  seed=seed, autocast=accelerator.autocast)
+        if writer is not None:
+            for i, a in enumerate(audios):
+                writer.add_audio(f"{tag}/sentence_{i}", torch.from_numpy(np.clip(a, -1, 1))[None], at, sample_rate=sr)
+        return audios
+
+    def checkpoint() -> None:
+        if main:
+            save_training_state(paths.checkpoints, step, model=accelerator.unwrap_model(model),
+                                optimizer=optimizer, scheduler=scheduler, scaler=accelerator.scaler, sampler=sampler,
+                                extra={"history": history}, meta=meta, keep=int(suite["keep_checkpoints"]),
+                                trainable_only=True)
+        accelerator.wait_for_everyone()
+
+    if main and step == 0:
+        write_wavs(paths.samples, "before", samples("samples_before", 0), sr)
+    set_train_mode(model, True)
+
+    def draw():
+        while True:
+            yield from sampler
+
+    stream = draw()
+    accum = int(cfg["grad_accum"])
+    status = "done"
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    t0, steps_run = time.time(), 0
+    bar = tqdm(total=max_steps, initial=step, desc="parler train", disable=not main)
+    while step < max_steps:
+        losses, parts = [], {}
+        for micro in range(accum):
+            idx = next(stream)[rank::world]
+            batch = {k: v.to(device) for k, v in collate([train_ex[i] for i in idx]).items()}
+            sync = contextlib.nullcontext() if micro == accum - 1 else accelerator.no_sync(model)
+            with sync, accelerator.autocast():
+                loss, extra = loss_fn(model, batch) if loss_fn else batch_loss(model, batch, weights)
+                accelerator.backward(loss / accum)
+            losses.append(loss.detach())
+            for key, value in (extra.items() if isinstance(extra, dict) else ()):
+                parts[key] = parts.get(key, 0.0) + value / accum
+        grad_norm = accelerator.clip_grad_norm_(params, float(cfg["max_grad_norm"]))
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        steps_run += 1
+        loss_mean = accelerator.reduce(torch.stack(losses).mean(), "mean").item()
+        entry = {"step": step, "loss": loss_mean, "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
+                 **parts}
+        if int(cfg["eval_every"]) > 0 and (step % int(cfg["eval_every"]) == 0 or step == max_steps):
+            entry["eval_loss"] = evaluate(model, val_ex, collate, batch_size=int(cfg["batch_size"]), device=device,
+                                          weights=weights, accelerator=accelerator)
+        history.append(entry)
+        if writer is not None:
+            for key in ("loss", "lr", "grad_norm", "eval_loss"):
+                if key in entry and math.isfinite(entry[key]):
+                    writer.add_scalar(f"train/{key}" if key != "eval_loss" else "eval/loss", entry[key], step)
+        if main and int(cfg["sample_every"]) > 0 and step % int(cfg["sample_every"]) == 0:
+            samples("samples", step)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss_mean:.3f}")
+        budget.tick()
+        stop = step < max_steps and (budget.should_stop() or (stop_after is not None and step >= stop_after))
+        if stop or (int(cfg["save_every"]) > 0 and step % int(cfg["save_every"]) == 0) or step == max_steps:
+            checkpoint()
+        if stop:
+            status = "resume_needed"
+            break
+    bar.close()
+    if main:
+        paths.history.write_text(json.dumps(history, indent=0))
+    if writer is not None:
+        writer.close()
+    elapsed = time.time() - t0
+    metrics = {"step": step, "max_steps": max_steps, "params_trainable": counts["trainable"],
+               "params_total": counts["total"], "peak_memory_gib": round(_peak_memory_gib(device), 3),
+               "seconds_per_step": round(elapsed / max(steps_run, 1), 4), "precision": accelerator.mixed_precision,
+               "processes": world, "seed": seed, "train_utterances": len(train_ex), "dropped_too_long": len(dropped)}
+    if history:
+        metrics["final_loss"] = history[-1]["loss"]
+        evals = [h["eval_loss"] for h in history if "eval_loss" in h]
+        if evals:
+            metrics["final_eval_loss"] = evals[-1]
+    return TrainResult(status, step, history, paths, metrics, bundle, accelerator.unwrap_model(model))

@@ -1,0 +1,115 @@
+"""The whole stage in one call (CLI and notebook): teacher -> student -> distillation with stage 02's loop ->
+export -> teacher-vs-student comparison -> stage record. A run stopped by the time budget saves a checkpoint
+and records ``resume_needed``; calling again resumes it exactly."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..budget import TimeBudget
+from ..parler.codes import load_or_encode
+from ..parler.data import build_examples
+from ..parler.model import ParlerBundle
+from ..parler.train import RunPaths, load_dataset, train, write_wavs
+from ..paths import Workspace
+from ..profiles import load_profile
+from ..records import append_stage_record
+from .evaluate import compare, int8_copy
+from .train import (STAGE, DistillObjective, find_teacher, load_student, load_teacher, loop_config, make_student,
+                    save_student, student_to_teacher_ids)
+
+
+@dataclass
+class DistillResult:
+    status: str
+    paths: RunPaths
+    report: dict[str, Any]
+    history: list[dict[str, Any]]
+    comparison: dict[str, dict[str, Any]] = field(default_factory=dict)
+    teacher: ParlerBundle | None = None
+    student: ParlerBundle | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def student_dir(self) -> Path:
+        return self.paths.run_dir / "student"
+
+
+def params_for(profile: str = "auto", overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The distill profile plus the suite's seed."""
+    params = load_profile("distill", profile, overrides)
+    params["seed"] = int(load_profile("suite", params["profile"])["seed"])
+    return params
+
+
+def evaluate_pair(teacher: ParlerBundle, student: ParlerBundle, params: dict[str, Any], data: Any, *,
+                  workspace: Workspace, disk: dict[str, Path] | None = None) -> dict[str, dict[str, Any]]:
+    """Teacher vs student (and its int8 copy when asked and on CPU) on the profile's sentences and test split."""
+    device = next(teacher.model.parameters()).device
+    student.model.to(device)
+    codes = load_or_encode(teacher, data, RunPaths(workspace.stage_dir("parler")).codes, splits=("test",),
+                           batch_size=int(params["codes_batch_size"]), device=device)["test"]
+    max_frames = int(params["max_audio_seconds"] * teacher.frame_rate)
+    examples = {name: build_examples(b, data["test"], codes, max_frames=max_frames, name="test")[0]
+                for name, b in (("teacher", teacher), ("student", student))}
+    systems = {"teacher": teacher, "student": student}
+    if params["int8"] and device.type == "cpu":
+        systems["student_int8"] = ParlerBundle(int8_copy(student.model), student.prompt_tokenizer,
+                                               student.description_tokenizer, "student_int8")
+        examples["student_int8"] = examples["student"]
+    frames = int(params["eval_frames"]) or None
+    dtype = torch.float16 if device.type == "cuda" and params["mixed_precision"] in ("auto", "fp16") else None
+    return compare(systems, sentences=list(params["eval_sentences"]), description=str(params["sample_description"]),
+                   test_examples=examples, disk=disk, frames=frames, max_seconds=float(params["eval_max_seconds"]),
+                   seed=int(params["seed"]), warmup=int(params["eval_warmup"]), repeats=int(params["eval_repeats"]),
+                   dtype=dtype, quality=bool(params["quality"]))
+
+
+def run(params: dict[str, Any], *, workspace: Workspace | None = None, dataset: Any = None,
+        budget: TimeBudget | None = None, stop_after: int | None = None) -> DistillResult:
+    """Distil (or resume), then export, compare and record; returns everything the notebook shows."""
+    ws = workspace or Workspace()
+    teacher_src = find_teacher(params["teacher"], ws)
+    teacher = load_teacher(teacher_src, workspace=ws, seed=int(params["seed"]))
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    teacher.model.to(device)
+    data = load_dataset(dataset if dataset is not None else params["dataset"])
+    texts = list(data["train"]["text"]) + list(data["validation"]["text"])
+    student, report = make_student(params, teacher, texts)
+    report["teacher_source"] = teacher_src
+    layer_map = report["decoder_layer_map"] if float(params["hidden_weight"]) > 0 else None
+    objective = DistillObjective(teacher.model, params, student_to_teacher_ids=student_to_teacher_ids(student),
+                                 decoder_layer_map=layer_map, match_encoder=bool(params["student_text_encoder_layers"]))
+    result = train(loop_config(params, "student"), workspace=ws, dataset=data, run=str(params["run"]),
+                   budget=budget, stop_after=stop_after, bundle=student, loss_fn=objective, stage_dir="distill")
+    paths = result.paths
+    out = DistillResult(result.status, paths, report, result.history, teacher=teacher, metrics=dict(result.metrics))
+    outputs: dict[str, Any] = {"run_dir": paths.run_dir, "checkpoints": paths.checkpoints}
+    if result.status == "done":
+        trained = ParlerBundle(result.model, student.prompt_tokenizer, student.description_tokenizer, "student")
+        report["steps"] = result.step
+        save_student(trained, out.student_dir, report)
+        out.student = load_student(out.student_dir)
+        teacher_dir = Path(teacher_src) if Path(teacher_src).is_dir() else None
+        disk = {"student": out.student_dir, **({"teacher": teacher_dir} if teacher_dir else {})}
+        out.comparison = evaluate_pair(teacher, out.student, params, data, workspace=ws, disk=disk)
+        wavs = []
+        for name, row in out.comparison.items():
+            wavs += write_wavs(paths.run_dir / "compare", name, row["audios"], teacher.sampling_rate)
+        table = {n: {k: v for k, v in r.items() if k != "audios"} for n, r in out.comparison.items()}
+        (paths.run_dir / "comparison.json").write_text(json.dumps(table, indent=1))
+        outputs.update(student=out.student_dir, comparison=paths.run_dir / "comparison.json",
+                       wavs=[str(w) for w in wavs])
+        s = table["student"]
+        out.metrics.update({k: s[k] for k in ("params_total_ratio", "params_decoder_ratio", "speedup", "test_ce",
+                                              "code_accuracy") if k in s})
+        out.metrics["teacher_test_ce"] = table["teacher"].get("test_ce")
+    append_stage_record(STAGE, profile=params["profile"], status=result.status, workspace=ws,
+                        inputs={"teacher": teacher_src, "dataset": params["dataset"]}, outputs=outputs,
+                        metrics=out.metrics)
+    return out

@@ -1,0 +1,23 @@
+"""Kaggle/Colab installs: the stack's exact pins without the platform's CUDA torch, and no-op locally."""
+
+import pytest
+
+from nbhelpers.bootstrap import install_stack, stack_requirements
+
+
+def test_pins_keep_platform_torch_and_pin_transformers():
+    main, parler = stack_requirements("main"), stack_requirements("parler")
+    for pins in (main, parler):
+        names = {p.split("==")[0].lower() for p in pins}
+        assert not names & {"torch", "torchaudio", "triton", "pytest"}
+        assert not any(n.startswith("nvidia-") for n in names)
+        assert all("==" in p for p in pins)
+    assert "transformers==4.46.1" in parler
+    assert any(p.startswith("coqui-tts==") for p in main)
+    with pytest.raises(ValueError, match="unknown stack"):
+        stack_requirements("tensorflow")
+
+
+def test_local_install_is_a_no_op(capsys):
+    assert install_stack("main") == []
+    assert "make setup" in capsys.readouterr().out

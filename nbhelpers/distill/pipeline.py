@@ -74,6 +74,8 @@ def run(params: dict[str, Any], *, workspace: Workspace | None = None, dataset: 
         budget: TimeBudget | None = None, stop_after: int | None = None) -> DistillResult:
     """Distil (or resume), then export, compare and record; returns everything the notebook shows."""
     ws = workspace or Workspace()
+    if int(params["torch_threads"]) > 0:
+        torch.set_num_threads(int(params["torch_threads"]))
     teacher_src = find_teacher(params["teacher"], ws)
     teacher = load_teacher(teacher_src, workspace=ws, seed=int(params["seed"]))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -119,8 +119,9 @@ def _dispatch(args: argparse.Namespace, cfg: SuiteConfig, client: KaggleClient |
         ensure_code_dataset(client, cfg, out, args.suite_root)
     if args.command == "push":
         for key in args.keys:
-            pushed = client.push(build_kernel(cfg.kernel(key, params), cfg, out / "kernels"))
-            print(f"{pushed.ref} version {pushed.version} {pushed.url}")
+            spec = cfg.kernel(key, params)
+            pushed = client.push(build_kernel(spec, cfg, out / "kernels"))
+            print(f"{spec.ref} version {pushed.version} {pushed.url}")
         return 0
     if args.command == "status":
         ref = cfg.kernel(args.key).ref

@@ -10,8 +10,6 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 from .config import PROJECT_ROOT, KernelSpec, SuiteConfig
 
 KAGGLE_KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -23,23 +21,20 @@ PACKAGE_PATHS = ("nbhelpers", "kaggle_kernels", "requirements.txt", "requirement
 EXCLUDED_NAMES = {"__pycache__", ".pytest_cache", "kaggle.json", "access_token", "credentials.json", ".env",
                   ".netrc"}
 EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".ipynb_checkpoints")
-# torch and its CUDA companions come preinstalled on Kaggle and must not be replaced by pip
-KEEP_PREINSTALLED = ("torch", "torchaudio", "torchvision", "nvidia-", "triton")
+STACKS = {"tts-main": "main", "tts-parler": "parler"}  # notebook kernelspec -> nbhelpers.bootstrap stack
 
 
 def bootstrap_source(cfg: SuiteConfig, stack: str) -> str:
     """Code of the first kernel cell: make the suite importable from the code dataset (or a clone with
-    internet), then pip install the stack's pinned requirements except the preinstalled CUDA torch."""
-    req = "requirements-parler.txt" if stack == "tts-parler" else "requirements.txt"
+    internet), so the notebook's own install cell finds nbhelpers; optionally install the stack right away
+    with ``nbhelpers.bootstrap.install_stack`` (which keeps Kaggle's CUDA torch)."""
     s = cfg.suite
-    return f'''# Installed by kaggle_kernels: put the TTS suite on sys.path (see docs/kaggle.md).
+    return f'''# Added by kaggle_kernels: put the TTS suite on sys.path (see docs/kaggle.md).
 import os, subprocess, sys, zipfile
 from pathlib import Path
 INSTALL = {s["install"]!r}
 REPO_URL = {s["repo_url"]!r}
-REQUIREMENTS = {req!r}
 PIP_INSTALL = {bool(s["pip_install"])!r}
-KEEP = {KEEP_PREINSTALLED!r}
 inputs = Path(os.environ.get("TTS_KAGGLE_INPUT", "/kaggle/input"))
 suite = Path(os.environ.get("TTS_SUITE_DIR", "/tmp/tts-suite"))
 def near(name):  # both input layouts: /kaggle/input/<slug>/ and /kaggle/input/datasets/<owner>/<slug>/
@@ -52,16 +47,13 @@ if INSTALL == "dataset":
         archive = near({SUITE_ARCHIVE!r})
         assert archive, "attach the code dataset ({cfg.code_dataset_ref}) or set install = 'internet'"
         zipfile.ZipFile(archive).extractall(suite)
-else:
-    if not (suite / "nbhelpers").is_dir():
-        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, str(suite)], check=True)
+elif not (suite / "nbhelpers").is_dir():
+    subprocess.run(["git", "clone", "--depth", "1", REPO_URL, str(suite)], check=True)
 sys.path.insert(0, str(suite))
 os.environ["PYTHONPATH"] = str(suite) + os.pathsep + os.environ.get("PYTHONPATH", "")
-if PIP_INSTALL and (suite / REQUIREMENTS).is_file():
-    wanted = [l.split("#")[0].strip() for l in (suite / REQUIREMENTS).read_text().splitlines()]
-    wanted = [l for l in wanted if l and not l.startswith("-") and not l.lower().startswith(KEEP)]
-    Path("/tmp/tts-requirements.txt").write_text("\\n".join(wanted))
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "/tmp/tts-requirements.txt"], check=True)
+if PIP_INSTALL:
+    from nbhelpers.bootstrap import install_stack
+    install_stack({STACKS.get(stack, "main")!r})
 print("TTS suite from", suite)
 '''
 
@@ -69,6 +61,7 @@ print("TTS suite from", suite)
 def build_notebook(spec: KernelSpec, cfg: SuiteConfig, dest: Path) -> Path:
     """Bake ``spec.parameters`` into the notebook with papermill (prepare only), switch the kernelspec to
     Kaggle's ``python3``, drop outputs and put the install cell first. Returns the written notebook."""
+    import nbformat
     import papermill
 
     if not spec.notebook.is_file():
@@ -144,8 +137,8 @@ def _package_files(root: Path) -> list[Path]:
 
 
 def package_suite(cfg: SuiteConfig, out_root: Path, root: Path = PROJECT_ROOT) -> Path:
-    """Write the code dataset folder: a reproducible zip of the suite, the requirement files beside it, a
-    manifest with its sha256, and dataset-metadata.json (private dataset). Returns the folder."""
+    """Write the code dataset folder: a reproducible zip of the suite (code and requirement files), a manifest
+    with its sha256, and dataset-metadata.json (private dataset). Returns the folder."""
     folder = out_root / cfg.suite["code_dataset"]
     if folder.exists():
         shutil.rmtree(folder)
@@ -157,9 +150,6 @@ def package_suite(cfg: SuiteConfig, out_root: Path, root: Path = PROJECT_ROOT) -
             info = zipfile.ZipInfo(str(f.relative_to(root)), date_time=(2020, 1, 1, 0, 0, 0))
             info.compress_type, info.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
             zf.writestr(info, f.read_bytes())
-    for req in ("requirements.txt", "requirements-parler.txt"):
-        if (root / req).is_file():
-            shutil.copy2(root / req, folder / req)
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
     manifest = {"archive": SUITE_ARCHIVE, "sha256": digest, "files": [str(f.relative_to(root)) for f in files]}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

@@ -123,7 +123,7 @@ def run_stage(client: KaggleClient, cfg: SuiteConfig, key: str, out_root: Path, 
         _append_event(events, event="pushed", session=session, version=pushed.version,
                       kernel_sources=meta["kernel_sources"], dataset_sources=meta["dataset_sources"])
         result.versions.append(pushed.version)
-        state, failure = client.wait(spec.ref, timeout=timeout)
+        state, failure = client.wait(spec.ref, timeout=timeout, just_pushed=True)
         out = runs / f"session-{session:02d}-v{pushed.version or 'unknown'}"
         client.fetch_output(spec.ref, out)
         result.output_dir = out

@@ -152,10 +152,13 @@ class KaggleClient:
         name = getattr(status, "name", None) or str(status).rsplit(".", 1)[-1]
         return name, getattr(response, "failure_message", "") or ""
 
-    def wait(self, ref: str, *, timeout: float = 13 * 3600) -> tuple[str, str]:
+    def wait(self, ref: str, *, timeout: float = 13 * 3600, just_pushed: bool = False) -> tuple[str, str]:
         """Poll with backoff until the session is COMPLETE, ERROR or cancelled (or ``timeout`` seconds pass);
-        returns ('complete'|'error'|'cancelled', failure message)."""
+        returns ('complete'|'error'|'cancelled', failure message). ``just_pushed`` waits one interval before
+        the first poll, so the previous version's final status is not mistaken for the new one's."""
         start, last, delay = time.monotonic(), None, self.poll_backoff.delays()
+        if just_pushed:
+            time.sleep(delay())
         while True:
             name, failure = self.status(ref)
             elapsed = time.monotonic() - start

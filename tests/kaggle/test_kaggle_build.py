@@ -30,7 +30,7 @@ def test_build_kernel_folder_bakes_parameters_and_metadata(project: Path, tmp_pa
     nb = nbformat.read(folder / meta["code_file"], as_version=4)
     assert nb.metadata["kernelspec"]["name"] == "python3"
     assert "kaggle-install" in nb.cells[0].metadata["tags"] and "tts_suite.zip" in nb.cells[0].source
-    assert "requirements.txt" in nb.cells[0].source
+    assert "install_stack('main')" in nb.cells[0].source  # the fixture config turns pip_install on
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1
     namespace: dict = {}

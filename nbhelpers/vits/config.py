@@ -20,8 +20,10 @@ SPEAKER = "bn"
 BENGALI_BLOCK = "".join(chr(c) for c in range(0x0980, 0x0A00) if unicodedata.category(chr(c)) != "Cn")
 JOINERS = "\u200c\u200d"  # ZWNJ and ZWJ: ZWJ forms the ya-phala in র‍্যা, ZWNJ blocks conjuncts
 BANGLA_CHARACTERS = BENGALI_BLOCK + JOINERS
-# Space and ASCII punctuation as in coqui's VitsCharacters, plus the danda/double danda (U+0964/U+0965).
-PUNCTUATIONS = "!'(),-.:;? \u0964\u0965"
+# Space and ASCII punctuation as in coqui's VitsCharacters, plus double quotes and the em dash (bn_phonemizer
+# keeps them) and
+# the danda/double danda (U+0964/U+0965).
+PUNCTUATIONS = "!'(),-.:;? \"\u201c\u201d\u2014\u0964\u0965"
 # IPA symbols espeak-ng's `bn` voice emits that the English VITS symbol set lacks (measured: aspiration).
 ESPEAK_BN_EXTRA_PHONEMES = "ʰ"
 
@@ -150,7 +152,7 @@ def build_config(params: dict[str, Any], output_dir: str | Path, dataset_dir: st
     config.mixed_precision, config.precision = params["mixed_precision"], params["precision"]
     config.print_step, config.plot_step = params["print_step"], params["plot_step"]
     config.save_step, config.save_n_checkpoints = params["save_step"], params["keep_checkpoints"]
-    config.save_best_after, config.save_all_best = 0, False
+    config.save_best_after, config.save_all_best = params["save_best_after"], False
     config.run_eval, config.print_eval = True, False
     config.test_delay_epochs = params["test_delay_epochs"]
     config.num_loader_workers = config.num_eval_loader_workers = params["num_loader_workers"]

@@ -15,6 +15,13 @@ from .config import SAMPLE_RATE, Row, split_rows
 # What bn_phonemizer turns into words (digits, times, currency) or handles itself before the model sees it.
 BN_NORMALISED = set("0123456789%৳/:.-\u2018\u2019") | {" ", "\t"}
 MAX_EXAMPLES = 5
+# Punctuation that only marks a pause or a quote: losing it costs no words ('&', '@', '#' do carry words).
+PAUSE_PO = set(".,;:!?\u2026'\"\u00a1\u00bf\u00b7\u0964\u0965")
+
+
+def is_pause(c: str) -> bool:
+    """Brackets, quotes, dashes and sentence punctuation: dropping them loses no words."""
+    return unicodedata.category(c) in ("Ps", "Pe", "Pi", "Pf", "Pd") or c in PAUSE_PO
 
 
 @dataclass
@@ -136,8 +143,8 @@ def uncovered_characters(rows: list[Row], tokenizer: Any) -> dict[str, list[Row]
     found: dict[str, list[Row]] = defaultdict(list)
     for row in tqdm(rows, desc="character coverage", unit="row", mininterval=2, disable=len(rows) < 200):
         bad = {c for c in processed_text(tokenizer, row.text) if c not in vocab}
-        if bangla_text:
-            bad |= {c for c in row.text if c not in vocab and c not in BN_NORMALISED}
+        if bangla_text:  # pause punctuation carries no words: bn_phonemizer dropping it loses nothing
+            bad |= {c for c in row.text if c not in vocab and c not in BN_NORMALISED and not is_pause(c)}
         for c in bad:
             found[c].append(row)
     return dict(found)
@@ -147,19 +154,27 @@ def describe_char(c: str) -> str:
     return f"U+{ord(c):04X} {c!r} {unicodedata.name(c, 'unnamed')}"
 
 
-def check_characters(rows: list[Row], tokenizer: Any) -> Check:
-    """Every transcript character is covered by the config's character set (else list them with rows)."""
-    found = uncovered_characters(rows, tokenizer)
-    if not found:
-        return Check("characters", True, f"all characters of {len(rows)} transcripts are covered "
-                     f"({len(tokenizer.characters.vocab)} symbols)")
+def _examples(found: dict[str, list[Row]]) -> str:
     lines = []
     for c, where in sorted(found.items(), key=lambda kv: -len(kv[1])):
         eg = ", ".join(f"{r.file.name}:{r.line} ({r.id})" for r in where[:MAX_EXAMPLES])
         lines.append(f"{describe_char(c)} in {len(where)} row(s), e.g. {eg}")
-    return Check("characters", False, f"{len(found)} character(s) not covered and would be dropped: "
-                 + "; ".join(lines) + ". Fix: transliterate or remove them in data prep (01), or add them to the "
-                 "character set (a new vocabulary resets the text embedding on restore).")
+    return "; ".join(lines)
+
+
+def check_characters(rows: list[Row], tokenizer: Any) -> Check:
+    """Every transcript character is covered by the config's character set (else list them with rows).
+    Uncovered punctuation only costs a pause, so it is reported without failing the check."""
+    found = uncovered_characters(rows, tokenizer)
+    punct = {c: r for c, r in found.items() if is_pause(c)}
+    words = {c: r for c, r in found.items() if c not in punct}
+    note = f" Punctuation outside the set is dropped (harmless): {_examples(punct)}." if punct else ""
+    if not words:
+        return Check("characters", True, f"all letters and symbols of {len(rows)} transcripts are covered "
+                     f"({len(tokenizer.characters.vocab)} symbols).{note}")
+    return Check("characters", False, f"{len(words)} character(s) not covered and would be dropped: "
+                 + _examples(words) + ". Fix: transliterate or remove them in data prep (01), or add them to the "
+                 "character set (a new vocabulary resets the text embedding on restore)." + note)
 
 
 def check_restore(checkpoint: str | Path, model: Any, min_fraction: float = 0.5) -> Check:

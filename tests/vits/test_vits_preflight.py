@@ -9,7 +9,7 @@ import torch
 
 from nbhelpers.env import GPU
 from nbhelpers.profiles import load_profile
-from nbhelpers.vits.config import BANGLA_CHARACTERS, build_config, split_rows
+from nbhelpers.vits.config import BANGLA_CHARACTERS, Row, build_config, split_rows
 from nbhelpers.vits.preflight import (PreflightError, check_characters, check_dataset, check_environment,
                                       check_restore)
 from nbhelpers.vits.train import prepare
@@ -84,11 +84,14 @@ def test_uncovered_characters_listed_with_rows(bn_dataset, tiny_model):
     assert "U+006F 'o' LATIN SMALL LETTER O in 1 row(s), e.g. metadata_train.csv:4 (bn_0003)" in check.message
     assert "U+20AC '€' EURO SIGN in 1 row(s), e.g. metadata_train.csv:8 (bn_0007)" in check.message
     assert "Fix" in check.message
+    braced = [Row(Path("m.csv"), 1, "q", "{আমি} বাংলায় গান গাই।", Path("x.wav"))]
+    note = check_characters(braced, tiny_model.tokenizer)  # bn_phonemizer keeps braces: dropped, no words lost
+    assert note.ok and "U+007B" in note.message and "harmless" in note.message
+    amp = [Row(Path("m.csv"), 2, "a", "আমি & তুমি", Path("x.wav"))]  # '&' is a word bn_phonemizer deletes
+    assert "U+0026" in check_characters(amp, tiny_model.tokenizer).message
 
 
 def test_bangla_set_covers_both_normalisation_forms_joiners_and_digits(tiny_model):
-    from nbhelpers.vits.config import Row
-
     texts = ["নয়ন আষাঢ় বড় কোলাহল পৌষ", "র\u200d্যাব কিছু\u200cটা", "আমার ১২৩টি বই, সময় ১০:৩০, ৳৫০", "দাম 250 টাকা"]
     forms = [unicodedata.normalize(f, t) for t in texts for f in ("NFC", "NFD")]
     assert any(len(a) != len(b) for a, b in zip(forms[::2], forms[1::2]))  # the two forms really differ

@@ -48,8 +48,8 @@ def resolve_voice(backend, spec, fallback: str | None = None) -> Voice:
     return Voice(weights, blend_packs(weights, backend.voice_pack), note)
 
 
-def _word_timings(tokens: list[Any], durations: np.ndarray, offset: float) -> list[dict[str, Any]]:
-    """Start/end seconds of each spoken English word, from the model's per-token durations."""
+def _word_timings(tokens: list[Any], durations: np.ndarray, offset: float, limit: float) -> list[dict[str, Any]]:
+    """Start/end seconds of each spoken English word, from the model's per-token durations (capped at limit)."""
     import torch
     from kokoro.pipeline import KPipeline
 
@@ -58,8 +58,19 @@ def _word_timings(tokens: list[Any], durations: np.ndarray, offset: float) -> li
     for t in tokens:
         if t.phonemes and t.phonemes not in PUNCTUATION and getattr(t, "start_ts", None) is not None \
                 and getattr(t, "end_ts", None) is not None:
-            words.append({"word": t.text, "start": round(offset + t.start_ts, 3), "end": round(offset + t.end_ts, 3)})
+            words.append({"word": t.text, "start": round(min(offset + t.start_ts, limit), 3),
+                          "end": round(min(offset + t.end_ts, limit), 3)})
     return words
+
+
+def trim_tail(audio: np.ndarray, floor_db: float = -40.0, keep_s: float = 0.08) -> np.ndarray:
+    """Cut the silence Kokoro leaves after the last sound (keeping ``keep_s``), so that the pauses between
+    chunks and sections are the configured ones; leading silence is kept (word timings count from it)."""
+    if not len(audio):
+        return audio
+    loud = np.flatnonzero(np.abs(audio) > np.max(np.abs(audio)) * 10 ** (floor_db / 20))
+    end = min(len(audio), int(loud[-1]) + 1 + int(keep_s * SAMPLE_RATE)) if len(loud) else len(audio)
+    return audio[:end]
 
 
 class Speaker:
@@ -72,6 +83,12 @@ class Speaker:
     def create(cls, backend: str = "auto", **kwargs: Any) -> Speaker:
         """Choose and build a backend (see :func:`backends.choose_backend`)."""
         return cls(*choose_backend(backend, **kwargs))
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> Speaker:
+        """The backend a stage profile asks for (keys backend, repo_id, device, onnx_threads)."""
+        return cls.create(params["backend"], repo_id=params["repo_id"], device=params["device"],
+                          onnx_threads=params["onnx_threads"] or None)
 
     def speak(self, text: str, voice: Voice, *, lang: str = "en-us", speed: float = 1.0,
               chunk_pause_s: float = 0.1, where: str = "text") -> tuple[np.ndarray, dict[str, Any]]:
@@ -87,17 +104,19 @@ class Speaker:
             if pieces:
                 pieces.append(gap)
                 t += len(gap) / SAMPLE_RATE
-            pieces.append(out.audio)
+            audio = trim_tail(out.audio)
+            pieces.append(audio)
             if chunk.tokens is not None:
                 unspoken += [tk.text for tk in chunk.tokens if not tk.phonemes and tk.text.strip()
                              and not set(tk.text) <= PUNCTUATION]
                 if not out.unknown:
-                    words += _word_timings(chunk.tokens, out.durations, t)
+                    words += _word_timings(chunk.tokens, out.durations, t, t + len(audio) / SAMPLE_RATE)
             chunks.append({"text": chunk.text, "phonemes": chunk.phonemes, "n_phonemes": len(chunk.phonemes),
                            "n_tokens": out.n_tokens, "unknown_symbols": out.unknown,
-                           "start": round(t, 3), "end": round(t + len(out.audio) / SAMPLE_RATE, 3),
-                           "frames": int(out.durations.sum()), "samples": len(out.audio)})
-            t += len(out.audio) / SAMPLE_RATE
+                           "start": round(t, 3), "end": round(t + len(audio) / SAMPLE_RATE, 3),
+                           "frames": int(out.durations.sum()), "samples": len(out.audio),
+                           "trimmed_tail_samples": len(out.audio) - len(audio)})
+            t += len(audio) / SAMPLE_RATE
         audio = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
         info = {"chunks": chunks, "words": words if lang.startswith("en-") else None,
                 "spoken_phonemes": sum(spoken_phoneme_count(c["phonemes"]) for c in chunks),
@@ -222,8 +241,7 @@ def run_stage(profile: str = "auto", workspace=None, *, script: str | Path | Non
     out_dir = ws.stage_dir("kokoro", run_name or params["run_name"])
     inputs = {"script": source, "sections": len(sections)}
     try:
-        speaker = speaker or Speaker.create(params["backend"], repo_id=params["repo_id"], device=params["device"],
-                                            onnx_threads=params["onnx_threads"] or None)
+        speaker = speaker or Speaker.from_params(params)
         voice = resolve_voice(speaker.backend, params["voice"], params["fallback_voice"])
         print(backend_message(speaker, voice))
         manifest = synthesize_script(speaker, sections, out_dir, voice=voice, lang=params["lang"],

@@ -69,6 +69,11 @@ def test_push_rejected_through_error(cli, fake):
     assert done.returncode == 1
     assert "rejected by Kaggle: Maximum batch GPU session count of 2 reached" in done.stderr
     assert K01 not in fake.kernels
+    fake.push_error = None
+    assert cli("push", "01_data_prep").returncode == 0
+    fake.status_script = ["RUNNING", "CANCEL_REQUESTED", "CANCEL_ACKNOWLEDGED"]  # a cancel ends the wait too
+    cancelled = cli("status", "01_data_prep", "--wait")
+    assert cancelled.returncode == 2 and cancelled.stdout.strip() == f"{K01} cancelled"
 
 
 def test_invalid_sources_are_failures(cli, fake):
@@ -146,9 +151,8 @@ def test_chain_uses_checkpoint_dataset_when_kernel_cannot_attach_itself(cli, fak
 
 def test_chain_stops_after_max_sessions_and_on_error(cli, fake):
     fake.output_fn = _chain_outputs({K01: ["done"], K02: ["resume_needed"]})
-    assert cli("run", "01_data_prep").returncode == 0
-    stopped = cli("run", "02_parler_finetune", "--max-sessions", "2")
-    assert stopped.returncode == 3
+    stopped = cli("run", "01_data_prep", "02_parler_finetune", "--max-sessions", "2")
+    assert stopped.returncode == 3 and len(fake.kernels[K01]) == 1
     assert "still resume_needed after 2 session(s)" in stopped.stderr and "--resume-from-version 2" in stopped.stderr
     assert len(fake.kernels[K02]) == 2
     fake.status_script = ["RUNNING", "ERROR"]
@@ -161,18 +165,6 @@ def test_chain_stops_after_max_sessions_and_on_error(cli, fake):
     assert log.read_text() == f"{K02} v3 log"  # the failed session's log is fetched for diagnosis
 
 
-def test_dry_run_builds_and_prints_without_api(cli, fake, tmp_path):
-    done = cli("run", "01_data_prep", "02_parler_finetune", "--dry-run")
-    assert done.returncode == 0, done.stderr
-    assert fake.calls == []
-    report = json.loads(done.stdout)
-    assert report["code_dataset"]["ref"] == CODE and report["code_dataset"]["files"] > 10
-    stage2 = report["stages"][1]
-    assert stage2["metadata"]["kernel_sources"] == [K01] and stage2["max_sessions"] == 5
-    assert stage2["later_sessions_attach"].startswith(f"{K02}/<previous version>")
-    assert Path(stage2["folder"], "kernel-metadata.json").is_file()
-
-
 def test_missing_credentials_are_reported(cli, fake, home):
     (home / ".kaggle" / "kaggle.json").unlink()
     done = cli("push", "01_data_prep", "--owner", "alice")
@@ -180,10 +172,20 @@ def test_missing_credentials_are_reported(cli, fake, home):
     assert fake.calls == []
 
 
-def test_secret_scan_of_everything_written(cli, fake, home, tmp_path):
+def test_dry_run_then_secret_scan_of_everything_written(cli, fake, home, tmp_path):
+    dry = cli("run", "01_data_prep", "02_parler_finetune", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert fake.calls == []  # built and printed, no API call
+    report = json.loads(dry.stdout)
+    assert report["code_dataset"]["ref"] == CODE and report["code_dataset"]["files"] > 10
+    stage2 = report["stages"][1]
+    assert stage2["metadata"]["kernel_sources"] == [K01] and stage2["max_sessions"] == 5
+    assert stage2["later_sessions_attach"].startswith(f"{K02}/<previous version>")
+    assert Path(stage2["folder"], "kernel-metadata.json").is_file()
+
     fake.output_fn = _chain_outputs({K01: ["done"], K02: ["resume_needed", "done"]})
     fake.allow_self_source = False  # exercise the checkpoint dataset path too
-    runs = [cli("run", "01_data_prep", "02_parler_finetune"), cli("push", "01_data_prep", "--dry-run")]
+    runs = [dry, cli("run", "01_data_prep", "02_parler_finetune")]
     assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
     secrets = [fake.key.encode(), base64.b64encode(f"{fake.username}:{fake.key}".encode())]
     blobs: list[tuple[str, bytes]] = [(f"stdout/stderr {i}", (r.stdout + r.stderr).encode()) for i, r in enumerate(runs)]

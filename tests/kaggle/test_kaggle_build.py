@@ -97,3 +97,20 @@ def test_packaged_suite_has_code_and_no_credentials(project: Path, tmp_path: Pat
     assert meta["id"] == "alice/tts-suite-code" and 6 <= len(meta["title"]) <= 50
     again = package_suite(cfg, tmp_path / "datasets2", root=root)
     assert (again / SUITE_ARCHIVE).read_bytes() == (folder / SUITE_ARCHIVE).read_bytes()  # reproducible
+
+
+def test_project_notebook_builds_with_default_config(tmp_path: Path):
+    """The suite's own 00_environment notebook through the shipped kernels.toml."""
+    cfg = load_config(owner="alice")
+    spec = cfg.kernel("00_environment")
+    folder = build_kernel(spec, cfg, tmp_path)
+    meta = json.loads((folder / "kernel-metadata.json").read_text())
+    assert meta["id"] == "alice/tts-suite-00-environment" and meta["machine_shape"] == "NvidiaTeslaT4"
+    nb = nbformat.read(folder / meta["code_file"], as_version=4)
+    tags = [c.metadata.get("tags", []) for c in nb.cells]
+    assert tags[0] == ["kaggle-install"] and tags.count(["injected-parameters"]) == 1
+    injected = tags.index(["injected-parameters"])
+    assert tags[injected - 1] == ["parameters"]
+    assert 'profile = "kaggle-t4"' in nb.cells[injected].source
+    assert 'workspace = "/kaggle/working"' in nb.cells[injected].source
+    assert "PIP_INSTALL = False" in nb.cells[0].source  # the notebook's own install cell installs the stack

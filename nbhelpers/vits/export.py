@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -106,7 +105,7 @@ def plot_losses(run_dir: str | Path, path: str | Path, title: str = "VITS traini
     if not curves:
         raise FileNotFoundError(f"no TensorBoard training losses in {run_dir}. Fix: train at least one step.")
     fig, axes = plt.subplots(1, len(curves), figsize=(3.2 * len(curves), 2.8), squeeze=False)
-    for ax, (tag, (steps, values)) in zip(axes[0], curves.items()):
+    for ax, (tag, (steps, values)) in zip(axes[0], curves.items(), strict=True):
         ax.plot(steps, values, marker="." if len(steps) < 50 else None)
         ax.set_title(tag)
         ax.set_xlabel("step")
@@ -170,25 +169,22 @@ def compare_backends(model: Any, onnx: OnnxVits, texts: tuple[str, ...] = TEST_S
             "ok": lengths_match and worst <= tolerance, "sentences": len(texts)}
 
 
-def time_backends(backends: dict[str, Any], texts: tuple[str, ...] = TEST_SENTENCES, repeats: int = 2,
-                  warmup: int = 1) -> dict[str, dict[str, float]]:
-    """Real-time factor (synthesis seconds / audio seconds, lower is faster) per backend, measured side by side
-    with time.perf_counter on the same texts; ``backends`` maps a name to ``synth(text) -> audio``."""
-    from tqdm.auto import tqdm
+def time_backends(backends: dict[str, tuple[Any, Any, list[Path]]], texts: tuple[str, ...] = TEST_SENTENCES,
+                  repeats: int = 2, warmup: int = 1, system: str = "vits-bn",
+                  deterministic: bool = True) -> dict[str, dict[str, Any]]:
+    """Measure each backend side by side on the same texts with the suite's harness
+    (``nbhelpers.bench.harness.measure_synthesis``); ``backends`` maps a name to (synthesize(text,
+    deterministic=...) -> audio, model or ONNX path for the parameter count, files for the disk size).
+    Deterministic noise makes both backends produce the same audio length. Returns tts-bench/1 records."""
+    from ..bench.harness import measure_synthesis
 
-    out = {}
-    for name, synth in backends.items():
-        for text in texts[:warmup]:
-            synth(text)
-        seconds = audio = 0.0
-        for _ in tqdm(range(repeats), desc=f"timing {name}", unit="pass"):
-            for text in texts:
-                t0 = time.perf_counter()
-                wav = synth(text)
-                seconds += time.perf_counter() - t0
-                audio += len(wav) / SAMPLE_RATE
-        out[name] = {"rtf": seconds / audio, "seconds": seconds, "audio_seconds": audio}
-    return out
+    records = {}
+    for name, (synth, model, files) in backends.items():
+        records[name] = measure_synthesis(
+            system, name, lambda text, s=synth: (s(text, deterministic=deterministic), SAMPLE_RATE), list(texts),
+            dtype="float32", device="cpu", warmup=warmup, repeats=repeats, model=model, disk_paths=files,
+            language="bn")
+    return records
 
 
 def inference_config(config: Any) -> Any:

@@ -21,8 +21,7 @@ from ..paths import Workspace, find_artifacts
 from ..profiles import load_profile
 from ..records import append_stage_record
 from . import STAGE
-from .config import (Row, build_config, download_start, load_coqui_config, save_config, starting_point,
-                     to_samples)
+from .config import Row, build_config, download_start, load_coqui_config, save_config, starting_point, to_samples
 from .preflight import Check, PreflightReport, check_characters, check_dataset, check_environment, check_restore
 from .restore import RestoreReport, report_dict, restore_weights
 
@@ -262,8 +261,18 @@ def finish(result: TrainResult, params: dict[str, Any], workspace: Workspace | s
     """After a session (a budget stop included: its record then says resume_needed): publish the best model as an inference bundle (weights, config, ONNX), write
     sample WAVs and the loss plot, check ONNX Runtime against PyTorch, time both on CPU, and append the
     stage record. Returns the outputs and metrics."""
-    from .export import (OnnxVits, best_checkpoint, compare_backends, load_model, plot_losses, publish_bundle,
-                         synthesize, time_backends, write_samples)
+    from ..bench.harness import append_record
+    from .export import (
+        OnnxVits,
+        best_checkpoint,
+        compare_backends,
+        load_model,
+        plot_losses,
+        publish_bundle,
+        synthesize,
+        time_backends,
+        write_samples,
+    )
 
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     best = best_checkpoint(result.run_dir)
@@ -281,9 +290,15 @@ def finish(result: TrainResult, params: dict[str, Any], workspace: Workspace | s
         onnx = OnnxVits(bundle / "model.onnx", model.config)
         outputs["onnx"] = bundle / "model.onnx"
         metrics["onnx_vs_pytorch"] = compare_backends(model, onnx, tolerance=params["onnx_tolerance"])
-        metrics["cpu_rtf"] = time_backends({"pytorch": lambda t: synthesize(model, t), "onnxruntime": onnx.synthesize},
-                                           repeats=params["timing_repeats"])
-        metrics["onnx_speedup"] = metrics["cpu_rtf"]["pytorch"]["rtf"] / metrics["cpu_rtf"]["onnxruntime"]["rtf"]
+        records = time_backends({"pytorch": (lambda t, **kw: synthesize(model, t, **kw), model, [bundle / "model.pth"]),
+                                 "onnxruntime": (onnx.synthesize, bundle / "model.onnx", [bundle / "model.onnx"])},
+                                repeats=params["timing_repeats"])
+        for rec in records.values():
+            append_record(rec, out_dir / "bench.jsonl")
+        outputs["bench_records"] = out_dir / "bench.jsonl"
+        metrics["cpu_rtf"] = {k: {f: r[f] for f in ("rtf", "rtf_median", "latency_s_median", "peak_rss_mib",
+                                                     "params", "disk_mib")} for k, r in records.items()}
+        metrics["onnx_speedup"] = records["pytorch"]["rtf"] / records["onnxruntime"]["rtf"]
     if record:
         append_stage_record(STAGE, profile=params["profile"], status=result.status, workspace=ws,
                             inputs={"dataset": dataset_dir, "start": params["start"]}, outputs=outputs,

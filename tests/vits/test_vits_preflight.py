@@ -10,8 +10,7 @@ import torch
 from nbhelpers.env import GPU
 from nbhelpers.profiles import load_profile
 from nbhelpers.vits.config import BANGLA_CHARACTERS, Row, build_config, split_rows
-from nbhelpers.vits.preflight import (PreflightError, check_characters, check_dataset, check_environment,
-                                      check_restore)
+from nbhelpers.vits.preflight import PreflightError, check_characters, check_dataset, check_environment, check_restore
 from nbhelpers.vits.train import prepare
 
 T4 = GPU(0, "Tesla T4", 14.7, (7, 5))
@@ -94,7 +93,7 @@ def test_uncovered_characters_listed_with_rows(bn_dataset, tiny_model):
 def test_bangla_set_covers_both_normalisation_forms_joiners_and_digits(tiny_model):
     texts = ["নয়ন আষাঢ় বড় কোলাহল পৌষ", "র\u200d্যাব কিছু\u200cটা", "আমার ১২৩টি বই, সময় ১০:৩০, ৳৫০", "দাম 250 টাকা"]
     forms = [unicodedata.normalize(f, t) for t in texts for f in ("NFC", "NFD")]
-    assert any(len(a) != len(b) for a, b in zip(forms[::2], forms[1::2]))  # the two forms really differ
+    assert any(len(a) != len(b) for a, b in zip(forms[::2], forms[1::2], strict=True))  # the two forms really differ
     rows = [Row(Path("m.csv"), i, f"r{i}", t, Path("x.wav")) for i, t in enumerate(forms)]
     check = check_characters(rows, tiny_model.tokenizer)
     assert check.ok, check.message

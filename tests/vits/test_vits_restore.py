@@ -8,7 +8,13 @@ import torch
 
 from nbhelpers.profiles import load_profile
 from nbhelpers.vits.config import build_config
-from nbhelpers.vits.restore import TEXT_EMBEDDING, RestoreWarning, convert_weight_norm_keys, plan_restore, restore_weights
+from nbhelpers.vits.restore import (
+    TEXT_EMBEDDING,
+    RestoreWarning,
+    convert_weight_norm_keys,
+    plan_restore,
+    restore_weights,
+)
 
 
 def tiny(tmp_path, extra_chars: str = "", hidden: int | None = None):

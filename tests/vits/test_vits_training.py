@@ -14,7 +14,7 @@ from nbhelpers.profiles import load_profile
 from nbhelpers.records import read_records
 from nbhelpers.vits import STAGE
 from nbhelpers.vits.config import TEST_SENTENCES
-from nbhelpers.vits.train import finish, find_resumable_run, prepare, resumable_checkpoint, train
+from nbhelpers.vits.train import find_resumable_run, finish, prepare, resumable_checkpoint, train
 
 
 class InterruptingBudget(TimeBudget):

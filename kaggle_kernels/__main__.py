@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,14 @@ def _param(text: str) -> tuple[str, Any]:
         return name, json.loads(value)
     except ValueError:
         return name, value
+
+
+def _regex(text: str) -> str:
+    try:
+        re.compile(text)
+    except re.error as e:
+        raise argparse.ArgumentTypeError(f"bad regular expression {text!r}: {e}") from e
+    return text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,12 +67,15 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("output", parents=[common], help="download a kernel's output files and log")
     p.add_argument("key")
     p.add_argument("--dest", type=Path, default=None, help="default: <out>/outputs/<slug>")
+    p.add_argument("--fetch", type=_regex, default=None, metavar="REGEX", help="download only output files matching REGEX")
     p = sub.add_parser("run", parents=[common], help="push, wait, fetch and resume stages until done")
     p.add_argument("keys", nargs="+", help="stages in order; each attaches the outputs of those it comes after")
     p.add_argument("--max-sessions", type=int, default=None, help="cap of sessions per stage (default: config)")
     p.add_argument("--resume-from-version", type=int, default=None,
                    help="first session attaches this earlier version of the (first) stage's own kernel")
     p.add_argument("--no-package", action="store_true", help="do not upload the code dataset first")
+    p.add_argument("--fetch", type=_regex, default=None, metavar="REGEX",
+                   help="with resume_via = kernel: download only run_log.jsonl and files matching REGEX per session")
     return ap
 
 
@@ -130,7 +142,7 @@ def _dispatch(args: argparse.Namespace, cfg: SuiteConfig, client: KaggleClient |
         return 0 if state.lower() not in ("error", "cancelled", "cancel_acknowledged") else 2
     if args.command == "output":
         spec = cfg.kernel(args.key)
-        files = client.fetch_output(spec.ref, args.dest or out / "outputs" / spec.slug)
+        files = client.fetch_output(spec.ref, args.dest or out / "outputs" / spec.slug, pattern=args.fetch)
         print("\n".join(map(str, files)))
         return 0
     if args.command == "run":
@@ -138,7 +150,7 @@ def _dispatch(args: argparse.Namespace, cfg: SuiteConfig, client: KaggleClient |
         for i, key in enumerate(args.keys):
             result = run_stage(client, cfg, key, out, max_sessions=args.max_sessions, parameters=params,
                                resume_from_version=args.resume_from_version if i == 0 else None,
-                               finished=finished, timeout=args.timeout)
+                               finished=finished, timeout=args.timeout, fetch=args.fetch)
             finished[key] = result.versions[-1] if result.versions else None
             print(f"{result.ref} {result.status} versions={result.versions} output={result.output_dir}")
         return 0

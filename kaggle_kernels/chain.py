@@ -82,10 +82,13 @@ def _pin_dependencies(spec: KernelSpec, cfg: SuiteConfig, finished: dict[str, in
 
 def run_stage(client: KaggleClient, cfg: SuiteConfig, key: str, out_root: Path, *, max_sessions: int | None = None,
               resume_from_version: int | None = None, parameters: dict[str, Any] | None = None,
-              finished: dict[str, int | None] | None = None, timeout: float = 13 * 3600) -> StageResult:
+              finished: dict[str, int | None] | None = None, timeout: float = 13 * 3600,
+              fetch: str | None = None) -> StageResult:
     """Run one stage until its record says done: each session's output (and log) lands in
     ``<out_root>/runs/<slug>/session-NN-vV``; a 'resume_needed' record pushes the next version attaching that
-    output (the kernel's own version, or a checkpoint dataset when Kaggle refuses the self-reference)."""
+    output (the kernel's own version, or a checkpoint dataset when Kaggle refuses the self-reference).
+    ``fetch`` (a regex) limits the download to matching files plus run_log.jsonl when resume_via is 'kernel'
+    (with 'dataset' or 'auto' the whole output may have to be re-uploaded, so all of it is fetched)."""
     spec = cfg.kernel(key, parameters)
     _pin_dependencies(spec, cfg, finished or {})
     cap = max_sessions or (spec.max_sessions if spec.chain else 1)
@@ -125,7 +128,8 @@ def run_stage(client: KaggleClient, cfg: SuiteConfig, key: str, out_root: Path, 
         result.versions.append(pushed.version)
         state, failure = client.wait(spec.ref, timeout=timeout, just_pushed=True)
         out = runs / f"session-{session:02d}-v{pushed.version or 'unknown'}"
-        client.fetch_output(spec.ref, out)
+        limited = fetch and via == "kernel"
+        client.fetch_output(spec.ref, out, pattern=rf"(^|/)run_log\.jsonl$|{fetch}" if limited else None)
         result.output_dir = out
         if state != "complete":
             _append_event(events, event=state, session=session, version=pushed.version, failure=failure)

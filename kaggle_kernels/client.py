@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -157,14 +158,15 @@ class KaggleClient:
         returns ('complete'|'error'|'cancelled', failure message). ``just_pushed`` waits one interval before
         the first poll, so the previous version's final status is not mistaken for the new one's."""
         start, last, delay = time.monotonic(), None, self.poll_backoff.delays()
+        said = start
         if just_pushed:
             time.sleep(delay())
         while True:
             name, failure = self.status(ref)
             elapsed = time.monotonic() - start
-            if name != last:
+            if name != last or time.monotonic() - said > 600:  # a line on each change, and every 10 min
                 self.log(f"{ref}: {name} after {elapsed:.0f}s" + (f" ({failure})" if failure else ""))
-                last = name
+                last, said = name, time.monotonic()
             if name in TERMINAL:
                 return TERMINAL[name], failure
             if elapsed > timeout:
@@ -172,9 +174,11 @@ class KaggleClient:
                                   "`python -m kaggle_kernels status` / `output` again")
             time.sleep(min(delay(), max(0.0, timeout - elapsed) + 0.01))
 
-    def fetch_output(self, ref: str, dest: Path, *, page_size: int = 50, max_pages: int = 10_000) -> list[Path]:
-        """Download every output file (all pages) and the log of the kernel's latest session into ``dest``;
-        files are written atomically (``.part`` then rename) so a broken download never looks complete."""
+    def fetch_output(self, ref: str, dest: Path, *, pattern: str | None = None, page_size: int = 50,
+                     max_pages: int = 10_000) -> list[Path]:
+        """Download the output files (all pages; only names matching the regex ``pattern`` if given) and the
+        log of the kernel's latest session into ``dest``; files are written atomically (``.part`` then
+        rename) so a broken download never looks complete."""
         from kagglesdk.kernels.types.kernels_api_service import ApiListKernelSessionOutputRequest
 
         owner, slug = ref.split("/")[:2]
@@ -193,6 +197,8 @@ class KaggleClient:
                 break
         else:
             raise KaggleError(f"output of {ref}: more than {max_pages} pages; giving up")
+        if pattern:
+            items = [i for i in items if re.search(pattern, i.file_name)]
         written = []
         for item in tqdm(items, desc=f"output {slug}", unit="file", disable=not items):
             target = self._safe_target(dest, item.file_name)

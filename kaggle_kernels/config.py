@@ -15,6 +15,7 @@ import tomllib
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = Path(__file__).with_name("kernels.toml")
 OWNER_PLACEHOLDER = "your-kaggle-username"
+_SECRET_NAME = re.compile(r"(key|token|secret|password|passwd|credential)", re.I)
 _KERNEL_KEYS = {"notebook", "title", "enable_gpu", "enable_internet", "machine_shape", "is_private",
                 "dataset_sources", "kernel_sources", "model_sources", "competition_sources", "after", "chain",
                 "max_sessions", "parameters", "resume_via"}
@@ -90,6 +91,7 @@ class SuiteConfig:
         params = {"profile": s["test_profile"] if self.test else s["profile"], "workspace": s["workspace"]}
         params.update(entry.get("parameters", {}))
         params.update(extra_parameters or {})
+        _refuse_secrets(params, f"[kernels.{key}] parameters / -p")
         for dep in entry.get("after", []):
             if dep not in self.kernels:
                 raise ConfigError(f"{self.path}: kernel {key!r} runs after unknown kernel {dep!r}")
@@ -115,6 +117,15 @@ class SuiteConfig:
             after=list(entry.get("after", [])), chain=bool(entry.get("chain", False)),
             max_sessions=int(entry.get("max_sessions", s["max_sessions"])), resume_via=resume_via,
             parameters=params)
+
+
+def _refuse_secrets(params: dict[str, Any], where: str) -> None:
+    """Parameters are baked into a notebook that Kaggle stores: refuse anything that looks like a credential."""
+    known = {os.environ.get(v) for v in ("KAGGLE_KEY", "KAGGLE_API_TOKEN", "HF_TOKEN")} - {None, ""}
+    for name, value in params.items():
+        if _SECRET_NAME.search(name) or str(value) in known:
+            raise ConfigError(f"{where}: parameter {name!r} looks like a credential; it would be stored in the "
+                              "kernel's notebook. Use Kaggle Secrets (kaggle_secrets.UserSecretsClient) instead")
 
 
 def _username_from_client_files() -> str | None:

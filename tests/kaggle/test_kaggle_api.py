@@ -97,10 +97,11 @@ def test_http_5xx_retried_then_surfaced(cli, fake):
     assert len(fake.calls_of("GetKernelSessionStatus")) == 3
     fake.fail["GetKernelSessionStatus"] = 0
     fake.fail["download"] = 1  # a storage hiccup while downloading an output file is retried as well
-    fake.output_fn = lambda ref, version, body: ({"a.txt": b"A"}, "")
-    out = cli("output", "01_data_prep")
+    fake.output_fn = lambda ref, version, body: ({"a.txt": b"A", "big/ckpt.pt": b"B"}, "")
+    out = cli("output", "01_data_prep", "--fetch", r"\.txt$")  # only what matches is downloaded
     assert out.returncode == 0, out.stderr
-    assert (cli.out / "outputs" / "tts-suite-test-01-data-prep" / "a.txt").read_bytes() == b"A"
+    dest = cli.out / "outputs" / "tts-suite-test-01-data-prep"
+    assert (dest / "a.txt").read_bytes() == b"A" and not (dest / "big").exists()
 
 
 def _chain_outputs(statuses: dict[str, list[str]]):
@@ -114,9 +115,11 @@ def _chain_outputs(statuses: dict[str, list[str]]):
     return output
 
 
-def test_chained_run_resumes_until_done(cli, fake):
+def test_chained_run_resumes_until_done(cli, fake, project):
+    project.write_text(project.read_text().replace('resume_via = "auto"', 'resume_via = "kernel"'))
     fake.output_fn = _chain_outputs({K01: ["done"], K02: ["resume_needed", "resume_needed", "done"]})
-    done = cli("run", "01_data_prep", "02_parler_finetune")
+    # --fetch: with resume_via = kernel only run_log.jsonl and matching files come down (not step 300)
+    done = cli("run", "01_data_prep", "02_parler_finetune", "--fetch", "step-000[12]00")
     assert done.returncode == 0, done.stderr
     assert len(fake.kernels[K01]) == 1 and len(fake.kernels[K02]) == 3
     sources = [v["kernelDataSources"] for v in fake.kernels[K02]]
@@ -125,8 +128,10 @@ def test_chained_run_resumes_until_done(cli, fake):
     assert all(v["datasetDataSources"] == [CODE] for v in fake.kernels[K02])
     runs = cli.out / "runs" / "tts-suite-test-02-parler-finetune"
     for v in (1, 2, 3):
-        ckpt = runs / f"session-{v:02d}-v{v}" / f"parler/checkpoints/step-{v * 100:06d}/state.pt"
-        assert ckpt.read_bytes() == f"{K02} v{v}".encode()
+        session = runs / f"session-{v:02d}-v{v}"
+        assert (session / "run_log.jsonl").is_file()
+        ckpt = session / f"parler/checkpoints/step-{v * 100:06d}/state.pt"
+        assert ckpt.read_bytes() == f"{K02} v{v}".encode() if v < 3 else not ckpt.exists()
     events = [json.loads(line) for line in (runs / "chain.jsonl").read_text().splitlines()]
     assert [e["record_status"] for e in events if e["event"] == "finished"] == ["resume_needed", "resume_needed",
                                                                                 "done"]

@@ -64,7 +64,7 @@ def test_install_cell_runs_from_an_unextracted_archive(project: Path, tmp_path: 
     assert str(tmp_path / "suite" / "nbhelpers") in done.stdout
 
 
-def test_config_errors_name_the_problem(project: Path, tmp_path: Path):
+def test_config_errors_name_the_problem(project: Path, tmp_path: Path, monkeypatch):
     cfg = load_config(project, owner="alice")
     with pytest.raises(ConfigError, match="no kernel 'nope'"):
         cfg.kernel("nope")
@@ -72,6 +72,11 @@ def test_config_errors_name_the_problem(project: Path, tmp_path: Path):
     bad.write_text(project.read_text().replace('test_slug_prefix = "tts-suite-test"', 'test_slug_prefix = "tts-suite"'))
     with pytest.raises(ConfigError, match="test_slug_prefix must differ"):
         load_config(bad, owner="alice")
+    with pytest.raises(ConfigError, match="looks like a credential"):
+        cfg.kernel("01_data_prep", {"hf_token": "hf_x"})
+    monkeypatch.setenv("KAGGLE_KEY", "abc123secret")
+    with pytest.raises(ConfigError, match="'note' looks like a credential"):
+        cfg.kernel("01_data_prep", {"note": "abc123secret"})
     missing = tmp_path / "missing.toml"
     missing.write_text(project.read_text().replace("02_parler_finetune.ipynb", "02_missing.ipynb"))
     cfg = load_config(missing, owner="alice")

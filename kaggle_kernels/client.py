@@ -54,6 +54,8 @@ class Backoff:
 
 @dataclass
 class PushResult:
+    """What Kaggle answered to an accepted push."""
+
     ref: str
     url: str
     version: int | None
@@ -108,11 +110,14 @@ class KaggleClient:
                 raise KaggleError(
                     "no Kaggle credentials: set KAGGLE_API_TOKEN or KAGGLE_USERNAME/KAGGLE_KEY, or put kaggle.json "
                     "/ access_token in ~/.kaggle (or $KAGGLE_CONFIG_DIR); see docs/kaggle.md") from e
+            except Exception as e:  # an access token is checked over the network
+                raise KaggleError(f"authenticating the kaggle client failed: {_server_message(e)}") from e
             self._api = api
         return self._api
 
     @property
     def username(self) -> str:
+        """The authenticated user (the default owner of the kernels)."""
         return self.api.get_config_value("username") or ""
 
     def call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -236,6 +241,7 @@ class KaggleClient:
         os.replace(part, target)
 
     def dataset_exists(self, ref: str) -> bool:
+        """Whether the dataset exists (a 404 from the status call means no; other errors are raised)."""
         import requests
 
         try:

@@ -103,10 +103,14 @@ class SuiteConfig:
             datasets.insert(0, self.code_dataset_ref)
         kernels = list(entry.get("kernel_sources", []))
         kernels += [f"{self.owner}/{slug_for(self.prefix, dep)}" for dep in entry.get("after", [])]
+        title = entry.get("title") or slug.replace("-", " ")
+        if slug_for("", title) != slug:  # the client only warns; Kaggle would file the kernel under another slug
+            raise ConfigError(f"{self.path}: [kernels.{key}] title {title!r} does not turn into the slug {slug!r}; "
+                              f"use a title like {slug.replace('-', ' ')!r}")
         notebook = Path(entry["notebook"])
         return KernelSpec(
             key=key, notebook=notebook if notebook.is_absolute() else PROJECT_ROOT / notebook, owner=self.owner,
-            slug=slug, title=entry.get("title") or slug.replace("-", " "),
+            slug=slug, title=title,
             enable_gpu=bool(entry.get("enable_gpu", s["enable_gpu"])),
             enable_internet=bool(entry.get("enable_internet", s["enable_internet"])),
             machine_shape=entry.get("machine_shape", s["machine_shape"]),

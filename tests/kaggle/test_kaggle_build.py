@@ -12,6 +12,7 @@ import nbformat
 import pytest
 
 from kaggle_kernels.build import SUITE_ARCHIVE, build_kernel, package_suite
+from kaggle_kernels.config import PROJECT_ROOT as PROJECT
 from kaggle_kernels.config import ConfigError, load_config
 
 
@@ -77,6 +78,13 @@ def test_config_errors_name_the_problem(project: Path, tmp_path: Path, monkeypat
     monkeypatch.setenv("KAGGLE_KEY", "abc123secret")
     with pytest.raises(ConfigError, match="'note' looks like a credential"):
         cfg.kernel("01_data_prep", {"note": "abc123secret"})
+    titled = tmp_path / "titled.toml"
+    titled.write_text(project.read_text().replace('enable_gpu = false', 'enable_gpu = false\ntitle = "Data prep!"'))
+    with pytest.raises(ConfigError, match="does not turn into the slug 'tts-suite-01-data-prep'"):
+        load_config(titled, owner="alice").kernel("01_data_prep")
+    ok = titled.read_text().replace('"Data prep!"', '"TTS Suite: 01 Data Prep"')
+    titled.write_text(ok)
+    assert load_config(titled, owner="alice").kernel("01_data_prep").title == "TTS Suite: 01 Data Prep"
     missing = tmp_path / "missing.toml"
     missing.write_text(project.read_text().replace("02_parler_finetune.ipynb", "02_missing.ipynb"))
     cfg = load_config(missing, owner="alice")
@@ -119,3 +127,23 @@ def test_project_notebook_builds_with_default_config(tmp_path: Path):
     assert 'profile = "kaggle-t4"' in nb.cells[injected].source
     assert 'workspace = "/kaggle/working"' in nb.cells[injected].source
     assert "PIP_INSTALL = False" in nb.cells[0].source  # the notebook's own install cell installs the stack
+
+
+def test_output_file_names_cannot_escape_the_download_folder(tmp_path: Path):
+    from kaggle_kernels.client import KaggleClient, KaggleError
+
+    assert KaggleClient._safe_target(tmp_path, "a/b.txt") == tmp_path / "a" / "b.txt"
+    for bad in ("../x", "/etc/passwd", "a/../../x", ""):
+        with pytest.raises(KaggleError, match="outside the download folder"):
+            KaggleClient._safe_target(tmp_path, bad)
+
+
+def test_kaggle_client_is_imported_lazily(tmp_path: Path):
+    """`import kaggle` authenticates (and may print help or create ~/.kaggle): the tool must not do it early."""
+    code = ("import sys, kaggle_kernels.__main__, kaggle_kernels.chain, kaggle_kernels.client; "
+            "bad = [m for m in sys.modules if m == 'kaggle' or m.startswith(('kaggle.', 'kagglesdk'))]; "
+            "assert not bad, bad")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(PROJECT)})
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / ".kaggle").exists()

@@ -103,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     except ChainStopped as e:
         print(f"stopped: {e}", file=sys.stderr)
         return 3
+    except KeyboardInterrupt:
+        print("interrupted: a pushed kernel keeps running on Kaggle; follow it with `status --wait` and `output`, "
+              "or continue a chain with `run <stage> --resume-from-version <version>`", file=sys.stderr)
+        return 130
     except (KaggleError, ConfigError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -100,11 +100,12 @@ def cli(tmp_path: Path, home: Path, project: Path, fake: FakeKaggle):
     """Run ``python -m kaggle_kernels <args> --test`` against the fake server; returns CompletedProcess."""
     out = tmp_path / "out"
 
-    def run(*args: str, timeout: float = 90, fast: bool = True) -> subprocess.CompletedProcess:
+    def run(*args: str, timeout: float = 90) -> subprocess.CompletedProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KAGGLE_") and "proxy" not in k.lower()}
         env.update(HOME=str(home), KAGGLE_CONFIG_DIR=str(home / ".kaggle"), PYTHONPATH=str(PROJECT),
                    TQDM_DISABLE="1", **fake.client_env())
-        timing = ["--poll-seconds", "0.02", "--poll-max-seconds", "0.05", "--retry-seconds", "0.02"] if fast else []
+        timing = ["--poll-seconds", "0.02", "--poll-max-seconds", "0.05", "--retry-seconds", "0.02",
+                  "--timeout", "45"]  # fast polls; a session that never ends fails the test instead of hanging
         cmd = [sys.executable, "-m", "kaggle_kernels", *args, "--test", "--config", str(project), "--out", str(out),
                *timing]
         return subprocess.run(cmd, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=timeout)

@@ -68,10 +68,11 @@ def length_grouped_batches(lengths: list[int], batch_size: int) -> list[list[int
 
 
 def delayed_labels(codes: torch.Tensor, bos: int, eos: int) -> torch.Tensor:
-    """Codes (K, T) -> labels (T + K - 1, K) in Parler-TTS's delay pattern: codebook k starts k steps late
-    (BOS before it) and is followed by EOS; the model ignores BOS labels and all EOS after the first."""
+    """Codes (K, T) -> labels (T + K, K) in Parler-TTS's delay pattern, as upstream's training collator
+    builds them: codebook k starts k steps late (BOS before it) and is followed by K - k EOS, so every
+    codebook learns to stop; the loss ignores BOS labels and every EOS after the first."""
     k, t = codes.shape
-    labels = torch.full((k, t + k - 1), eos, dtype=torch.long)
+    labels = torch.full((k, t + k), eos, dtype=torch.long)
     for cb in range(k):
         labels[cb, :cb] = bos
         labels[cb, cb:cb + t] = codes[cb].long()

@@ -161,10 +161,12 @@ def materialise_tiny(root: str | Path, seed: int = 0) -> Path:
 
 
 def load_bundle(source: str, *, torch_dtype: torch.dtype | None = None, quantization: str | None = None,
-                device_map: Any = None, attn_implementation: str | None = None) -> ParlerBundle:
+                device_map: Any = None, attn_implementation: str | None = None,
+                compute_dtype: torch.dtype = torch.float16) -> ParlerBundle:
     """Load a model and both tokenizers from a hub id / short name or a local directory.
 
-    ``quantization`` is ``None``, ``"8bit"`` or ``"4bit"`` (bitsandbytes, CUDA only). The description
+    ``quantization`` is ``None``, ``"8bit"`` or ``"4bit"`` (bitsandbytes, CUDA only; quantised layers
+    compute in ``compute_dtype``, the training precision). The description
     tokenizer comes from ``description_tokenizer/`` in an export, else from the text encoder's hub id, as
     Indic Parler-TTS documents.
     """
@@ -177,7 +179,7 @@ def load_bundle(source: str, *, torch_dtype: torch.dtype | None = None, quantiza
     if attn_implementation is not None:
         kwargs["attn_implementation"] = attn_implementation
     if quantization is not None:
-        kwargs["quantization_config"] = bnb_config(quantization, torch_dtype or torch.float16)
+        kwargs["quantization_config"] = bnb_config(quantization, compute_dtype)
         kwargs["device_map"] = device_map or {"": torch.cuda.current_device()}
     elif device_map is not None:
         kwargs["device_map"] = device_map
@@ -196,8 +198,9 @@ def load_bundle(source: str, *, torch_dtype: torch.dtype | None = None, quantiza
     return ParlerBundle(model, prompt_tok, desc_tok, label)
 
 
-def bnb_config(quantization: str, compute_dtype: torch.dtype) -> Any:
-    """A bitsandbytes config for an 8-bit or 4-bit (NF4) frozen base; a clear error without CUDA."""
+def bnb_config(quantization: str, compute_dtype: torch.dtype = torch.float16) -> Any:
+    """A bitsandbytes config for an 8-bit or 4-bit (NF4) frozen base; a clear error without CUDA. The T5
+    text encoder is not quantised: it stays in fp32 like in the other modes (it overflows in fp16)."""
     if quantization not in ("8bit", "4bit"):
         raise ValueError(f"quantization must be '8bit' or '4bit', got {quantization!r}")
     if not torch.cuda.is_available():
@@ -205,8 +208,8 @@ def bnb_config(quantization: str, compute_dtype: torch.dtype) -> Any:
                            "Use mode 'full' or 'lora' on CPU, or run on a Kaggle/Colab T4.")
     from transformers import BitsAndBytesConfig
 
-    # the codebook heads and projections into the decoder stay in full precision: they are tiny and sensitive
-    skip = ["lm_heads", "enc_to_dec_proj", "embed_prompts"]
+    # the codebook heads and projections into the decoder stay in full precision: they are small and sensitive
+    skip = ["lm_heads", "enc_to_dec_proj", "embed_prompts", "text_encoder"]
     if quantization == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=skip)
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,

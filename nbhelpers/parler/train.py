@@ -251,8 +251,8 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
     suite = load_profile("suite", cfg["profile"])
     seed = run_seed(cfg)
     budget = budget or TimeBudget.from_profile(suite)
-    accelerator = Accelerator(mixed_precision=mixed_precision(cfg["mixed_precision"]),
-                              cpu=not torch.cuda.is_available())
+    precision = mixed_precision(cfg["mixed_precision"])
+    accelerator = Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available())
     device, main = accelerator.device, accelerator.is_main_process
     seed_everything(seed)
 
@@ -260,7 +260,8 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
     with accelerator.main_process_first():
         if bundle is None:
             bundle = get_bundle(cfg["model"], workspace_dir=paths.base_models, seed=seed, quantization=quant,
-                                torch_dtype=torch.float32 if quant else None)
+                                torch_dtype=torch.float32 if quant else None,
+                                compute_dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
         data = load_dataset(dataset if dataset is not None else cfg["dataset"])
         if quant is None:
             bundle.model.to(device)

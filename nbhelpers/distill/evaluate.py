@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import copy
 import io
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -35,45 +33,16 @@ def weights_size(model: torch.nn.Module) -> int:
     return buf.getbuffer().nbytes
 
 
-class _RssPeak:
-    """Peak resident memory of this process above the level at entry, sampled every 5 ms (CPU runs)."""
-
-    def __enter__(self) -> _RssPeak:
-        import psutil
-
-        self._proc = psutil.Process()
-        self.base = self.peak = self._proc.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-        return self
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, self._proc.memory_info().rss)
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._proc.memory_info().rss)
-
-    @property
-    def mib(self) -> float:
-        return (self.peak - self.base) / 2**20
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 @torch.no_grad()
-def measure_generation(bundle: ParlerBundle, sentences: list[str], description: str, *, seed: int = 0,
-                       frames: int | None = None, max_seconds: float = 5.0, warmup: int = 1,
-                       repeats: int = 1, dtype: torch.dtype | None = None) -> dict[str, Any]:
-    """Generate every sentence (fixed seed per sentence) and time it; ``frames`` forces an exact length so
-    models with random weights are compared on equal work. Returns mean latency, audio seconds, real-time
-    factor (latency / audio seconds), peak memory in MiB (CUDA allocator, or process RSS on CPU) and audio."""
+def measure_generation(bundle: ParlerBundle, sentences: list[str], description: str, *, name: str, seed: int = 0,
+                       frames: int | None = None, max_seconds: float = 5.0, warmup: int = 1, repeats: int = 1,
+                       dtype: torch.dtype | None = None, disk_paths: tuple = ()) -> dict[str, Any]:
+    """Time generation of every sentence through the benchmark harness (``measure_synthesis``: warm-up,
+    repeats, latency, real-time factor, peak RSS / CUDA memory, size). Each sentence has a fixed sampling seed;
+    ``frames`` forces an exact length so models with random weights are compared on equal work. Returns the
+    harness record plus ``audios`` (first pass)."""
+    from ..bench.harness import measure_synthesis
+
     model = bundle.model.eval()
     device = next(model.decoder.parameters()).device
     k = bundle.num_codebooks
@@ -82,37 +51,26 @@ def measure_generation(bundle: ParlerBundle, sentences: list[str], description: 
     else:
         length = {"max_length": max(2 * k, int(max_seconds * bundle.frame_rate))}
     desc = bundle.description_tokenizer([description], return_tensors="pt").to(device)
+    index = {text: i for i, text in enumerate(sentences)}
+    autocast = dtype is not None and device.type == "cuda"
 
-    def run(text: str, i: int) -> np.ndarray:
+    def synth(text: str) -> tuple[np.ndarray, int]:
         prompt = bundle.prompt_tokenizer([text], return_tensors="pt").to(device)
-        torch.manual_seed(seed + i)
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None and device.type == "cuda"):
+        torch.manual_seed(seed + index[text])
+        with torch.autocast(device.type, dtype=dtype, enabled=autocast):
             audio = model.generate(input_ids=desc.input_ids, attention_mask=desc.attention_mask,
                                    prompt_input_ids=prompt.input_ids, prompt_attention_mask=prompt.attention_mask,
                                    do_sample=True, **length)
-        return audio[0].float().cpu().numpy().reshape(-1)
+        return audio[0].float().cpu().numpy().reshape(-1), bundle.sampling_rate
 
+    collected: list = []
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        for i in range(warmup):
-            run(sentences[i % len(sentences)], i)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-            base = torch.cuda.memory_allocated(device)
-        latencies, audios = [], []
-        with _RssPeak() as rss:
-            for _ in range(repeats):
-                for i, text in enumerate(tqdm(sentences, desc=f"generate {bundle.source}", leave=False)):
-                    _sync(device)
-                    t0 = time.perf_counter()
-                    audio = run(text, i)
-                    _sync(device)
-                    latencies.append(time.perf_counter() - t0)
-                    audios.append(audio)
-        peak = (torch.cuda.max_memory_allocated(device) - base) / 2**20 if device.type == "cuda" else rss.mib
-    seconds = [len(a) / bundle.sampling_rate for a in audios]
-    return {"latency_s": float(np.mean(latencies)), "audio_s": float(np.mean(seconds)),
-            "rtf": float(np.sum(latencies) / max(np.sum(seconds), 1e-9)), "peak_memory_mib": round(float(peak), 2),
-            "device": str(device), "audios": audios[:len(sentences)]}
+        rec = measure_synthesis(name, "parler-tts", synth, sentences, dtype=str(dtype or next(model.parameters()).dtype)
+                                .removeprefix("torch."), device=str(device), warmup=warmup, repeats=repeats,
+                                model=model, disk_paths=disk_paths, collect=collected, language="kn",
+                                notes="fixed length" if frames else "until EOS", progress=False)
+    rec["audios"] = [audio for _, audio, _ in collected]
+    return rec
 
 
 @torch.no_grad()
@@ -139,21 +97,21 @@ def teacher_forced_metrics(bundle: ParlerBundle, examples: list[Example], *, bat
 
 
 def quality_metrics(audios: list[np.ndarray], sr: int, texts: list[str], language: str = "kn") -> dict[str, Any]:
-    """MOS estimate and ASR character error rate through ``nbhelpers.bench.quality`` when it is importable
-    on this stack; otherwise says why (the 06 benchmark scores the saved WAVs on the main stack)."""
-    try:
-        from ..bench import quality  # type: ignore[attr-defined]
-    except ImportError as err:
-        return {"quality": f"unavailable here ({err}); score the saved WAVs with notebook 06"}
+    """ASR character error rate and DNSMOS through ``nbhelpers.bench.quality``; a metric whose tools are not
+    installed on this stack (faster-whisper, speechmos live on the main stack) is reported as unavailable
+    with the reason, and notebook 06 scores the saved WAVs there."""
+    from ..bench import quality
+
     out: dict[str, Any] = {}
-    try:
-        hyps = [quality.transcribe(a, sr, language) for a in audios]
-        out["cer"] = float(np.mean([quality.cer(r, h) for r, h in zip(texts, hyps)]))
-        scores = [quality.dnsmos(a, sr) for a in audios]
-        out["mos"] = float(np.mean([s.get("ovrl", next(iter(s.values()))) if isinstance(s, dict) else s
-                                    for s in scores]))
-    except Exception as err:  # quality tools are optional here: report, never fail the comparison
-        out["quality"] = f"failed: {type(err).__name__}: {err}"
+    for field, compute in (
+            ("cer", lambda: float(np.mean([quality.cer(t, quality.transcribe(a, sr, language))
+                                           for t, a in zip(texts, audios)]))),
+            ("dnsmos_ovrl", lambda: float(np.mean([quality.dnsmos(a, sr)["dnsmos_ovrl"] for a in audios])))):
+        try:
+            out[field] = compute()
+        except ImportError as err:
+            out[field] = None
+            out.setdefault("quality_unavailable", {})[field] = f"not installed on this stack: {err.name}"
     return out
 
 
@@ -168,9 +126,10 @@ def compare(systems: dict[str, ParlerBundle], *, sentences: list[str], descripti
             frames: int | None = None, max_seconds: float = 5.0, seed: int = 0, warmup: int = 1, repeats: int = 1,
             dtype: torch.dtype | None = None, quality: bool = True) -> dict[str, dict[str, Any]]:
     """One row of figures per system (e.g. ``teacher``, ``student``, ``student_int8``), measured in turn on the
-    same sentences, description, seed and device; audio arrays are returned under ``audios``."""
+    same sentences, description, seed and device; audio arrays are returned under ``audios`` and the full
+    harness record under ``record``."""
     rows: dict[str, dict[str, Any]] = {}
-    for name, bundle in systems.items():
+    for name, bundle in tqdm(systems.items(), desc="teacher vs student", leave=False):
         base = rows.get(name.removesuffix("_int8")) if name.endswith("_int8") else None
         if base is not None:  # quantised Linear weights are no longer parameters: count the float model's
             row: dict[str, Any] = {k: v for k, v in base.items() if k.startswith("params_")}
@@ -181,10 +140,15 @@ def compare(systems: dict[str, ParlerBundle], *, sentences: list[str], descripti
             row["disk_mib"] = round(folder_size(disk[name]) / 2**20, 3)
         if test_examples and name in test_examples:
             row.update(teacher_forced_metrics(bundle, test_examples[name]))
-        row.update(measure_generation(bundle, sentences, description, seed=seed, frames=frames,
-                                      max_seconds=max_seconds, warmup=warmup, repeats=repeats, dtype=dtype))
+        rec = measure_generation(bundle, sentences, description, name=name, seed=seed, frames=frames,
+                                 max_seconds=max_seconds, warmup=warmup, repeats=repeats, dtype=dtype)
+        row["audios"] = rec.pop("audios")
+        row.update(device=rec["device"], latency_s=rec["latency_s_median"], rtf=rec["rtf"], audio_s=rec["audio_s"],
+                   peak_memory_mib=rec["peak_cuda_mib"] if rec["peak_cuda_mib"] is not None else rec["peak_rss_mib"],
+                   peak_memory_kind="cuda allocated" if rec["peak_cuda_mib"] is not None else "process RSS")
         if quality:
             row.update(quality_metrics(row["audios"], bundle.sampling_rate, sentences))
+        row["record"] = rec
         rows[name] = row
     if "teacher" in rows:
         t = rows["teacher"]

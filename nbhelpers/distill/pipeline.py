@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from ..bench.harness import append_record
 from ..budget import TimeBudget
 from ..parler.codes import load_or_encode
 from ..parler.data import build_examples
@@ -47,6 +48,28 @@ def params_for(profile: str = "auto", overrides: dict[str, Any] | None = None) -
     return params
 
 
+def dataset_for(params: dict[str, Any], workspace: Workspace, dataset: Any = None) -> Any:
+    """The DatasetDict to distil on: an object or folder as given, else the profile's prepared dataset found
+    in *this* workspace (or a Kaggle input)."""
+    from ..data.layout import DatasetPaths
+
+    source = dataset if dataset is not None else params["dataset"]
+    if isinstance(source, str) and not Path(source).exists():
+        source = str(DatasetPaths.find(source, workspace).parler_hf)
+    return load_dataset(source)
+
+
+def plan(params: dict[str, Any], *, workspace: Workspace | None = None, dataset: Any = None) -> dict[str, Any]:
+    """Build the initial student without training and return its construction report (architecture diff,
+    layer mappings, prompt vocabulary sizes)."""
+    ws = workspace or Workspace()
+    teacher_src = find_teacher(params["teacher"], ws)
+    teacher = load_teacher(teacher_src, workspace=ws, seed=int(params["seed"]))
+    data = dataset_for(params, ws, dataset)
+    _, report = make_student(params, teacher, list(data["train"]["text"]) + list(data["validation"]["text"]))
+    return {"teacher_source": teacher_src, **report}
+
+
 def evaluate_pair(teacher: ParlerBundle, student: ParlerBundle, params: dict[str, Any], data: Any, *,
                   workspace: Workspace, disk: dict[str, Path] | None = None) -> dict[str, dict[str, Any]]:
     """Teacher vs student (and its int8 copy when asked and on CPU) on the profile's sentences and test split."""
@@ -80,7 +103,7 @@ def run(params: dict[str, Any], *, workspace: Workspace | None = None, dataset: 
     teacher = load_teacher(teacher_src, workspace=ws, seed=int(params["seed"]))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     teacher.model.to(device)
-    data = load_dataset(dataset if dataset is not None else params["dataset"])
+    data = dataset_for(params, ws, dataset)
     texts = list(data["train"]["text"]) + list(data["validation"]["text"])
     student, report = make_student(params, teacher, texts)
     report["teacher_source"] = teacher_src
@@ -105,6 +128,8 @@ def run(params: dict[str, Any], *, workspace: Workspace | None = None, dataset: 
             wavs += write_wavs(paths.run_dir / "compare", name, row["audios"], teacher.sampling_rate)
         table = {n: {k: v for k, v in r.items() if k != "audios"} for n, r in out.comparison.items()}
         (paths.run_dir / "comparison.json").write_text(json.dumps(table, indent=1))
+        for row in table.values():  # tts-bench/1 records, for the suite benchmark (06)
+            append_record({**row["record"], "stage": STAGE}, paths.run_dir / "bench_records.jsonl")
         outputs.update(student=out.student_dir, comparison=paths.run_dir / "comparison.json",
                        wavs=[str(w) for w in wavs])
         s = table["student"]

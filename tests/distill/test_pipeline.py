@@ -64,6 +64,10 @@ def test_distillation_run_exports_student_and_comparison(kn_data):
     assert s["params_decoder"] < t["params_decoder"] and s["params_embed_prompts"] < t["params_embed_prompts"]
     assert s["params_total_ratio"] < 1 and 0 <= s["code_accuracy"] <= 1 and s["test_ce"] > 0
     assert table["student_int8"]["weights_mib"] < s["weights_mib"]
+    assert s["latency_s"] > 0 and s["rtf"] > 0 and s["record"]["schema"] == "tts-bench/1"
+    from nbhelpers.bench.harness import read_records as bench_records
+    assert [r["system"] for r in bench_records(out.paths.run_dir / "bench_records.jsonl", strict=True)] == \
+        ["teacher", "student", "student_int8"]
     model = ParlerTTSForConditionalGeneration.from_pretrained(out.student_dir)  # plain upstream loading
     assert model.config.decoder.num_hidden_layers == 2
     ptok = out.student.prompt_tokenizer

@@ -1,0 +1,82 @@
+"""Command line for stage 03 (distil the fine-tuned Parler-TTS into a smaller Kannada-only student), on the
+parler stack.
+
+Examples:
+  python -m nbhelpers.distill plan --profile smoke --teacher tiny       # architecture diff, layer mapping
+  python -m nbhelpers.distill run --profile smoke                       # resumes the run when a checkpoint exists
+  python -m nbhelpers.distill run --profile kaggle-t4 --set student_decoder_layers=4
+  accelerate launch --num_processes 2 -m nbhelpers.distill run --profile kaggle-t4     # Kaggle T4 x2
+  python -m nbhelpers.distill mapping 24 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _value(text: str):
+    """A --set value: JSON when it parses (numbers, booleans, lists), else the plain string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nbhelpers.distill", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    m = sub.add_parser("mapping", help="which teacher layers a student of N layers copies")
+    m.add_argument("teacher_layers", type=int)
+    m.add_argument("student_layers", type=int)
+    for name, text in (("plan", "build the initial student and print the architecture diff (no training)"),
+                       ("run", "distil (or resume), export the student, compare with the teacher, record")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--profile", default="auto", help="smoke, kaggle-t4, colab-t4 or auto (default)")
+        p.add_argument("--workspace", type=Path, help="workspace folder (default: $TTS_WORKSPACE, /kaggle/working...)")
+        p.add_argument("--dataset", help="prepared dataset name or a saved DatasetDict folder (default: profile's)")
+        p.add_argument("--teacher", help="auto (stage 02 export), tiny, indic, a hub id or a model folder")
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a profile value")
+        if name == "run":
+            p.add_argument("--stop-after", type=int, help="save and stop (resume_needed) at this step")
+            p.add_argument("--budget-seconds", type=float, help="time budget instead of the suite profile's")
+    args = parser.parse_args(argv)
+
+    if args.command == "mapping":
+        from .student import layer_mapping
+
+        print(json.dumps({"teacher_layers": args.teacher_layers,
+                          "student_from_teacher": layer_mapping(args.teacher_layers, args.student_layers)}))
+        return 0
+
+    from ..paths import Workspace
+    from .pipeline import params_for
+
+    overrides = {k: _value(v) for k, v in (s.split("=", 1) for s in args.set)}
+    if args.teacher:
+        overrides["teacher"] = args.teacher
+    if args.dataset:
+        overrides["dataset"] = args.dataset
+    params = params_for(args.profile, overrides)
+    ws = Workspace(args.workspace)
+    if args.command == "plan":
+        from .pipeline import plan
+
+        print(json.dumps(plan(params, workspace=ws), indent=1, ensure_ascii=False, default=str))
+        return 0
+    from ..budget import TimeBudget
+    from .pipeline import run
+
+    budget = TimeBudget(args.budget_seconds) if args.budget_seconds else None
+    out = run(params, workspace=ws, budget=budget, stop_after=args.stop_after)
+    table = {n: {k: v for k, v in r.items() if k != "audios"} for n, r in out.comparison.items()}
+    print(json.dumps({"status": out.status, "student": str(out.student_dir) if out.status == "done" else None,
+                      "metrics": out.metrics, "comparison": table}, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -61,8 +61,10 @@ def resample(audio: np.ndarray, sr_in: int, sr_out: int, quality: str = "HQ") ->
 
 def clipped_fraction(data: np.ndarray, threshold: float = 0.999) -> float:
     """Share of samples at or beyond full scale that sit in runs of at least 2 (a clipped plateau)."""
-    mono_abs = np.abs(np.asarray(data, dtype=np.float32)).max(axis=-1) if np.ndim(data) == 2 else np.abs(data)
-    hot = mono_abs >= threshold
+    data = np.asarray(data, dtype=np.float32)
+    if data.size == 0 or (data.max() < threshold and data.min() > -threshold):
+        return 0.0
+    hot = (np.abs(data) >= threshold).any(axis=-1) if data.ndim == 2 else np.abs(data) >= threshold
     if not hot.any():
         return 0.0
     runs = hot[1:] & hot[:-1]
@@ -122,22 +124,66 @@ def _silero_session():
     return ort.InferenceSession(str(silero_model_path()), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
-def silero_speech_probs(audio16k: np.ndarray) -> np.ndarray:
+def silero_speech_probs(audio16k: np.ndarray, *, segment_chunks: int = 32, warmup_chunks: int = 8) -> np.ndarray:
     """Speech probability per 32 ms chunk (512 samples at 16 kHz) from silero-vad's ONNX model, run
-    directly with onnxruntime (the model is stateful: each chunk sees the previous 64 samples and state)."""
+    directly with onnxruntime.
+
+    The model is recurrent, so a long clip is cut into segments of ``segment_chunks`` that run side by side
+    as one batch (one model call per chunk position instead of per chunk); each segment starts
+    ``warmup_chunks`` early so its state has settled when its own chunks begin.
+    """
     session = _silero_session()
     chunk, context = 512, 64
     n = int(np.ceil(len(audio16k) / chunk))
-    x = np.zeros(n * chunk + context, dtype=np.float32)
+    if n == 0:
+        return np.zeros(0, dtype=np.float32)
+    x = np.zeros(context + (n + segment_chunks + warmup_chunks) * chunk, dtype=np.float32)
     x[context:context + len(audio16k)] = audio16k
-    state = np.zeros((2, 1, 128), dtype=np.float32)
+    starts = np.arange(0, n, segment_chunks)
+    first = np.maximum(starts - warmup_chunks, 0)  # chunk each segment's run begins at
+    steps = segment_chunks + int(np.max(starts - first))
+    state = np.zeros((2, len(starts), 128), dtype=np.float32)
     sr = np.array(VAD_RATE, dtype=np.int64)
+    out = np.empty((len(starts), steps), dtype=np.float32)
+    offsets = (first * chunk)[:, None] + np.arange(chunk + context)[None, :]
+    for t in range(steps):
+        prob, state = session.run(None, {"input": x[offsets + t * chunk], "state": state, "sr": sr})
+        out[:, t] = prob[:, 0]
     probs = np.empty(n, dtype=np.float32)
-    for i in range(n):
-        window = x[i * chunk: i * chunk + chunk + context][None, :]
-        out, state = session.run(None, {"input": window, "state": state, "sr": sr})
-        probs[i] = out[0, 0]
+    for b, (s, f) in enumerate(zip(starts, first)):
+        keep = min(segment_chunks, n - s)
+        probs[s:s + keep] = out[b, s - f: s - f + keep]
     return probs
+
+
+def _first_last_speech(probs: np.ndarray) -> tuple[int, int] | None:
+    """First and last chunk of two or more consecutive chunks (64 ms) with speech probability > 0.5."""
+    speech = probs > 0.5
+    idx = np.flatnonzero(speech[:-1] & speech[1:])
+    return (int(idx[0]), int(idx[-1]) + 1) if len(idx) else None
+
+
+def _silero_bounds(audio16k: np.ndarray, edge_s: float = 0.75) -> tuple[int, int] | None:
+    """Sample bounds of speech by silero-vad. Only the two edges matter for trimming, so silero runs on
+    windows around the energy detector's first/last active frames; if either window holds no speech (the
+    energy guess was wrong) it runs on the whole clip."""
+    chunk = 512
+    mask = energy_speech_mask(audio16k, frame_s=0.032, floor_db=-60.0, rel_db=40.0)
+    active = np.flatnonzero(mask)
+    edge = int(edge_s * VAD_RATE / chunk)
+    n = int(np.ceil(len(audio16k) / chunk))
+    if len(active) and n > 4 * edge:
+        a0, a1 = max(0, active[0] - edge), min(n, active[0] + edge)
+        b0, b1 = max(0, active[-1] - edge), min(n, active[-1] + 1 + edge)
+        if a1 < b0:
+            head = _first_last_speech(silero_speech_probs(audio16k[a0 * chunk: a1 * chunk]))
+            tail = _first_last_speech(silero_speech_probs(audio16k[b0 * chunk: b1 * chunk]))
+            start_ok = head is not None and (head[0] > 0 or a0 == 0)
+            end_ok = tail is not None and (b0 + tail[1] + 1 < b1 or b1 == n)
+            if start_ok and end_ok:
+                return (a0 + head[0]) * chunk, (b0 + tail[1] + 1) * chunk
+    found = _first_last_speech(silero_speech_probs(audio16k))
+    return None if found is None else (found[0] * chunk, (found[1] + 1) * chunk)
 
 
 def speech_bounds(audio: np.ndarray, sr: int, *, method: str = "auto", pad_s: float = 0.1,
@@ -151,12 +197,10 @@ def speech_bounds(audio: np.ndarray, sr: int, *, method: str = "auto", pad_s: fl
     if method == "auto":
         method = "silero" if silero_available() else "energy"
     if method == "silero":
-        speech = silero_speech_probs(audio16k) > 0.5
-        speech = speech[:-1] & speech[1:]  # at least two chunks (64 ms) in a row
-        idx = np.flatnonzero(speech)
-        if len(idx) == 0:
+        bounds = _silero_bounds(audio16k)
+        if bounds is None:
             return 0, 0, method
-        start16, end16 = idx[0] * 512, (idx[-1] + 2) * 512
+        start16, end16 = bounds
     elif method == "energy":
         frame_s = 0.02
         mask = energy_speech_mask(audio16k, frame_s=frame_s)
@@ -199,9 +243,11 @@ def normalize_loudness(audio: np.ndarray, sr: int, target_lufs: float, *, peak_c
 
 
 def write_pcm16(path: str | os.PathLike, audio: np.ndarray, sr: int) -> None:
-    """Write mono 16-bit PCM WAV atomically (temporary name, then rename)."""
+    """Write mono 16-bit PCM WAV atomically (encoded in memory, written under a temporary name, renamed)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    sf.write(buffer, np.clip(audio, -1.0, 1.0), sr, subtype="PCM_16", format="WAV")
     tmp = path.with_name(path.name + ".part")
-    sf.write(str(tmp), np.clip(audio, -1.0, 1.0), sr, subtype="PCM_16", format="WAV")
+    tmp.write_bytes(buffer.getvalue())
     os.replace(tmp, path)

@@ -159,3 +159,14 @@ def compare(systems: dict[str, ParlerBundle], *, sentences: list[str], descripti
                 if row["device"] == t["device"]:
                     row["speedup"] = t["latency_s"] / row["latency_s"]
     return rows
+
+
+SUMMARY_FIELDS = ("params_total", "params_decoder", "params_text_encoder", "params_embed_prompts", "weights_mib",
+                  "disk_mib", "peak_memory_mib", "latency_s", "rtf", "speedup", "test_ce", "code_accuracy", "cer",
+                  "dnsmos_ovrl", "params_total_ratio", "params_decoder_ratio")
+
+
+def summary_rows(comparison: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One flat row per system with the headline figures (the notebook's comparison table)."""
+    return [{"system": name, "device": row.get("device"),
+             **{f: row[f] for f in SUMMARY_FIELDS if row.get(f) is not None}} for name, row in comparison.items()]

@@ -169,3 +169,13 @@ def build_student(teacher: ParlerTTSForConditionalGeneration, spec: StudentSpec,
               "teacher_prompt_vocab": teacher.config.vocab_size, "copied_tensors": len(copied),
               "fresh_tensors": len(fresh), "fresh_examples": fresh[:8]}
     return student, report
+
+
+def architecture_diff(teacher: dict[str, Any], student: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows ``{what, teacher, student, student/teacher}`` from two :func:`architecture` dicts (notebook table)."""
+    rows = []
+    for key, t in teacher.items():
+        s = student.get(key)
+        rows.append({"what": key, "teacher": t, "student": s,
+                     "student/teacher": round(s / t, 3) if isinstance(t, (int, float)) and t else None})
+    return rows

@@ -84,6 +84,17 @@ def check_environment(params: dict[str, Any], gpus: list | None = None) -> Check
     return Check("environment", True, f"{where}; fp32 training")
 
 
+def check_espeak() -> Check:
+    """espeak-ng (or espeak) is installed: the en-vits start phonemizes Bangla with it."""
+    import shutil
+
+    found = shutil.which("espeak-ng") or shutil.which("espeak")
+    if found:
+        return Check("espeak", True, f"{found} found (phonemes for the en-vits start)")
+    return Check("espeak", False, "start 'en-vits' needs espeak-ng, which is not installed. Fix: "
+                 "`apt-get install -y espeak-ng` (Kaggle: Internet on), or pick start='bn-male'/'bn-female'.")
+
+
 def check_dataset(ljspeech_dir: str | Path | None) -> tuple[Check, list[Row], list[Row]]:
     """The LJSpeech export exists, its metadata parses, and every wav is readable mono 22.05 kHz audio."""
     import soundfile as sf

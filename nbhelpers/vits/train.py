@@ -22,7 +22,15 @@ from ..profiles import load_profile
 from ..records import append_stage_record
 from . import STAGE
 from .config import Row, build_config, download_start, load_coqui_config, save_config, starting_point, to_samples
-from .preflight import Check, PreflightReport, check_characters, check_dataset, check_environment, check_restore
+from .preflight import (
+    Check,
+    PreflightReport,
+    check_characters,
+    check_dataset,
+    check_environment,
+    check_espeak,
+    check_restore,
+)
 from .restore import RestoreReport, report_dict, restore_weights
 
 RUNS = "runs"
@@ -147,6 +155,9 @@ def prepare(params: dict[str, Any], workspace: Workspace | str | None = None, *,
                          f"{resumable_checkpoint(continue_dir).name} (optimizer, scheduler and step counter)"))
     else:
         start = starting_point(params["start"])
+        if start.text == "espeak-bn":
+            report.add(check_espeak())
+            report.raise_if_failed()
         base_config = None
         if restore_path is not None:
             beside = Path(restore_path).parent / "config.json"

@@ -1,0 +1,91 @@
+"""PyTorch vs ONNX Runtime real-time factor on CPU for the same VITS checkpoint, measured side by side.
+
+Default model: a full-size VITS (coqui defaults, Bangla character set) with random weights, saved as a bundle
+first so both backends load the same file; ``--bundle`` measures a published bundle instead
+(``<workspace>/vits/model/step-N`` with model.pth, config.json, model.onnx). Timing goes through the suite's
+harness (``nbhelpers.bench.harness.measure_synthesis``) with deterministic noise so both backends produce the
+same audio; the ONNX output is also checked against PyTorch. Target: ONNX Runtime >= 1.5x faster.
+
+  PYTHONPATH=. .venv/bin/python benchmarks/vits_onnx.py [--bundle DIR] [--threads N] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+
+def make_full_bundle(folder: Path, seed: int = 0) -> Path:
+    """A random-weight full-size Bangla VITS bundle (model.pth + config.json + model.onnx) in ``folder``."""
+    import torch
+    from TTS.tts.models.vits import Vits
+
+    from nbhelpers.profiles import load_profile
+    from nbhelpers.vits.config import build_config, save_config
+    from nbhelpers.vits.export import export_onnx, inference_config
+
+    torch.manual_seed(seed)
+    params = load_profile("vits", "kaggle-t4", {"start": "full"})
+    config = inference_config(build_config(params, folder / "run"))
+    model = Vits(config).eval()
+    torch.save({"model": model.state_dict(), "step": 0}, folder / "model.pth")
+    save_config(config, folder / "config.json")
+    export_onnx(model, folder / "model.onnx")
+    return folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bundle", type=Path, help="bundle folder (default: a random full-size VITS)")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads for both backends (0: torch default)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--records", type=Path, help="append the tts-bench/1 records to this JSONL file")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from nbhelpers.bench.harness import append_record
+    from nbhelpers.vits.config import TEST_SENTENCES, load_coqui_config
+    from nbhelpers.vits.export import OnnxVits, compare_backends, export_onnx, load_model, synthesize, time_backends
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    threads = torch.get_num_threads()
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = args.bundle or make_full_bundle(Path(tmp))
+        model = load_model(bundle / "model.pth", bundle / "config.json").cpu()
+        onnx_path = bundle / "model.onnx"
+        if not onnx_path.is_file():
+            onnx_path = export_onnx(model, Path(tmp) / "model.onnx")
+        onnx = OnnxVits(onnx_path, load_coqui_config(bundle / "config.json"), threads=threads)
+        check = compare_backends(model, onnx, tolerance=1e-3)
+        records = time_backends({"pytorch": (lambda t, **kw: synthesize(model, t, **kw), model, [bundle / "model.pth"]),
+                                 "onnxruntime": (onnx.synthesize, onnx_path, [onnx_path])},
+                                repeats=args.repeats, warmup=args.warmup)
+    for rec in records.values():
+        rec["notes"] = ("random-weight full-size VITS" if args.bundle is None else f"bundle {args.bundle}") + \
+            f"; {threads} threads; deterministic noise"
+        if args.records:
+            append_record(rec, args.records)
+    pt, ort = records["pytorch"], records["onnxruntime"]
+    speedup = pt["rtf"] / ort["rtf"]
+    print(f"\nmodel: {'random full-size VITS' if args.bundle is None else args.bundle} "
+          f"({pt['params'] / 1e6:.1f} M generator parameters), {len(TEST_SENTENCES)} Bangla sentences "
+          f"({pt['audio_s']:.1f} s audio), {args.repeats} repeats, {threads} threads, CPU: {pt['cpu']}")
+    print("| backend | RTF | RTF median | median latency s | peak RSS MiB | size MiB |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, r in records.items():
+        print(f"| {name} | {r['rtf']:.3f} | {r['rtf_median']:.3f} | {r['latency_s_median']:.3f} | "
+              f"{r['peak_rss_mib']:.0f} | {r['disk_mib']:.0f} |")
+    print(f"ONNX Runtime speed-up: {speedup:.2f}x (target >= 1.5x: {'met' if speedup >= 1.5 else 'NOT met'}); "
+          f"max |ONNX - PyTorch| = {check['max_abs_diff']:.2e}, lengths match: {check['lengths_match']}")
+    print(json.dumps({"speedup": speedup, "check": check}, default=str))
+    return 0 if check["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

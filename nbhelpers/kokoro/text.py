@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +101,7 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_SPLIT.split(text) if s and s.strip()]
 
 
-@lru_cache(maxsize=None)
+@cache
 def g2p_for(lang: str):
     """misaki's G2P for a language, built once: English with the packaged spaCy model and espeak fallback."""
     from misaki import en, espeak

@@ -4,7 +4,6 @@ text spoken in full, speed, backend choice, integrity check, the PyTorch path (r
 import json
 import shutil
 
-import numpy as np
 import pytest
 import soundfile as sf
 
@@ -22,7 +21,7 @@ HINDI = ("भारत एक विशाल देश है। यहाँ �
 
 
 def test_offline_smoke_run_is_intelligible(onnx_speaker, isolated_workspace):
-    from nbhelpers.kokoro.asr import transcribe, wer
+    from nbhelpers.bench.quality import transcribe, wer
 
     m = run_stage("smoke", speaker=onnx_speaker)
     out = isolated_workspace / "kokoro" / "review"

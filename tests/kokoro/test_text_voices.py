@@ -4,9 +4,15 @@ import numpy as np
 import pytest
 
 from nbhelpers.kokoro.assets import offline_voices
-from nbhelpers.kokoro.text import (TextTooLongError, chunk_text, load_script, parse_script, spoken_phoneme_count,
-                                   split_sentences)
-from nbhelpers.kokoro.voices import check_speed, parse_voice_spec, validate_blend, blend_packs
+from nbhelpers.kokoro.text import (
+    TextTooLongError,
+    chunk_text,
+    load_script,
+    parse_script,
+    split_sentences,
+    spoken_phoneme_count,
+)
+from nbhelpers.kokoro.voices import blend_packs, check_speed, parse_voice_spec, validate_blend
 
 
 def test_parse_script_sections_and_errors():

@@ -17,6 +17,7 @@ ASR_SR = 16_000
 FRAME_HOP_S = 0.005  # 5 ms frames for cepstra and F0, so both share one DTW path
 N_MELS = 40
 N_CEPS = 24  # c1..c24; c0 (energy) is left out, as usual for MCD
+FLOOR_DB = 80.0
 MCD_CONST = 10.0 / np.log(10.0) * np.sqrt(2.0)
 
 
@@ -40,10 +41,12 @@ def _whisper():
                         cpu_threads=min(os.cpu_count() or 1, 8))
 
 
-def transcribe(audio: np.ndarray, sr: int, language: str) -> str:
-    """What Whisper base (offline, int8 CTranslate2) hears in ``audio``, decoded greedily in ``language``."""
+def transcribe(audio: np.ndarray, sr: int, language: str, max_new_tokens: int = 160) -> str:
+    """What Whisper base (offline, int8 CTranslate2) hears in ``audio``, decoded greedily in ``language``;
+    ``max_new_tokens`` caps the hallucination loops Whisper falls into on noise-like (untrained) audio."""
     segments, _ = _whisper().transcribe(_mono16(audio, sr), language=language, beam_size=1, vad_filter=False,
-                                        condition_on_previous_text=False, without_timestamps=True)
+                                        condition_on_previous_text=False, without_timestamps=True,
+                                        max_new_tokens=max_new_tokens)
     return " ".join(s.text.strip() for s in segments).strip()
 
 
@@ -90,8 +93,8 @@ def _mel_filterbank(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
 
 
 def mel_cepstrum(audio: np.ndarray, sr: int, target_sr: int = ASR_SR) -> np.ndarray:
-    """[frames, N_CEPS] mel cepstra (DCT of the natural-log mel amplitude, c1..c24) at 5 ms hops, 25 ms
-    Hann windows; plain numpy so that no JIT compilation delays the first call."""
+    """[frames, N_CEPS] mel cepstra (c1..c24 of the natural-log mel amplitude, floored 80 dB under the
+    utterance peak) at 5 ms hops, 25 ms Hann windows; plain numpy so no JIT compilation delays the first call."""
     from scipy.fft import dct
 
     y = _mono16(audio, sr, target_sr)
@@ -100,8 +103,10 @@ def mel_cepstrum(audio: np.ndarray, sr: int, target_sr: int = ASR_SR) -> np.ndar
     frames = np.lib.stride_tricks.sliding_window_view(y, win)[::hop] * np.hanning(win).astype(np.float32)
     power = np.abs(np.fft.rfft(frames, n=n_fft, axis=1)) ** 2
     mel = power @ _mel_filterbank(target_sr, n_fft, N_MELS).T
-    log_amp = 0.5 * np.log(np.maximum(mel, 1e-10))
-    return dct(log_amp, type=2, axis=1, norm="ortho")[:, 1 : N_CEPS + 1]
+    floor = max(float(mel.max()), 1e-20) * 10 ** (-FLOOR_DB / 10)  # silence floored 80 dB under the peak
+    log_amp = 0.5 * np.log(np.maximum(mel, floor))
+    # DCT-II / (2 N) is the real cepstrum of the mel-warped log amplitude spectrum (the scale MCD assumes)
+    return dct(log_amp, type=2, axis=1, norm=None)[:, 1 : N_CEPS + 1] / (2 * N_MELS)
 
 
 def _dtw_path(a: np.ndarray, b: np.ndarray) -> np.ndarray:

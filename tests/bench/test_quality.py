@@ -33,13 +33,13 @@ def test_time_shifted_copy_still_aligns(speech, noise):
     audio, sr, _ = speech
     shifted = np.concatenate([np.zeros(int(0.1 * sr), np.float32), audio, np.zeros(int(0.05 * sr), np.float32)])
     shifted_mcd = q.mcd_dtw(audio, sr, shifted, sr)
-    assert shifted_mcd < 1.0
-    assert q.mcd_dtw(audio, sr, noise[0], sr) > 20 * max(shifted_mcd, 0.5)
+    assert shifted_mcd < 0.2
+    assert q.mcd_dtw(audio, sr, noise[0], sr) > 5.0
     f0 = q.f0_metrics(audio, sr, shifted, sr)
     assert f0["f0_rmse_hz"] < 1.0 and f0["vuv_error"] < 0.02
     # resampling does not break alignment either
     import soxr
-    assert q.mcd_dtw(audio, sr, soxr.resample(shifted, sr, 24_000), 24_000) < 1.5
+    assert q.mcd_dtw(audio, sr, soxr.resample(shifted, sr, 24_000), 24_000) < 0.4
 
 
 def test_f0_rmse_and_voicing_on_tones(speech, noise):

@@ -1,0 +1,256 @@
+"""The suite benchmark: test texts (and reference recordings) per language, every discovered system variant
+measured with the harness, quality metrics per record, audio gallery, report, listening kit, stage record."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..paths import Workspace
+from . import STAGE
+from .harness import append_record, measure_synthesis, read_records, set_metric
+
+# Fixed English test sentences (no reference recordings): short, everyday, with a number and a question.
+ENGLISH_TEXTS = (
+    "The quick brown fox jumps over the lazy dog.",
+    "Please call me back before five o'clock tomorrow.",
+    "Is the train to the airport running on time today?",
+    "She sells fresh bread at the corner shop every morning.",
+    "Turn left at the second traffic light, then go straight.",
+)
+DATASETS = {"bn": "bn_smoke", "kn": "kn_smoke"}
+
+
+@dataclass
+class TextSet:
+    """Texts of one language, and reference recordings (audio, sr) where the test split has them."""
+
+    language: str
+    texts: list[str]
+    references: dict[str, tuple[np.ndarray, int]] = field(default_factory=dict)
+    source: str = ""
+
+
+def text_sets(params: dict[str, Any], workspace: Workspace) -> dict[str, TextSet]:
+    """Per profile language: the prepared dataset's test split (texts + reference audio) when data prep ran,
+    else fixed sentences (English above; Bangla from stage 04's test sentences)."""
+    import soundfile as sf
+
+    from ..data.layout import DatasetPaths
+
+    n = int(params["max_texts"])
+    out = {}
+    for lang in params["languages"]:
+        name = params.get("datasets", {}).get(lang, DATASETS.get(lang))
+        rows = []
+        if name:
+            try:
+                rows = DatasetPaths.find(name, workspace).read_manifest("test")[:n]
+            except FileNotFoundError:
+                rows = []
+        if rows:
+            refs = {}
+            for r in rows:
+                audio, sr = sf.read(r["audio_path"], dtype="float32", always_2d=True)
+                refs[r["text"]] = (audio.mean(axis=1), sr)
+            out[lang] = TextSet(lang, [r["text"] for r in rows], refs, f"{name} test split")
+        elif lang == "en":
+            out[lang] = TextSet(lang, list(ENGLISH_TEXTS[:n]), source="fixed English sentences")
+        elif lang == "bn":
+            from ..vits.config import TEST_SENTENCES
+
+            out[lang] = TextSet(lang, list(TEST_SENTENCES[:n]), source="stage 04 test sentences")
+        else:
+            raise ValueError(f"no test texts for language {lang!r}: prepare dataset {name!r} with stage 01 or "
+                             "remove the language from nbhelpers/profiles/bench.toml")
+    return out
+
+
+def quality_metrics(record: dict[str, Any], clips: list[tuple[str, np.ndarray, int]], textset: TextSet,
+                    params: dict[str, Any]) -> None:
+    """Fill ``record['quality']`` with means over the clips; every metric not computed gets its reason."""
+    from . import quality as q
+
+    def mean_of(name: str, values: list[float | None], reason: str) -> None:
+        vals = [v for v in values if v is not None]
+        set_metric(record, f"quality.{name}", float(np.mean(vals)) if vals else None, reason)
+
+    if params.get("dnsmos", True):
+        scores = [q.dnsmos(a, sr) for _, a, sr in clips]
+        for k in ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808"):
+            mean_of(k, [s[k] for s in scores], "DNSMOS failed")
+    else:
+        for k in ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808"):
+            set_metric(record, f"quality.{k}", None, "DNSMOS disabled in the profile")
+    if params.get("asr", True):
+        heard = [q.transcribe(a, sr, textset.language) for _, a, sr in clips]
+        mean_of("cer", [q.cer(t, h) for (t, _, _), h in zip(clips, heard)], "ASR failed")
+        mean_of("wer", [q.wer(t, h) for (t, _, _), h in zip(clips, heard)], "ASR failed")
+    else:
+        for k in ("cer", "wer"):
+            set_metric(record, f"quality.{k}", None, "ASR disabled in the profile")
+    with_ref = [(t, a, sr) for t, a, sr in clips if t in textset.references]
+    if with_ref:
+        mcd, f0, vuv = [], [], []
+        for t, a, sr in with_ref:
+            ref, rsr = textset.references[t]
+            mcd.append(q.mcd_dtw(ref, rsr, a, sr))
+            m = q.f0_metrics(ref, rsr, a, sr)
+            f0.append(m["f0_rmse_hz"])
+            vuv.append(m["vuv_error"])
+        mean_of("mcd_db", mcd, "MCD failed")
+        mean_of("f0_rmse_hz", f0, "no frame voiced in both reference and synthesis")
+        mean_of("vuv_error", vuv, "voicing comparison failed")
+    else:
+        for k in ("mcd_db", "f0_rmse_hz", "vuv_error"):
+            set_metric(record, f"quality.{k}", None, f"no reference recordings for {textset.language} "
+                       f"({textset.source})")
+    for k in ("pesq_wb", "stoi"):
+        set_metric(record, f"quality.{k}", None, "no time-aligned reference: free synthesis, not resynthesis")
+
+
+def _slug(text: str) -> str:
+    """A file-name-safe version of a label."""
+    return "".join(c if c.isalnum() or c in "-." else "_" for c in text).strip("_")
+
+
+def measure_variant(variant: Any, sets: dict[str, TextSet], params: dict[str, Any], out: Path, run_id: str
+                    ) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Load one variant, measure it on each of its languages, add quality metrics, append the records and write
+    its gallery clips. Returns (gallery entries, failures by label)."""
+    import gc
+
+    import soundfile as sf
+
+    gallery, failures = [], {}
+    try:
+        loaded = variant.load()
+    except Exception as e:  # noqa: BLE001 - a backend that cannot load is reported, not fatal
+        return [], {variant.label: f"load: {type(e).__name__}: {e}"}
+    for lang in variant.languages:
+        if lang not in sets:
+            continue
+        ts, clips = sets[lang], []
+        try:
+            rec = measure_synthesis(
+                variant.system, variant.backend, lambda t, s=loaded.synth, lg=lang: s(t, lg), ts.texts,
+                dtype=variant.dtype, device=variant.device, warmup=int(params["warmup"]),
+                repeats=int(params["repeats"]), model=loaded.model, disk_paths=loaded.disk_paths,
+                threads=loaded.threads, collect=clips, language=lang,
+                notes="; ".join(x for x in (f"{variant.kind}: {variant.source}", loaded.notes,
+                                            "own process" if params.get("isolate") else
+                                            "shared process: peak RSS includes earlier systems") if x))
+            rec["run"], rec["stage"] = run_id, STAGE
+            rec["texts_sha256"] = hashlib.sha256("\n".join(ts.texts).encode()).hexdigest()[:16]
+            quality_metrics(rec, clips, ts, params)
+            append_record(rec, out / "records.jsonl")
+        except Exception as e:  # noqa: BLE001
+            failures[f"{variant.label} [{lang}]"] = f"{type(e).__name__}: {e}"
+            continue
+        for i, (text, audio, sr) in enumerate(clips[: int(params["gallery_per_system"])]):
+            path = out / "gallery" / f"{_slug(variant.system)}__{_slug(variant.backend)}__{lang}_{i}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, audio, sr)
+            gallery.append({"system": variant.system, "backend": variant.backend, "dtype": variant.dtype,
+                            "language": lang, "text": text, "path": str(path), "kind": variant.kind})
+    del loaded
+    gc.collect()
+    return gallery, failures
+
+
+def _isolated(label: str, profile: str, ws: Workspace, run_id: str, overrides: dict[str, Any] | None
+              ) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Run :func:`measure_variant` for one variant in a fresh interpreter, so its peak RSS is its own."""
+    import os
+    import subprocess
+    import sys
+
+    from ..paths import PROJECT_ROOT
+
+    cmd = [sys.executable, "-m", "nbhelpers.bench", "measure-one", "--profile", profile, "--workspace",
+           str(ws.root), "--variant", label, "--run", run_id, "--overrides", json.dumps(overrides or {})]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        return [], {label: f"subprocess failed ({proc.returncode}): {proc.stderr.strip()[-800:]}"}
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result["gallery"], result["failures"]
+
+
+def run_benchmark(profile: str = "auto", workspace: str | Path | Workspace | None = None, *,
+                  systems: list[str] | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Benchmark every discovered system variant (each in its own process when the profile says ``isolate``);
+    write records, gallery, report and listening kit under ``<workspace>/bench/``, append the 06_benchmark
+    stage record, and return a summary."""
+    from tqdm.auto import tqdm
+
+    from ..profiles import load_profile
+    from ..records import append_stage_record
+    from .listening import make_kit
+    from .report import write_report
+    from .systems import discover
+
+    params = load_profile("bench", profile, overrides)
+    suite = load_profile("suite", params["profile"])
+    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    out = ws.stage_dir("bench")
+    records_path = out / "records.jsonl"
+    run_id = time.strftime("%Y%m%dT%H%M%S")
+    sets = text_sets(params, ws)
+    variants, skipped = discover(ws, params, systems or params.get("systems") or None)
+    failures: dict[str, str] = {}
+    gallery: list[dict[str, Any]] = []
+    for variant in tqdm(variants, desc="systems", unit="variant"):
+        if params.get("isolate"):
+            g, f = _isolated(variant.label, params["profile"], ws, run_id, overrides)
+        else:
+            g, f = measure_variant(variant, sets, params, out, run_id)
+        gallery += g
+        failures.update(f)
+    records = [r for r in read_records(records_path) if r.get("run") == run_id or r.get("stage") != STAGE]
+    report = write_report(records, gallery, skipped, failures, out, title=f"Benchmark {run_id} ({params['profile']})")
+    # one clip per (system, language, text) for the blind test: the first backend measured of each system
+    seen, kit_items = set(), []
+    for g in gallery:
+        if (g["system"], g["language"], g["text"]) not in seen:
+            seen.add((g["system"], g["language"], g["text"]))
+            kit_items.append({"system": g["system"], "path": g["path"], "text": g["text"]})
+    kit = make_kit(kit_items, out / "listening", seed=int(suite["seed"])) if kit_items else {}
+    summary = {"run": run_id, "records": len([r for r in records if r.get("run") == run_id]),
+               "variants": len(variants), "skipped": skipped, "failures": failures,
+               "report_md": str(report["markdown"]), "report_html": str(report["html"]),
+               "chart": str(report["chart"] or ""), "gallery": gallery,
+               "listening_page": str(kit.get("page", "")), "records_path": str(records_path)}
+    status = "done" if summary["records"] else "failed"
+    append_stage_record(STAGE, profile=params["profile"], status=status, workspace=ws,
+                        inputs={"systems": sorted({v.system for v in variants}),
+                                "texts": {k: v.source for k, v in sets.items()}},
+                        outputs={"records": records_path, "report_md": report["markdown"],
+                                 "report_html": report["html"], "charts": report["chart"], "gallery": out / "gallery",
+                                 "listening_page": kit.get("page"), "listening_key": kit.get("key")},
+                        metrics={"records": summary["records"], "variants": len(variants),
+                                 "failures": len(failures), "skipped": skipped})
+    (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8")
+    return summary
+
+
+def measure_one(profile: str, workspace: str | Path, label: str, run_id: str,
+                overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Child side of the isolated mode: find the variant by label and measure it (prints nothing else)."""
+    from ..profiles import load_profile
+    from .systems import discover
+
+    params = load_profile("bench", profile, overrides)
+    ws = Workspace(workspace)
+    variants, _ = discover(ws, params)
+    match = [v for v in variants if v.label == label]
+    if not match:
+        raise SystemExit(f"variant {label!r} not found in {ws.root}; known: {[v.label for v in variants]}")
+    gallery, failures = measure_variant(match[0], text_sets(params, ws), params, ws.stage_dir("bench"), run_id)
+    return {"gallery": gallery, "failures": failures}

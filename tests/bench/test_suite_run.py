@@ -1,0 +1,57 @@
+"""Discovery of what the suite produced, and one end-to-end benchmark run on the real baselines."""
+
+import json
+
+import numpy as np
+import pytest
+
+from nbhelpers.bench import systems
+from nbhelpers.bench.harness import read_records
+from nbhelpers.bench.run import run_benchmark
+from nbhelpers.paths import Workspace
+from nbhelpers.profiles import load_profile
+from nbhelpers.records import append_stage_record, read_records as read_run_log
+
+
+def test_discovery_is_tolerant_and_says_why(isolated_workspace):
+    ws = Workspace()
+    append_stage_record("04_vits_bangla_finetune", profile="smoke", workspace=ws,
+                        outputs={"bundle": str(ws.root / "vits" / "model" / "step-000000001")})
+    append_stage_record("02_parler_finetune", profile="smoke", workspace=ws)
+    variants, skipped = systems.discover(ws, load_profile("bench", "smoke"))
+    names = {v.system for v in variants}
+    assert {"espeak-ng", "piper-joe"} <= names and "vits-bn" not in names
+    assert "bundle" in skipped["vits-bn"] and "parler stack" in skipped["parler"] and "kokoro" in skipped
+    piper = {v.backend for v in variants if v.system == "piper-joe"}
+    assert "onnxruntime[CPU]" in piper and "onnxruntime[CPU]-int8-dynamic" in piper
+    with pytest.raises(ValueError, match="unknown systems"):
+        systems.discover(ws, load_profile("bench", "smoke"), ["nope"])
+
+
+def test_end_to_end_on_baselines(isolated_workspace, monkeypatch):
+    def broken(workspace, params, records):
+        def load():
+            raise RuntimeError("weights are corrupt")
+        return [systems.Variant("broken", "torch", "float32", "cpu", ("en",), load, "test")], None
+
+    monkeypatch.setitem(systems.REGISTRY, "broken", broken)
+    summary = run_benchmark("smoke", systems=["espeak-ng", "piper-joe", "broken"],
+                            overrides={"languages": ["en"], "int8": False})
+    assert summary["records"] == 2 and "weights are corrupt" in json.dumps(summary["failures"])
+    records = read_records(summary["records_path"], strict=True)
+    by = {r["system"]: r for r in records}
+    assert by["piper-joe"]["quality"]["cer"] < 0.3 and by["piper-joe"]["params"] > 1e6
+    assert by["espeak-ng"]["quality"]["dnsmos_ovrl"] > 1.0
+    assert by["piper-joe"]["energy_j_per_audio_s"] is None and by["piper-joe"]["not_available"]["energy_j_per_audio_s"]
+    assert by["piper-joe"]["quality"]["pesq_wb"] is None  # free synthesis has no time-aligned reference
+    md = open(summary["report_md"]).read()
+    assert "piper-joe" in md and "espeak-ng" in md and "weights are corrupt" in md
+    html = open(summary["report_html"]).read()
+    assert html.count("<audio") == 2 and "charts.png" in html
+    for g in summary["gallery"]:
+        import soundfile as sf
+        audio, _ = sf.read(g["path"])
+        assert np.abs(audio).max() > 0.01
+    assert "item_001" in open(summary["listening_page"]).read()
+    stage = read_run_log(Workspace(), "06_benchmark")[-1]
+    assert stage["status"] == "done" and stage["metrics"]["records"] == 2

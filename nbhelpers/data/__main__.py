@@ -54,9 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.source:
         if not (args.name and args.language):
             parser.error("--source needs --name and --language")
+        from ..profiles import load_profile
         from . import clean_config_from_profile, resolve_source
         from .pipeline import prepare
-        from ..profiles import load_profile
 
         params = load_profile("data", args.profile, overrides)
         ws = Workspace(args.workspace)

@@ -150,7 +150,7 @@ def silero_speech_probs(audio16k: np.ndarray, *, segment_chunks: int = 32, warmu
         prob, state = session.run(None, {"input": x[offsets + t * chunk], "state": state, "sr": sr})
         out[:, t] = prob[:, 0]
     probs = np.empty(n, dtype=np.float32)
-    for b, (s, f) in enumerate(zip(starts, first)):
+    for b, (s, f) in enumerate(zip(starts, first, strict=True)):
         keep = min(segment_chunks, n - s)
         probs[s:s + keep] = out[b, s - f: s - f + keep]
     return probs

@@ -123,6 +123,8 @@ _WRONG_SCRIPT = "This transcript is in English, not in the corpus language."
 
 @dataclass(frozen=True)
 class Voice:
+    """One smoke-corpus speaker: espeak-ng settings and the recording conditions simulated for it."""
+
     speaker: str  # OpenSLR-style speaker id: <lang><f|m>_<number>
     variant: str  # espeak-ng voice variant
     pitch: int
@@ -145,6 +147,7 @@ def voices(language: str) -> list[Voice]:
 
 
 def cache_dir() -> Path:
+    """Where synthesised espeak-ng clips are cached ($TTS_CACHE_DIR/espeak)."""
     base = Path(os.environ.get("TTS_CACHE_DIR", Path.home() / ".cache" / "tts-suite"))
     path = base / "espeak"
     path.mkdir(parents=True, exist_ok=True)
@@ -153,6 +156,7 @@ def cache_dir() -> Path:
 
 @lru_cache(maxsize=1)
 def espeak_version() -> str:
+    """The installed espeak-ng's version line (part of the cache key); a clear error if it is missing."""
     exe = shutil.which("espeak-ng")
     if exe is None:
         raise RuntimeError("espeak-ng is not installed: `apt-get install espeak-ng` (Debian/Ubuntu, Kaggle, Colab)")

@@ -25,6 +25,7 @@ def _atomic_text(path: Path, text: str) -> None:
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    """One JSON object per line, written atomically."""
     _atomic_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 

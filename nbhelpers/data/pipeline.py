@@ -16,9 +16,8 @@ from tqdm.auto import tqdm
 
 from ..paths import Workspace
 from .annotate import describe
-from .clean import CleanConfig, clean_item, item_key
-from .export import (compute_stats, duration_histogram, export_ljspeech, export_parler, export_pocket,
-                     write_jsonl)
+from .clean import WAV_DIRS, CleanConfig, clean_item, item_key
+from .export import compute_stats, duration_histogram, export_ljspeech, export_parler, export_pocket, write_jsonl
 from .layout import DatasetPaths
 from .sources import Utterance, read_source
 from .splits import assign_splits
@@ -81,6 +80,15 @@ def _cached(cache_dir: Path, key: str, root: Path) -> dict[str, Any] | None:
     return rec
 
 
+def _remove_stale_wavs(root: Path, kept: list[dict[str, Any]]) -> None:
+    """Delete WAVs of items no longer kept (rejected or removed from the source since an earlier run)."""
+    wanted = {root / f for r in kept for f in r["files"].values()}
+    for folder in WAV_DIRS.values():
+        for wav in (root / folder).glob("*.wav") if (root / folder).is_dir() else ():
+            if wav not in wanted:
+                wav.unlink()
+
+
 def prepare(source: str | os.PathLike, name: str, language: str, *, workspace: Workspace | str | None = None,
             format: str = "auto", reader_options: dict[str, Any] | None = None, clean: CleanConfig | None = None,
             split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), speaker_disjoint: bool = False,
@@ -124,7 +132,7 @@ def prepare(source: str | os.PathLike, name: str, language: str, *, workspace: W
             records.append(None)
             todo.append((len(records) - 1, key, utt))
     fresh, timings = process_items([u for _, _, u in todo], cfg, paths.root, workers=workers, desc=f"clean {name}")
-    for (pos, key, _), rec in zip(todo, fresh):
+    for (pos, key, _), rec in zip(todo, fresh, strict=True):
         records[pos] = rec
         tmp = cache_dir / f"{key}.json.part"
         tmp.write_text(json.dumps(rec, ensure_ascii=False), encoding="utf-8")
@@ -147,6 +155,7 @@ def prepare(source: str | os.PathLike, name: str, language: str, *, workspace: W
     if cfg.annotate:
         describe(kept, bin_edges, speaker_names)
     kept.sort(key=lambda r: r["id"])
+    _remove_stale_wavs(paths.root, kept)
     write_jsonl(paths.manifest, kept)
     for step in tqdm(exports, desc=f"export {name}", leave=False):
         {"parler": export_parler, "ljspeech": export_ljspeech, "pocket": export_pocket}[step](paths, kept)

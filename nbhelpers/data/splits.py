@@ -40,4 +40,4 @@ def assign_splits(ids: Sequence[str], speakers: Sequence[str] | None = None, *,
                 if donors:
                     pick = min(donors, key=lambda u: abs(h[u] - centres[split]))
                     split_of[pick] = split
-    return {i: split_of[k] for i, k in zip(ids, keys)}
+    return {i: split_of[k] for i, k in zip(ids, keys, strict=True)}

@@ -1,13 +1,15 @@
 """The prepared dataset's outputs load directly with the tools the trainers use (acceptance)."""
 
 import json
+import os
+import subprocess
 
 import datasets
 import pytest
 import soundfile as sf
 
 from nbhelpers.data import SPLITS, DatasetPaths, prepare_smoke_dataset
-from nbhelpers.paths import Workspace
+from nbhelpers.paths import PROJECT_ROOT, Workspace
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +68,18 @@ def test_pocket_manifests_load_with_json(smoke):
             assert info.samplerate == 24000 and info.subtype == "PCM_16"
             assert abs(info.duration - item["duration"]) < 0.01
     assert total == json.loads(paths.stats.read_text())["kept"]
+
+
+def test_parler_stack_can_build_and_load_a_smoke_dataset(tmp_path):
+    """Stages 02/03 run on the parler stack (no silero-vad/onnxruntime): the helper must work there too."""
+    python = PROJECT_ROOT / ".venv-parler" / "bin" / "python"
+    code = ("import datasets, json, sys; from nbhelpers.data import prepare_smoke_dataset; "
+            "p = prepare_smoke_dataset('bn', sys.argv[1], n_sentences=6); "
+            "d = datasets.load_from_disk(str(p.parler_hf)); "
+            "print(json.dumps([len(d['train']), d['train'][0]['audio']['sampling_rate'], "
+            "json.loads(p.stats.read_text())['vad']]))")
+    out = subprocess.run([str(python), "-c", code, str(tmp_path / "ws")], capture_output=True, text=True,
+                         timeout=300, cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    n_train, rate, vad = json.loads(out.stdout.strip().splitlines()[-1])
+    assert n_train >= 3 and rate == 44100 and vad == ["energy"]

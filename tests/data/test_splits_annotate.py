@@ -3,8 +3,17 @@
 import numpy as np
 import pytest
 
-from nbhelpers.data.annotate import (MONOTONY_BINS, PITCH_BINS, SNR_BINS, c50_estimate, describe, measure,
-                                     pitch_track, snr_estimate, to_bin)
+from nbhelpers.data.annotate import (
+    MONOTONY_BINS,
+    PITCH_BINS,
+    SNR_BINS,
+    c50_estimate,
+    describe,
+    measure,
+    pitch_track,
+    snr_estimate,
+    to_bin,
+)
 from nbhelpers.data.splits import assign_splits
 
 IDS = [f"utt_{i:05d}" for i in range(2000)]
@@ -28,7 +37,7 @@ def test_adding_data_never_moves_existing_items():
 def test_speaker_disjoint():
     speakers = [f"spk{i % 40}" for i in range(len(IDS))]
     a = assign_splits(IDS, speakers, speaker_disjoint=True)
-    split_speakers = {s: {spk for i, spk in zip(IDS, speakers) if a[i] == s} for s in ("train", "validation", "test")}
+    split_speakers = {s: {spk for i, spk in zip(IDS, speakers, strict=True) if a[i] == s} for s in ("train", "validation", "test")}
     assert not split_speakers["train"] & split_speakers["validation"]
     assert not split_speakers["train"] & split_speakers["test"]
     assert all(split_speakers.values())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -44,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--records", type=Path, help="append the tts-bench/1 records to this JSONL file")
+    parser.add_argument("--passive", action="store_true", help="no busy-waiting threads in either backend "
+                        "(OMP_WAIT_POLICY=PASSIVE, ORT allow_spinning=0): fairer on a shared, overloaded CPU")
     args = parser.parse_args(argv)
+    if args.passive:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # read when torch's OpenMP starts: set before importing torch
 
     import torch
 
@@ -61,21 +66,23 @@ def main(argv: list[str] | None = None) -> int:
         onnx_path = bundle / "model.onnx"
         if not onnx_path.is_file():
             onnx_path = export_onnx(model, Path(tmp) / "model.onnx")
-        onnx = OnnxVits(onnx_path, load_coqui_config(bundle / "config.json"), threads=threads)
+        onnx = OnnxVits(onnx_path, load_coqui_config(bundle / "config.json"), threads=threads,
+                        spinning=not args.passive)
         check = compare_backends(model, onnx, tolerance=1e-3)
         records = time_backends({"pytorch": (lambda t, **kw: synthesize(model, t, **kw), model, [bundle / "model.pth"]),
                                  "onnxruntime": (onnx.synthesize, onnx_path, [onnx_path])},
                                 repeats=args.repeats, warmup=args.warmup)
     for rec in records.values():
         rec["notes"] = ("random-weight full-size VITS" if args.bundle is None else f"bundle {args.bundle}") + \
-            f"; {threads} threads; deterministic noise"
+            f"; {threads} threads; deterministic noise" + ("; passive thread waiting" if args.passive else "")
         if args.records:
             append_record(rec, args.records)
     pt, ort = records["pytorch"], records["onnxruntime"]
     speedup = pt["rtf"] / ort["rtf"]
     print(f"\nmodel: {'random full-size VITS' if args.bundle is None else args.bundle} "
           f"({pt['params'] / 1e6:.1f} M generator parameters), {len(TEST_SENTENCES)} Bangla sentences "
-          f"({pt['audio_s']:.1f} s audio), {args.repeats} repeats, {threads} threads, CPU: {pt['cpu']}")
+          f"({pt['audio_s']:.1f} s audio), {args.repeats} repeats, {threads} threads"
+          f"{', passive waiting' if args.passive else ''}, CPU: {pt['cpu']}")
     print("| backend | RTF | RTF median | median latency s | peak RSS MiB | size MiB |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, r in records.items():

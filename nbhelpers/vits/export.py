@@ -130,13 +130,15 @@ class OnnxVits:
     """ONNX Runtime inference for an exported VITS: same tokenizer as PyTorch, same noise/length scales."""
 
     def __init__(self, onnx_path: str | Path, config: Any, providers: list[str] | None = None,
-                 threads: int | None = None):
+                 threads: int | None = None, spinning: bool = True):
         import onnxruntime as ort
         from TTS.tts.utils.text.tokenizer import TTSTokenizer
 
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
+        if not spinning:  # idle threads sleep instead of busy-waiting: fairer on a shared, oversubscribed CPU
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(onnx_path), sess_options=options,
                                             providers=providers or ["CPUExecutionProvider"])
         self.tokenizer, _ = TTSTokenizer.init_from_config(copy.deepcopy(config))

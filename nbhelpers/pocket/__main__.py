@@ -1,0 +1,102 @@
+"""Command line for stage 07 (Pocket TTS fine-tune to a new language), on the main stack.
+
+Examples:
+  python -m nbhelpers.pocket tokenizer --profile smoke              # train the SentencePiece model, print coverage
+  python -m nbhelpers.pocket train --profile smoke                  # resumes the run when a checkpoint exists
+  python -m nbhelpers.pocket train --profile kaggle-t4 --dataset kn_slr79
+  accelerate launch --num_processes 2 -m nbhelpers.pocket train --profile kaggle-t4   # Kaggle T4 x2
+  python -m nbhelpers.pocket train --profile smoke --set max_steps=40 --set flow_type=flow_matching
+  python -m nbhelpers.pocket speak --config <run>/export/model.yaml --checkpoint <run>/export/model.pt \\
+      --voice prompt.wav --out out.wav "ಕನ್ನಡ ಸುಂದರ ಭಾಷೆ."
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _value(text: str):
+    """A --set value: JSON when it parses (numbers, booleans, lists), else the plain string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nbhelpers.pocket", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("tokenizer", "train the new-language SentencePiece model and report its coverage"),
+                       ("train", "tokenizer, model, cached latents, train or resume, export, samples, record")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--profile", default="auto", help="smoke, kaggle-t4, colab-t4 or auto (default)")
+        p.add_argument("--workspace", type=Path, help="workspace folder (default: $TTS_WORKSPACE, /kaggle/working...)")
+        p.add_argument("--dataset", help="prepared dataset name or a folder with train.json (default: profile's)")
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a profile value")
+        p.add_argument("--run", default="run", help="run name: its folder is <workspace>/pocket/<run>")
+        if name == "train":
+            p.add_argument("--model", help="tiny, or an LSD-head packaged config name such as english")
+            p.add_argument("--max-steps", type=int)
+            p.add_argument("--stop-after", type=int, help="save and stop (resume_needed) at this step")
+            p.add_argument("--budget-seconds", type=float, help="time budget instead of the suite profile's")
+    speak = sub.add_parser("speak", help="synthesise with a fine-tuned checkpoint through the package loader")
+    speak.add_argument("--config", type=Path, required=True)
+    speak.add_argument("--checkpoint", type=Path, required=True)
+    speak.add_argument("--voice", type=Path, required=True, help="voice prompt wav")
+    speak.add_argument("--out", type=Path, required=True)
+    speak.add_argument("--temperature", type=float, default=0.3)
+    speak.add_argument("--seed", type=int, default=0)
+    speak.add_argument("text")
+    args = parser.parse_args(argv)
+
+    if args.command == "speak":
+        import numpy as np
+        import soundfile as sf
+
+        from .stage import load_finetuned, synthesize
+
+        model = load_finetuned(args.config, args.checkpoint, temp=args.temperature)
+        audio = synthesize(model, [args.text], args.voice, seed=args.seed)[0]
+        sf.write(args.out, np.clip(audio, -1, 1), model.sample_rate)
+        print(json.dumps({"wav": str(args.out), "seconds": round(len(audio) / model.sample_rate, 2)}))
+        return 0
+
+    from ..paths import Workspace
+    from ..profiles import load_profile
+
+    overrides = {k: _value(v) for k, v in (s.split("=", 1) for s in args.set)}
+    for key in ("model", "max_steps"):
+        if getattr(args, key, None) is not None:
+            overrides[key] = getattr(args, key)
+    cfg = load_profile("pocket", args.profile, overrides)
+    ws = Workspace(args.workspace)
+    if args.command == "tokenizer":
+        from .latents import read_manifest
+        from .stage import manifest_paths
+        from .tokenizer import coverage_report, train_sentencepiece
+        from .train import RunPaths
+
+        train_manifest, _ = manifest_paths(cfg, ws, args.dataset)
+        texts = [r["text"] for r in read_manifest(train_manifest)]
+        tok = train_sentencepiece(texts, RunPaths(ws.stage_dir("pocket"), args.run).tokenizer_dir, int(cfg["vocab_size"]))
+        print(json.dumps({"tokenizer": str(tok), **coverage_report(tok, texts)}, ensure_ascii=False, indent=1))
+        return 0
+    from ..budget import TimeBudget
+    from .stage import run_stage
+
+    budget = TimeBudget(args.budget_seconds) if args.budget_seconds else None
+    result, outputs = run_stage(cfg, workspace=ws, dataset=args.dataset, run=args.run, budget=budget,
+                                stop_after=args.stop_after)
+    if outputs:
+        print(json.dumps({"status": result.status, "step": result.step, "metrics": result.metrics,
+                          "outputs": {k: [str(x) for x in v] if isinstance(v, list) else str(v)
+                                      for k, v in outputs.items()}}, ensure_ascii=False, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

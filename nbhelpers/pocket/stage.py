@@ -1,0 +1,168 @@
+"""Stage 07 end to end, the same for the notebook and the command line: tokenizer, model, cached latents,
+training (or resuming), export, samples from fixed sentences with a voice prompt, and the stage record."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..budget import TimeBudget
+from ..paths import Workspace
+from ..records import append_stage_record
+from . import STAGE
+from .latents import Item, build_items, load_or_encode, read_manifest
+from .model import TINY, TTSModel, build_model, keep_torch_threads, parameter_counts
+from .tokenizer import coverage_report, train_sentencepiece
+from .train import PACKAGE_CHECKPOINT, RunPaths, TrainResult, train
+
+
+@dataclass
+class Prepared:
+    """Everything training needs, built once: tokenizer, model, items and reports."""
+
+    paths: RunPaths
+    tokenizer: Path
+    coverage: dict[str, Any]
+    validation_coverage: dict[str, Any]
+    tts_model: Any
+    config_path: Path
+    train_items: list[Item]
+    dropped: list[str]
+    voice_prompt: Path
+    manifest: Path
+    latent_cache: Path
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def manifest_paths(cfg: dict[str, Any], workspace: Workspace, dataset: str | None = None) -> tuple[Path, Path]:
+    """(train, validation) pocket manifests of the prepared dataset (a name, or a folder holding train.json)."""
+    name = dataset or cfg["dataset"]
+    folder = Path(name)
+    if (folder / "train.json").is_file():
+        return folder / "train.json", folder / "validation.json"
+    from ..data.layout import DatasetPaths
+
+    paths = DatasetPaths.find(str(name), workspace)
+    return paths.pocket_manifest("train"), paths.pocket_manifest("validation")
+
+
+def prepare(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: str | None = None,
+            run: str = "run") -> Prepared:
+    """Tokenizer from the training transcripts, the model (tiny random or released + new text embedding),
+    Mimi latents encoded once and cached, and the training items."""
+    ws = workspace or Workspace()
+    paths = RunPaths(ws.stage_dir("pocket"), run)
+    train_manifest, val_manifest = manifest_paths(cfg, ws, dataset)
+    rows = read_manifest(train_manifest)
+    val_rows = read_manifest(val_manifest) if val_manifest.is_file() else []
+    texts = [r["text"] for r in rows]
+    tok = train_sentencepiece(texts, paths.tokenizer_dir, int(cfg["vocab_size"]))
+    coverage = coverage_report(tok, texts)
+    val_cov = coverage_report(tok, [r["text"] for r in val_rows]) if val_rows else {}
+    if coverage["unknown_token_share"] > 0:
+        raise ValueError(f"the new tokenizer cannot represent characters of its own transcripts: "
+                         f"{coverage['missing_characters']}")
+    from ..profiles import load_profile
+
+    seed = int(load_profile("suite", cfg["profile"])["seed"])
+    tts, config_path = build_model(cfg["model"], tok, coverage["vocab_size"], paths.config, seed=seed,
+                                   flow_type=cfg["flow_type"])
+    stats = "data" if cfg["model"] == TINY else "model"
+    latents, cache = load_or_encode(tts, rows, paths.latents, stats=stats, split="train")
+    max_frames = int(float(cfg["max_audio_seconds"]) * tts.config.mimi.frame_rate)
+    items, dropped = build_items(tts, rows, latents, max_frames=max_frames)
+    voice = Path(cfg["sample_voice"]) if cfg["sample_voice"] else Path((val_rows or rows)[0]["audio_path"])
+    return Prepared(paths, tok, coverage, val_cov, tts, config_path, items, dropped, voice, train_manifest, cache)
+
+
+def load_finetuned(config_path: str | Path, checkpoint: str | Path, *, temp: float | None = None,
+                   decode_steps: int | None = None):
+    """A fine-tuned model through the package's own loader (EMA weights when the checkpoint has them)."""
+    import yaml
+
+    if decode_steps is None:
+        flow_type = yaml.safe_load(Path(config_path).read_text())["flow_lm"]["flow"].get("type", "lsd")
+        decode_steps = 16 if flow_type == "flow_matching" else 1
+    with keep_torch_threads():
+        return TTSModel.load_model(config=str(config_path), checkpoint=str(checkpoint), temp=temp,
+                                   sampler_decode_steps=decode_steps)
+
+
+def synthesize(tts_model, sentences: list[str], voice_prompt: str | Path, *, seed: int) -> list[np.ndarray]:
+    """Speak each sentence in the voice of ``voice_prompt`` with a fixed sampling seed (the caller's RNG
+    streams are left untouched)."""
+    out = []
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        state = tts_model.get_state_for_audio_prompt(Path(voice_prompt))
+        for i, text in enumerate(sentences):
+            torch.manual_seed(seed + i)
+            out.append(tts_model.generate_audio(state, text).float().cpu().numpy().reshape(-1))
+    return out
+
+
+def export(prep: Prepared, result: TrainResult) -> dict[str, Path]:
+    """Copy the newest checkpoint in the package format with its config and tokenizer into ``export/``
+    (the config is rewritten to point at the copied tokenizer)."""
+    import yaml
+
+    out = prep.paths.export
+    out.mkdir(parents=True, exist_ok=True)
+    tok = out / "tokenizer.model"
+    shutil.copy2(prep.tokenizer, tok)
+    cfg = yaml.safe_load(prep.config_path.read_text(encoding="utf-8"))
+    cfg["flow_lm"]["lookup_table"]["tokenizer_path"] = str(tok.resolve())
+    from .model import write_config
+
+    config = write_config(cfg, out / "model.yaml")
+    ckpt = out / "model.pt"
+    shutil.copy2(result.checkpoint / PACKAGE_CHECKPOINT, ckpt)
+    return {"config": config, "checkpoint": ckpt, "tokenizer": tok}
+
+
+def run_stage(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: str | None = None, run: str = "run",
+              budget: TimeBudget | None = None, stop_after: int | None = None,
+              prepared: Prepared | None = None) -> tuple[TrainResult, dict[str, Any]]:
+    """Prepare (or reuse ``prepared``), train/resume, export, synthesise samples, append the stage record."""
+    import soundfile as sf
+
+    ws = workspace or Workspace()
+    prep = prepared or prepare(cfg, workspace=ws, dataset=dataset, run=run)
+    result = train(cfg, prep.tts_model, prep.train_items, paths=prep.paths, budget=budget, stop_after=stop_after,
+                   workspace=ws)
+    outputs: dict[str, Any] = {}
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:
+        return result, outputs
+    outputs.update(export(prep, result))
+    model = load_finetuned(outputs["config"], outputs["checkpoint"], temp=float(cfg["sample_temperature"]))
+    audios = synthesize(model, list(cfg["sample_sentences"]), prep.voice_prompt, seed=result.metrics["seed"])
+    prep.paths.samples.mkdir(parents=True, exist_ok=True)
+    wavs = []
+    for i, audio in enumerate(audios):
+        wavs.append(prep.paths.samples / f"sample_{i}.wav")
+        sf.write(wavs[-1], np.clip(audio, -1, 1), model.sample_rate)
+    outputs["samples"] = wavs
+    outputs["history"] = prep.paths.history
+    h = result.history
+    k = max(1, min(10, len(h) // 5))
+    metrics = {**result.metrics, **parameter_counts(prep.tts_model),
+               "first_loss": float(np.mean([e["loss"] for e in h[:k]])) if h else None,
+               "final_loss": float(np.mean([e["loss"] for e in h[-k:]])) if h else None,
+               "vocab_size": prep.coverage["vocab_size"], "tokens_per_char": prep.coverage["tokens_per_char"],
+               "validation_character_coverage": prep.validation_coverage.get("character_coverage"),
+               "dropped_too_long": len(prep.dropped),
+               "sample_seconds": [round(len(a) / model.sample_rate, 2) for a in audios]}
+    result.metrics = metrics
+    append_stage_record(STAGE, profile=cfg["profile"], status=result.status, workspace=ws,
+                        inputs={"manifest": prep.manifest, "model": cfg["model"], "latent_cache": prep.latent_cache,
+                                "voice_prompt": prep.voice_prompt},
+                        outputs={k: v for k, v in outputs.items()}, metrics=metrics)
+    (prep.paths.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, default=str))
+    return result, outputs

@@ -1,0 +1,73 @@
+"""A SentencePiece vocabulary for the new language, trained on the training transcripts (BPE, full
+character coverage), and a report of how well it covers a set of texts."""
+
+from __future__ import annotations
+
+import collections
+import io
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+
+def train_sentencepiece(texts: list[str], out_dir: str | Path, vocab_size: int, *, name: str = "tokenizer",
+                        model_type: str = "bpe") -> Path:
+    """Train a SentencePiece model on ``texts`` and write ``<out_dir>/<name>.model`` (atomic replace).
+
+    The vocabulary may come out smaller than ``vocab_size`` on a tiny corpus (``hard_vocab_limit`` off):
+    the model's own ``vocab_size()`` is what the Pocket TTS config's ``n_bins`` must be set to.
+    """
+    import sentencepiece as spm
+
+    texts = [t.strip() for t in texts if t and t.strip()]
+    if not texts:
+        raise ValueError("no transcripts to train the tokenizer on: the training manifest has no text")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    proto = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts), model_writer=proto, vocab_size=int(vocab_size), model_type=model_type,
+        character_coverage=1.0, hard_vocab_limit=False, byte_fallback=False, unk_id=0, bos_id=-1, eos_id=-1,
+        pad_id=-1, normalization_rule_name="identity", split_digits=True,
+        num_threads=1, minloglevel=2, input_sentence_size=0, shuffle_input_sentence=False)
+    final = out_dir / f"{name}.model"
+    tmp = out_dir / f".{name}.model.tmp"
+    tmp.write_bytes(proto.getvalue())
+    tmp.replace(final)
+    return final
+
+
+def coverage_report(model_path: str | Path, texts: list[str]) -> dict[str, Any]:
+    """Vocabulary size, tokens per character/utterance, and the characters the model cannot represent
+    (they become the unknown piece): a new-language tokenizer should cover its own transcripts fully."""
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=str(model_path))
+    unk = sp.unk_id()
+    chars = tokens = unknown_tokens = 0
+    missing: collections.Counter[str] = collections.Counter()
+    lengths = []
+    for text in texts:
+        ids = sp.encode(text, out_type=int)
+        tokens += len(ids)
+        lengths.append(len(ids))
+        chars += len(text)
+        if unk in ids:
+            unknown_tokens += ids.count(unk)
+            for ch in set(text):
+                if ch != " " and sp.encode(ch, out_type=int).count(unk):
+                    missing[ch] += text.count(ch)
+    scripts = collections.Counter(unicodedata.name(c, "?").split(" ")[0] for t in texts for c in t if not c.isspace())
+    return {
+        "vocab_size": sp.vocab_size(),
+        "utterances": len(texts),
+        "characters": chars,
+        "tokens": tokens,
+        "tokens_per_char": round(tokens / max(chars, 1), 4),
+        "tokens_per_utterance_mean": round(tokens / max(len(texts), 1), 2),
+        "tokens_per_utterance_max": max(lengths, default=0),
+        "unknown_token_share": round(unknown_tokens / max(tokens, 1), 6),
+        "missing_characters": dict(missing.most_common()),
+        "character_coverage": round(1 - sum(missing.values()) / max(chars, 1), 6),
+        "scripts": dict(scripts.most_common(5)),
+    }

@@ -1,0 +1,349 @@
+"""The Pocket TTS fine-tuning loop (stage 07) on Accelerate with the shared resume machinery.
+
+Each training item is [voice prompt] [text] [BOS, latents...]: the voice prompt is a crop of another
+utterance of the same speaker projected by ``speaker_proj_weight`` (as ``TTSModel.get_state_for_audio_prompt``
+does at inference), the text goes through the new lookup table, and the backbone predicts every next
+normalised latent (CALM objective, :mod:`nbhelpers.pocket.losses`) plus an EOS logit on the last frame.
+Text and voice prompt are each dropped with their own probability so that the model also learns the
+unconditional distributions classifier-free guidance needs. Rows of a batch are left-padded in the prefix
+and right-padded in the latents; an attention mask hides the padding. Checkpoints hold the flow LM,
+optimiser, scheduler, sampler position, RNG, EMA weights and loss history (exact resume), plus a copy in the
+package's training-checkpoint format that ``TTSModel.load_model(config, checkpoint=...)`` reads.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..budget import TimeBudget
+from ..checkpoint import save_checkpoint
+from ..env import recommended_dtype, seed_everything
+from ..paths import Workspace, find_artifacts
+from ..profiles import load_profile
+from ..training import STATE_FILE, ResumableSampler, load_training_state, resume_point, rng_state, set_rng_state
+from . import STAGE
+from .latents import Item
+from .losses import eos_loss, head_loss
+
+PACKAGE_CHECKPOINT = "pocket_model.pt"
+
+
+@dataclass
+class RunPaths:
+    """Folders of one run inside ``<workspace>/pocket``."""
+
+    root: Path
+    run: str = "run"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.root / self.run
+
+    checkpoints = property(lambda self: self.run_dir / "checkpoints")
+    samples = property(lambda self: self.run_dir / "samples")
+    history = property(lambda self: self.run_dir / "history.json")
+    export = property(lambda self: self.run_dir / "export")
+    tokenizer_dir = property(lambda self: self.run_dir / "tokenizer")
+    config = property(lambda self: self.run_dir / "model.yaml")
+    latents = property(lambda self: self.root / "latents")
+
+
+@dataclass
+class TrainResult:
+    status: str  # "done" or "resume_needed"
+    step: int
+    history: list[dict[str, Any]]
+    paths: RunPaths
+    checkpoint: Path | None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def mixed_precision(setting: str = "auto") -> str:
+    """Accelerate's precision: fp16 on T4, bf16 on Ampere+, none on CPU."""
+    if setting != "auto":
+        return setting
+    return {"float16": "fp16", "bfloat16": "bf16"}.get(recommended_dtype(), "no")
+
+
+def make_batch(items: list[Item], indices: list[int], *, by_speaker: dict[str, list[int]], voice_frames: int,
+               text_dropout: float, voice_dropout: float, mean: torch.Tensor, std: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Pad one batch and draw its conditioning: text kept with 1 - ``text_dropout``; a voice prompt (a random
+    crop of up to ``voice_frames`` frames of another utterance of the same speaker, un-normalised as the
+    inference path feeds it) kept with 1 - ``voice_dropout``. All randomness comes from torch's global RNG."""
+    rows = [items[i] for i in indices]
+    b, d = len(rows), rows[0].latents.shape[1]
+    tokens, voices = [], []
+    for i, row in zip(indices, rows):
+        keep_text = bool(torch.rand(()) >= text_dropout)
+        tokens.append(row.tokens if keep_text else row.tokens[:0])
+        voice = torch.zeros(0, d)
+        if voice_frames > 0 and bool(torch.rand(()) >= voice_dropout):
+            others = [j for j in by_speaker[row.speaker] if j != i] or [i]
+            src = items[others[int(torch.randint(len(others), ()))]].latents
+            n = min(voice_frames, src.shape[0])
+            start = int(torch.randint(src.shape[0] - n + 1, ()))
+            voice = src[start:start + n] * std + mean
+        voices.append(voice)
+    t_max = max(r.frames for r in rows)
+    batch = {
+        "tokens": torch.zeros(b, max(1, max(len(t) for t in tokens)), dtype=torch.long),
+        "token_len": torch.tensor([len(t) for t in tokens]),
+        "voice": torch.zeros(b, max(1, max(len(v) for v in voices)), d),
+        "voice_len": torch.tensor([len(v) for v in voices]),
+        "latents": torch.zeros(b, t_max, d),
+        "latent_len": torch.tensor([r.frames for r in rows]),
+    }
+    for k, (t, v, r) in enumerate(zip(tokens, voices, rows)):
+        batch["tokens"][k, :len(t)] = t
+        batch["voice"][k, :len(v)] = v
+        batch["latents"][k, :r.frames] = r.latents
+    return batch
+
+
+class PocketObjective(nn.Module):
+    """The flow LM plus its training forward (one module, so Accelerate/DDP wrap exactly what is trained)."""
+
+    def __init__(self, flow_lm: nn.Module, cfg: dict[str, Any]):
+        super().__init__()
+        self.flow_lm = flow_lm
+        self.cfg = cfg
+
+    def prefix(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Left-padded [voice prompt][text] embeddings [B, P, dim] and their validity mask [B, P]."""
+        fl = self.flow_lm
+        text = fl.conditioner(batch["tokens"])
+        voice = F.linear(batch["voice"].to(fl.speaker_proj_weight.dtype), fl.speaker_proj_weight)
+        rows = []
+        for k in range(text.shape[0]):
+            parts = []
+            if int(batch["voice_len"][k]) > 0:
+                if fl.insert_bos_before_voice:
+                    parts.append(fl.bos_before_voice[0].to(voice.dtype))
+                parts.append(voice[k, :int(batch["voice_len"][k])])
+            parts.append(text[k, :int(batch["token_len"][k])].to(voice.dtype))
+            rows.append(torch.cat(parts, 0))
+        p = max(r.shape[0] for r in rows)
+        prefix = torch.stack([F.pad(r, (0, 0, p - r.shape[0], 0)) for r in rows])
+        lengths = torch.tensor([r.shape[0] for r in rows], device=prefix.device)
+        valid = torch.arange(p, device=prefix.device)[None] >= (p - lengths)[:, None]
+        return prefix, valid
+
+    def backbone(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Per-frame backbone outputs [B, T, z] (teacher forcing: position i sees BOS and latents < i)."""
+        fl = self.flow_lm
+        prefix, valid = self.prefix(batch)
+        lat = batch["latents"]
+        b, t, _ = lat.shape
+        seq = torch.cat([fl.bos_emb.expand(b, 1, -1).to(lat.dtype), lat[:, :-1]], 1)
+        x = torch.cat([prefix, fl.input_linear(seq).to(prefix.dtype)], 1)
+        n = x.shape[1]
+        keys = torch.cat([valid, torch.ones(b, t, dtype=torch.bool, device=x.device)], 1)
+        causal = torch.ones(n, n, dtype=torch.bool, device=x.device).tril()
+        mask = (causal[None] & keys[:, None, :]) | torch.eye(n, dtype=torch.bool, device=x.device)[None]
+        for layer in fl.transformer.layers:
+            x = layer(x, None, attn_mask=mask[:, None])
+        x = fl.out_norm(x)[:, prefix.shape[1]:]
+        return fl.z_proj(x) if fl.z_proj is not None else x
+
+    def forward(self, batch: dict[str, torch.Tensor], distill: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        cfg, fl = self.cfg, self.flow_lm
+        z = self.backbone(batch)
+        t = z.shape[1]
+        frames = torch.arange(t, device=z.device)[None]
+        valid = frames < batch["latent_len"][:, None]
+        last = frames == (batch["latent_len"] - 1)[:, None]
+        eos = eos_loss(fl.out_eos(z).squeeze(-1).float(), last, valid.float())
+        device_type = z.device.type
+        with torch.autocast(device_type=device_type, enabled=False):  # the small head and its jvp in fp32
+            head, parts = head_loss(fl.flow_net, z[valid].float(), batch["latents"][valid].float(),
+                                    flow_type=fl.flow_type, distill=bool(distill),
+                                    distill_weight=float(cfg["distill_weight"]), time_mean=float(cfg["time_mean"]),
+                                    time_std=float(cfg["time_std"]), batch_multiplier=int(cfg["head_batch_multiplier"]))
+        loss = head + float(cfg["eos_weight"]) * eos
+        return loss, {**parts, "eos": float(eos.detach())}
+
+
+class EMA:
+    """Exponential moving average of the trained parameters (``ema_decay``, ramped up over the first steps)."""
+
+    def __init__(self, module: nn.Module, decay: float):
+        self.decay = float(decay)
+        self.updates = 0
+        self.shadow = {n: p.detach().clone().float() for n, p in module.named_parameters() if p.requires_grad}
+
+    @torch.no_grad()
+    def update(self, module: nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for n, p in module.named_parameters():
+            if n in self.shadow:
+                self.shadow[n].mul_(d).add_(p.detach().float(), alpha=1 - d)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"decay": self.decay, "updates": self.updates, "shadow": self.shadow}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.decay, self.updates = state["decay"], state["updates"]
+        self.shadow = {k: v.clone() for k, v in state["shadow"].items()}
+
+
+def package_payload(tts_model, ema: EMA | None) -> dict[str, Any]:
+    """The training-checkpoint layout ``TTSModel.load_model(config, checkpoint=...)`` reads: ``model`` with
+    ``flow_lm.*`` and ``mimi.*`` weights, ``ema`` with the EMA shadow of the trained flow-LM parameters."""
+    model = {f"flow_lm.{k}": v.detach().cpu() for k, v in tts_model.flow_lm.state_dict().items()}
+    model.update({f"mimi.{k}": v.detach().cpu() for k, v in tts_model.mimi.state_dict().items()})
+    out: dict[str, Any] = {"model": model}
+    if ema is not None:
+        out["ema"] = {f"flow_lm.{k}": v.to(model[f"flow_lm.{k}"].dtype) for k, v in ema.shadow.items()}
+    return out
+
+
+def length_batches(frames: list[int], size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length (less padding); the last partial batch is dropped."""
+    order = sorted(range(len(frames)), key=lambda i: (frames[i], i))
+    return [order[i:i + size] for i in range(0, len(order) - size + 1, size)]
+
+
+def warmup_cosine(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up then cosine decay to 10% of the peak rate."""
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def train(cfg: dict[str, Any], tts_model, items: list[Item], *, paths: RunPaths, budget: TimeBudget | None = None,
+          resume: bool = True, stop_after: int | None = None, workspace: Workspace | None = None) -> TrainResult:
+    """Train (or resume) ``tts_model.flow_lm`` on ``items`` per ``cfg`` (a loaded ``pocket`` profile).
+
+    ``stop_after`` saves and stops with ``resume_needed`` at that step, the path a budget stop takes.
+    """
+    from accelerate import Accelerator
+
+    ws = workspace or Workspace()
+    suite = load_profile("suite", cfg["profile"])
+    seed = int(suite["seed"])
+    budget = budget or TimeBudget.from_profile(suite)
+    accelerator = Accelerator(mixed_precision=mixed_precision(cfg["mixed_precision"]), cpu=not torch.cuda.is_available())
+    device, main = accelerator.device, accelerator.is_main_process
+    world, rank = accelerator.num_processes, accelerator.process_index
+    seed_everything(seed)
+
+    flow_lm = tts_model.flow_lm.to(device)
+    flow_lm.train()
+    objective = PocketObjective(flow_lm, cfg)
+    global_batch = int(cfg["batch_size"]) * world
+    batches = length_batches([it.frames for it in items], global_batch)
+    if not batches:
+        raise ValueError(f"{len(items)} training utterances cannot fill one batch of {global_batch}: lower batch_size")
+    sampler = ResumableSampler(len(items), seed=seed, batches=batches)
+    by_speaker: dict[str, list[int]] = {}
+    for i, it in enumerate(items):
+        by_speaker.setdefault(it.speaker, []).append(i)
+    params = [p for p in flow_lm.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=float(cfg["learning_rate"]), weight_decay=float(cfg["weight_decay"]),
+                                  betas=(0.9, 0.95))
+    max_steps = int(cfg["max_steps"])
+    scheduler = warmup_cosine(optimizer, int(cfg["warmup_steps"]), max_steps)
+    ema = EMA(flow_lm, float(cfg["ema_decay"]))
+
+    step, history = 0, []
+    meta = {"model": cfg["model"], "flow_type": flow_lm.flow_type, "global_batch": global_batch, "seed": seed}
+    found = resume_point(*find_artifacts(f"pocket/{paths.run}/checkpoints", ws)) if resume else None
+    if found is not None:
+        saved = json.loads((found / "COMPLETE.json").read_text())["meta"]
+        clash = {k: (saved.get(k), v) for k, v in meta.items() if saved.get(k) != v}
+        if clash:
+            raise ValueError(f"checkpoint {found} was written with other settings {clash} (saved, now): resume "
+                             f"with the same settings or start a new run name")
+        state = load_training_state(found, model=flow_lm, optimizer=optimizer, scheduler=scheduler, sampler=sampler,
+                                    restore_rng=False)
+        step, history = state["step"], state["extra"].get("history", [])
+        ema.load_state_dict(state["extra"]["ema"])
+    objective, optimizer = accelerator.prepare(objective, optimizer)
+    if found is not None:  # RNG last, after everything that may draw random numbers while setting up
+        set_rng_state(torch.load(found / STATE_FILE, map_location="cpu", weights_only=False)["rng"])
+    last_checkpoint = found
+
+    mean, std = flow_lm.emb_mean.detach().cpu().float(), flow_lm.emb_std.detach().cpu().float()
+
+    def checkpoint() -> Path | None:
+        folder = None
+        if main:
+            state = {"step": step, "model": flow_lm.state_dict(), "optimizer": optimizer.state_dict(),
+                     "scheduler": scheduler.state_dict(), "scaler": None, "sampler": sampler.state_dict(),
+                     "rng": rng_state(), "extra": {"history": history, "ema": ema.state_dict()}}
+            payload = package_payload(tts_model, ema)
+
+            def write(tmp: Path) -> None:
+                torch.save(state, tmp / STATE_FILE)
+                torch.save(payload, tmp / PACKAGE_CHECKPOINT)
+
+            folder = save_checkpoint(paths.checkpoints, step, write, meta={"trainable_only": False, **meta},
+                                     keep=int(suite["keep_checkpoints"]))
+        accelerator.wait_for_everyone()
+        return folder
+
+    def draw():
+        while True:
+            yield from sampler
+
+    stream = draw()
+    status = "done"
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    t0, steps_run = time.time(), 0
+    bar = tqdm(total=max_steps, initial=step, desc="pocket train", disable=not main)
+    while step < max_steps:
+        idx = next(stream)[rank::world]
+        batch = make_batch(items, idx, by_speaker=by_speaker, voice_frames=int(cfg["voice_prompt_frames"]),
+                           text_dropout=float(cfg["text_dropout"]), voice_dropout=float(cfg["voice_dropout"]),
+                           mean=mean, std=std)
+        batch = {k: v.to(device) for k, v in batch.items()}
+        distill = torch.rand(()) < float(cfg["distill_share"])
+        with accelerator.autocast():
+            loss, parts = objective(batch, distill)
+        accelerator.backward(loss)
+        grad_norm = accelerator.clip_grad_norm_(params, float(cfg["max_grad_norm"]))
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        ema.update(flow_lm)
+        step += 1
+        steps_run += 1
+        entry = {"step": step, "loss": accelerator.reduce(loss.detach(), "mean").item(),
+                 "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm), **parts}
+        history.append(entry)
+        bar.update(1)
+        bar.set_postfix(loss=f"{entry['loss']:.3f}", flow=f"{parts['flow']:.3f}")
+        budget.tick()
+        stop = step < max_steps and (budget.should_stop() or (stop_after is not None and step >= stop_after))
+        if stop or (int(cfg["save_every"]) > 0 and step % int(cfg["save_every"]) == 0) or step == max_steps:
+            last_checkpoint = checkpoint() or last_checkpoint
+        if stop:
+            status = "resume_needed"
+            break
+    bar.close()
+    if main:
+        paths.history.parent.mkdir(parents=True, exist_ok=True)
+        paths.history.write_text(json.dumps(history, indent=0))
+    elapsed = time.time() - t0
+    metrics = {"step": step, "max_steps": max_steps, "seconds_per_step": round(elapsed / max(steps_run, 1), 4),
+               "precision": accelerator.mixed_precision, "processes": world, "seed": seed,
+               "train_utterances": len(items)}
+    if device.type == "cuda":
+        metrics["peak_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 3)
+    flow_lm.eval()
+    return TrainResult(status, step, history, paths, last_checkpoint, metrics)

@@ -52,18 +52,15 @@ def plot_charts(records: list[dict[str, Any]], path: str | Path) -> Path | None:
 
     if not records:
         return None
-    height = max(2.5, 0.35 * len(records) + 1)
-    fig, axes = plt.subplots(1, len(CHARTS), figsize=(5 * len(CHARTS), height), squeeze=False)
-    for ax, (key, title) in zip(axes[0], CHARTS):
+    height = max(2.5, 0.3 * len(records) + 1)
+    fig, axes = plt.subplots(2, 2, figsize=(14, 2 * height), squeeze=False)
+    for ax, (key, title) in zip(axes.flat, CHARTS):
         rows = [(label(r), value(r, key)) for r in records if value(r, key) is not None]
-        ax.barh([n for n, _ in rows], [v for _, v in rows], color="#4c72b0")
+        ax.barh(range(len(rows)), [v for _, v in rows], color="#4c72b0")
+        ax.set_yticks(range(len(rows)))
+        ax.set_yticklabels([n for n, _ in rows], fontsize=7)
         ax.set_title(title, fontsize=10)
         ax.invert_yaxis()
-        ax.tick_params(axis="y", labelsize=7)
-        if ax is not axes[0][0]:
-            ax.set_yticklabels([])
-            ax.set_yticks(range(len(rows)))
-            ax.set_yticklabels([n for n, _ in rows], fontsize=7)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)

@@ -137,3 +137,17 @@ def test_cli_speak_and_voices(isolated_workspace, capsys):
     out = json.loads(capsys.readouterr().out.split("\n", 1)[1])
     m = json.loads((isolated_workspace / "kokoro" / "cli" / "script.json").read_text(encoding="utf-8"))
     assert out["sections"] == ["section_01_one.wav", "section_02_two.wav"] and m["pauses_s"] == [0.5]
+
+
+def test_widget_panel_speaks_and_reports_bad_input(onnx_speaker, capsys):
+    from nbhelpers.kokoro.display import speak_panel
+
+    panel = speak_panel(onnx_speaker, voice="jf_alpha", fallback_voice="jf_alpha")
+    text, (voice_box, _), (speed_box, button), _ = panel.children[0], panel.children[1].children, \
+        panel.children[2].children, panel.children[3]
+    text.value, speed_box.value = "Good morning.", 1.2
+    button.click()
+    assert "onnx | jf_alpha | 1 chunk(s)" in capsys.readouterr().out
+    voice_box.value = "jf_alpha:-1"
+    button.click()
+    assert "error: weight of voice 'jf_alpha' must be a finite number > 0" in capsys.readouterr().out

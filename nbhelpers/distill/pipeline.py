@@ -115,6 +115,12 @@ def run(params: dict[str, Any], *, workspace: Workspace | None = None, dataset: 
     paths = result.paths
     out = DistillResult(result.status, paths, report, result.history, teacher=teacher, metrics=dict(result.metrics))
     outputs: dict[str, Any] = {"run_dir": paths.run_dir, "checkpoints": paths.checkpoints}
+    from accelerate import PartialState
+
+    state = PartialState()
+    if not state.is_main_process:  # multi-GPU: the main process exports, compares and records
+        state.wait_for_everyone()
+        return out
     if result.status == "done":
         trained = ParlerBundle(result.model, student.prompt_tokenizer, student.description_tokenizer, "student")
         report["steps"] = result.step
@@ -139,4 +145,5 @@ def run(params: dict[str, Any], *, workspace: Workspace | None = None, dataset: 
     append_stage_record(STAGE, profile=params["profile"], status=result.status, workspace=ws,
                         inputs={"teacher": teacher_src, "dataset": params["dataset"]}, outputs=outputs,
                         metrics=out.metrics)
+    state.wait_for_everyone()
     return out

@@ -62,6 +62,9 @@ class DistillObjective:
 
     def __init__(self, teacher: torch.nn.Module, params: dict[str, Any], *, student_to_teacher_ids: torch.Tensor,
                  decoder_layer_map: list[int] | None, match_encoder: bool):
+        if teacher.config.prompt_cross_attention:
+            raise ValueError("the teacher uses prompt cross-attention, which the distillation objective does not "
+                             "support (Indic Parler-TTS and mini-v1 do not use it)")
         self.teacher = teacher.eval().requires_grad_(False)
         self.teacher.text_encoder.forward = _fp32_forward(self.teacher.text_encoder.forward)
         self.ids = student_to_teacher_ids

@@ -281,19 +281,24 @@ class _Sampler:
             if self._e0 is not None and e1 is not None and e1 > self._e0:
                 self.energy_mj = (self._e0, e1)
 
-    def energy_joules(self) -> tuple[float | None, float | None, str | None]:
-        """(joules, mean watts, reason if unavailable) over the sampled window."""
+    def energy_joules(self, min_seconds: float) -> tuple[float | None, float | None, str | None]:
+        """(joules, mean watts, reason if unavailable) over the sampled window. NVML's energy counter and power
+        reading are updated/averaged over tens to hundreds of milliseconds, so a window shorter than
+        ``min_seconds`` gives no figure rather than a wrong one."""
         if self._handle is None:
             return None, None, self.nvml_reason
+        if self.seconds < min_seconds:
+            return None, None, (f"energy window {self.seconds:.2f} s is shorter than {min_seconds} s (NVML updates "
+                                "too coarsely for shorter runs)")
         if self.energy_mj is not None:
             joules = (self.energy_mj[1] - self.energy_mj[0]) / 1000
             return joules, joules / self.seconds, None
-        if len(self.power_w) >= 2:
+        if len(self.power_w) >= 10:
             t = np.array([p[0] for p in self.power_w])
             w = np.array([p[1] for p in self.power_w])
             joules = float(np.trapezoid(w, t)) if hasattr(np, "trapezoid") else float(np.trapz(w, t))
             return joules, float(w.mean()), None
-        return None, None, "too few NVML power samples (run shorter than the sampling interval)"
+        return None, None, "too few NVML power samples"
 
 
 def _check_audio(out: Any, system: str, index: int, text: str) -> tuple[np.ndarray, int]:
@@ -324,13 +329,15 @@ def measure_synthesis(system: str, backend: str, synth_fn: SynthFn, texts: Seque
                       model: Any = None, disk_paths: Iterable[str | os.PathLike] = (), threads: int | None = None,
                       batch_fn: Callable[[list[str]], list[tuple[np.ndarray, int]]] | None = None,
                       collect: list | None = None, language: str | None = None, notes: str = "",
-                      progress: bool = True) -> dict[str, Any]:
+                      progress: bool = True, energy_seconds: float = 3.0) -> dict[str, Any]:
     """Benchmark ``synth_fn(text) -> (float32 mono, sr)`` over ``texts``: ``warmup`` untimed calls, then
     ``repeats`` timed passes; returns a validated tts-bench/1 record (append it with :func:`append_record`).
 
     ``batch_fn(texts) -> [(audio, sr)]`` (optional) measures batch throughput; without it throughput is that of
     the sequential passes. ``collect`` (a list) receives ``(text, audio, sr)`` from the first timed pass, for
-    quality metrics. ``threads`` overrides the recorded thread count (e.g. ONNX Runtime intra-op threads)."""
+    quality metrics. ``threads`` overrides the recorded thread count (e.g. ONNX Runtime intra-op threads).
+    On CUDA, energy is measured in a separate sustained pass that cycles the texts for ``energy_seconds``
+    (NVML board energy over that pass / seconds of audio produced in it; idle power is not subtracted)."""
     from tqdm.auto import tqdm
 
     from ..env import detect_platform, gpu_info
@@ -417,8 +424,17 @@ def measure_synthesis(system: str, backend: str, synth_fn: SynthFn, texts: Seque
     set_metric(rec, "params", params, reason)
     mib, reason = disk_size(disk_paths)
     set_metric(rec, "disk_mib", mib, reason)
-    joules, watts, reason = sampler.energy_joules()
-    total_audio = sum(durations) + (batch[1] if batch else 0.0)
-    set_metric(rec, "energy_j_per_audio_s", None if joules is None else joules / total_audio, reason)
+    joules, watts, reason = None, None, sampler.nvml_reason
+    if gpu is not None and sampler.nvml_reason is None:
+        energy_audio, i = 0.0, 0
+        with _Sampler(gpu) as energy:
+            t_end = time.perf_counter() + energy_seconds
+            while time.perf_counter() < t_end:
+                audio, sr = _check_audio(synth_fn(texts[i % len(texts)]), system, i % len(texts), texts[i % len(texts)])
+                _sync(device)
+                energy_audio += audio.size / sr
+                i += 1
+        joules, watts, reason = energy.energy_joules(min_seconds=min(1.0, energy_seconds))
+    set_metric(rec, "energy_j_per_audio_s", None if joules is None else joules / energy_audio, reason)
     set_metric(rec, "mean_power_w", watts, reason)
     return validate_record(rec)

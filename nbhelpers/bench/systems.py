@@ -237,12 +237,17 @@ def _last_done(records: list[dict], stage: str) -> dict | None:
 @register("vits-bn")
 def _vits(workspace: Workspace, params: dict[str, Any], records: list[dict]) -> tuple[list[Variant], str | None]:
     """Stage 04's Bangla VITS bundle (model.pth + config.json + model.onnx): PyTorch, int8, ONNX Runtime."""
-    from ..vits.export import latest_bundle
+    from ..checkpoint import latest_checkpoint
+    from ..paths import find_artifacts
+    from ..vits.export import BUNDLES
 
     rec = _last_done(records, "04_vits_bangla_finetune")
-    bundle = Path(rec["outputs"]["bundle"]) if rec and rec.get("outputs", {}).get("bundle") else latest_bundle(workspace)
-    if bundle is None or not (bundle / "model.pth").is_file():
-        return [], "no 04_vits_bangla_finetune bundle (vits/model/step-*/) in the workspace"
+    candidates = [Path(rec["outputs"]["bundle"])] if rec and rec.get("outputs", {}).get("bundle") else []
+    # the record's path may be another machine's (a Kaggle input): also look in the workspace and the inputs
+    candidates += [latest_checkpoint([d]) for d in find_artifacts(f"vits/{BUNDLES}", workspace)]
+    bundle = next((c for c in candidates if c is not None and (c / "model.pth").is_file()), None)
+    if bundle is None:
+        return [], "no 04_vits_bangla_finetune bundle (vits/model/step-*/) in the workspace or Kaggle inputs"
     if "bn" not in params["languages"]:
         return [], "Bangla is not among the profile's languages"
     files = [bundle / "model.pth", bundle / "config.json"]

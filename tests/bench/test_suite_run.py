@@ -28,6 +28,23 @@ def test_discovery_is_tolerant_and_says_why(isolated_workspace):
         systems.discover(ws, load_profile("bench", "smoke"), ["nope"])
 
 
+def test_vits_bundle_found_when_the_record_points_elsewhere(isolated_workspace):
+    from nbhelpers.checkpoint import save_checkpoint
+
+    ws = Workspace()
+    append_stage_record("04_vits_bangla_finetune", profile="smoke", workspace=ws,
+                        outputs={"bundle": "/kaggle/working/vits/model/step-000000009"})  # another machine's path
+
+    def write(folder):
+        for name in ("model.pth", "config.json", "model.onnx"):
+            (folder / name).write_bytes(b"x")
+
+    bundle = save_checkpoint(ws.stage_dir("vits", "model"), 3, write, meta={})
+    variants, _ = systems.discover(ws, load_profile("bench", "smoke"), ["vits-bn"])
+    assert {v.source for v in variants} == {str(bundle)}
+    assert {"torch", "torch-int8-dynamic", "onnxruntime[CPU]", "onnxruntime[CPU]-int8-dynamic"} <= {v.backend for v in variants}
+
+
 def test_end_to_end_on_baselines(isolated_workspace, monkeypatch):
     def broken(workspace, params, records):
         def load():

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .assets import SAMPLE_RATE
+from .assets import MAX_PHONEMES, SAMPLE_RATE
 from .backends import HOP, choose_backend
 from .text import PUNCTUATION, Section, check_language, chunk_text, load_script, parse_script, spoken_phoneme_count
 from .voices import blend_packs, check_speed, describe_blend, validate_blend
@@ -91,12 +91,16 @@ class Speaker:
                           onnx_threads=params["onnx_threads"] or None)
 
     def speak(self, text: str, voice: Voice, *, lang: str = "en-us", speed: float = 1.0,
-              chunk_pause_s: float = 0.1, where: str = "text") -> tuple[np.ndarray, dict[str, Any]]:
-        """Audio for one text (chunked at sentence boundaries) and its chunks, phonemes and word timings."""
+              chunk_pause_s: float = 0.1, max_phonemes: int = MAX_PHONEMES,
+              where: str = "text") -> tuple[np.ndarray, dict[str, Any]]:
+        """Audio for one text (chunked at sentence boundaries) and its chunks, phonemes and word timings;
+        a smaller ``max_phonemes`` gives shorter chunks and a lower peak memory."""
         lang, speed = check_language(lang), check_speed(speed)
+        if not 16 <= max_phonemes <= MAX_PHONEMES:
+            raise ValueError(f"max_phonemes must be between 16 and {MAX_PHONEMES}, got {max_phonemes}")
         gap = np.zeros(int(round(chunk_pause_s * SAMPLE_RATE)), np.float32)
         pieces, chunks, words, unspoken, t = [], [], [], [], 0.0
-        for chunk in chunk_text(text, lang, where=where):
+        for chunk in chunk_text(text, lang, limit=max_phonemes, where=where):
             out = self.backend.infer(chunk.phonemes, voice.pack, speed)
             if len(out.durations) != out.n_tokens + 2:  # the model must have read every token it was given
                 raise RuntimeError(f"{where}: the model returned durations for {len(out.durations) - 2} of "
@@ -158,7 +162,8 @@ def _write_wav(path: Path, audio: np.ndarray) -> None:
 
 def synthesize_script(speaker: Speaker, sections: list[Section], out_dir: str | Path, *, voice: Voice,
                       lang: str = "en-us", speed: float = 1.0, pause_s: float | list[float] = 0.8,
-                      target_lufs: float = -20.0, chunk_pause_s: float = 0.1) -> dict[str, Any]:
+                      target_lufs: float = -20.0, chunk_pause_s: float = 0.1,
+                      max_phonemes: int = MAX_PHONEMES) -> dict[str, Any]:
     """Speak every section, write section_NN_<title>.wav, combined.wav and script.json into out_dir (the JSON
     is written last, so a folder without it is incomplete) and return the JSON content."""
     from tqdm.auto import tqdm
@@ -173,7 +178,7 @@ def synthesize_script(speaker: Speaker, sections: list[Section], out_dir: str | 
     audios, infos = [], []
     for i, sec in enumerate(tqdm(sections, desc="sections", unit="section")):
         audio, info = speaker.speak(sec.text, voice, lang=lang, speed=speed, chunk_pause_s=chunk_pause_s,
-                                    where=f"section {i + 1} ({sec.title!r})")
+                                    max_phonemes=max_phonemes, where=f"section {i + 1} ({sec.title!r})")
         audios.append(audio)
         infos.append(info)
     synth_s = time.perf_counter() - started
@@ -246,7 +251,8 @@ def run_stage(profile: str = "auto", workspace=None, *, script: str | Path | Non
         print(backend_message(speaker, voice))
         manifest = synthesize_script(speaker, sections, out_dir, voice=voice, lang=params["lang"],
                                      speed=params["speed"], pause_s=params["pause_s"],
-                                     target_lufs=params["target_lufs"], chunk_pause_s=params["chunk_pause_s"])
+                                     target_lufs=params["target_lufs"], chunk_pause_s=params["chunk_pause_s"],
+                                     max_phonemes=params["max_phonemes"])
     except Exception as err:
         append_stage_record(STAGE, profile=params["profile"], status="failed", inputs=inputs,
                             outputs={"dir": out_dir}, metrics={}, workspace=ws, error=f"{type(err).__name__}: {err}")

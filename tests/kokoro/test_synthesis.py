@@ -151,3 +151,12 @@ def test_widget_panel_speaks_and_reports_bad_input(onnx_speaker, capsys):
     voice_box.value = "jf_alpha:-1"
     button.click()
     assert "error: weight of voice 'jf_alpha' must be a finite number > 0" in capsys.readouterr().out
+
+
+def test_max_phonemes_gives_smaller_chunks(onnx_speaker):
+    voice = resolve_voice(onnx_speaker.backend, "jf_alpha")
+    text = "The bass is deep. Voices are clear. The battery lasts."
+    _, info = onnx_speaker.speak(text, voice, max_phonemes=20, speed=2.0)
+    assert len(info["chunks"]) == 3 and all(c["n_phonemes"] <= 20 for c in info["chunks"])
+    with pytest.raises(ValueError, match="max_phonemes"):
+        onnx_speaker.speak(text, voice, max_phonemes=600)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from scipy.signal import fftconvolve
 
 from .audio import resample
 
@@ -188,7 +189,7 @@ def _condition(audio: np.ndarray, sr: int, voice: Voice, seed: int) -> tuple[np.
         ir[0] = 1.0
         ir *= 0.25 / np.sqrt(np.sum(ir[1:] ** 2) + 1e-9)
         ir[0] = 1.0
-        wet = np.convolve(audio, ir)[: len(audio)]
+        wet = fftconvolve(audio, ir)[: len(audio)]
         audio = (wet / (np.max(np.abs(wet)) + 1e-9) * 0.6).astype(np.float32)
     if voice.noise_snr_db is not None:
         speech_power = np.mean(audio[np.abs(audio) > 0.01] ** 2) if np.any(np.abs(audio) > 0.01) else 1e-4

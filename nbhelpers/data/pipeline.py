@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -44,6 +45,17 @@ def _work(job: tuple[Utterance, CleanConfig, str]) -> tuple[dict[str, Any], dict
     return clean_item(utt, cfg, Path(root), timings), timings
 
 
+def _preload(cfg: CleanConfig) -> None:
+    """Import the workers' heavy modules once in the parent, so forked workers start with them loaded."""
+    import pyloudnorm  # noqa: F401
+    import soxr  # noqa: F401
+
+    from .audio import silero_available
+
+    if cfg.vad != "energy" and silero_available():
+        import onnxruntime  # noqa: F401
+
+
 def process_items(utts: list[Utterance], cfg: CleanConfig, root: Path, *, workers: int = 2,
                   desc: str = "clean") -> tuple[list[dict[str, Any]], dict[str, float]]:
     """Run :func:`clean_item` on every utterance, in ``workers`` processes when there is enough work."""
@@ -51,7 +63,9 @@ def process_items(utts: list[Utterance], cfg: CleanConfig, root: Path, *, worker
     timings: dict[str, float] = {}
     results = []
     if workers > 1 and len(jobs) >= 8:
-        ctx = mp.get_context("forkserver")
+        # fork reuses the parent's imports (fast start); forkserver where torch is loaded (fork-unsafe threads)
+        ctx = mp.get_context("forkserver" if "torch" in sys.modules else "fork")
+        _preload(cfg)
         with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
             for rec, t in tqdm(pool.map(_work, jobs, chunksize=max(1, min(16, len(jobs) // (workers * 4)))),
                                total=len(jobs), desc=desc, leave=False):

@@ -1,0 +1,34 @@
+"""OpenSLR download + unpack + read, against a local HTTP server standing in for openslr.org."""
+
+import functools
+import http.server
+import threading
+import zipfile
+
+from nbhelpers.data import download
+from nbhelpers.data.sources import read_source
+
+
+def test_download_unpack_and_read(tmp_path, make_speech, write_audio, monkeypatch):
+    served = tmp_path / "served" / "79"
+    for part, spk in (("kn_in_female", "knf_00118"), ("kn_in_male", "knm_00200")):
+        wav = write_audio(tmp_path / "build" / part / "wavs" / f"{spk}_0001.wav", make_speech(), 48000)
+        served.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(served / f"{part}.zip", "w") as z:
+            z.write(wav, f"wavs/{wav.name}")
+            z.writestr("line_index.tsv", f"{spk}_0001\tನಮಸ್ಕಾರ, ಇಂದು ಮಳೆ.\n")
+            z.writestr("LICENSE", "CC BY-SA 4.0")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "served"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setattr(download, "OPENSLR_URL", f"http://127.0.0.1:{server.server_address[1]}/{{n}}/{{file}}")
+        root = download.download_openslr("79", tmp_path / "sources")
+        utts = read_source(root, "kn")
+        assert {(u.speaker, u.gender) for u in utts} == {("knf_00118", "female"), ("knm_00200", "male")}
+        assert all(u.problem is None for u in utts)
+        server.shutdown()  # a second call must not need the network: the unpack is marked done
+        assert download.download_openslr("79", tmp_path / "sources") == root
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -115,6 +115,35 @@ def quality_metrics(record: dict[str, Any], clips: list[tuple[str, np.ndarray, i
         set_metric(record, f"quality.{k}", None, "no time-aligned reference: free synthesis, not resynthesis")
 
 
+def stage_records(ws: Workspace, params: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """tts-bench/1 records that other stages wrote with the harness (``**/bench_records.jsonl`` in the
+    workspace, e.g. 03's teacher vs student, measured in the parler stack), with DNSMOS filled in here from the
+    WAVs saved beside them (``<dir>/*/<system>_NN.wav``) when the stage could not score them; and gallery
+    entries for those WAVs. The texts of those clips are not stored with them, so CER/WER stay unavailable."""
+    from . import quality as q
+
+    import soundfile as sf
+
+    records, gallery = [], []
+    for path in sorted(ws.root.rglob("bench_records.jsonl")):
+        for rec in read_records(path):
+            rec = json.loads(json.dumps(rec))
+            wavs = sorted(path.parent.glob(f"*/{rec['system']}_[0-9]*.wav"))
+            have = {k for k, v in (rec.get("quality") or {}).items() if v is not None}
+            if wavs and params.get("dnsmos", True) and "dnsmos_ovrl" not in have:
+                scores = [q.dnsmos(*sf.read(w, dtype="float32")) for w in wavs[: int(params["max_texts"])]]
+                for k in scores[0]:
+                    set_metric(rec, f"quality.{k}", float(np.mean([s[k] for s in scores])))
+            for k in ("cer", "wer"):
+                if k not in have:
+                    set_metric(rec, f"quality.{k}", None, f"not scored: {path} does not store the texts of its clips")
+            records.append(rec)
+            gallery += [{"system": rec["system"], "backend": rec["backend"], "dtype": rec["dtype"],
+                         "language": rec.get("language", ""), "text": f"(from {rec.get('stage', path.parent.name)})",
+                         "path": str(w), "kind": "suite"} for w in wavs[: int(params["gallery_per_system"])]]
+    return records, gallery
+
+
 def _slug(text: str) -> str:
     """A file-name-safe version of a label."""
     return "".join(c if c.isalnum() or c in "-." else "_" for c in text).strip("_")
@@ -213,7 +242,9 @@ def run_benchmark(profile: str = "auto", workspace: str | Path | Workspace | Non
             g, f = measure_variant(variant, sets, params, out, run_id)
         gallery += g
         failures.update(f)
-    records = [r for r in read_records(records_path) if r.get("run") == run_id or r.get("stage") != STAGE]
+    external, external_gallery = stage_records(ws, params)
+    gallery += external_gallery
+    records = [r for r in read_records(records_path) if r.get("run") == run_id or r.get("stage") != STAGE] + external
     report = write_report(records, gallery, skipped, failures, out, title=f"Benchmark {run_id} ({params['profile']})")
     # one clip per (system, language, text) for the blind test: the first backend measured of each system
     seen, kit_items = set(), []

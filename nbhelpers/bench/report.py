@@ -54,7 +54,7 @@ def plot_charts(records: list[dict[str, Any]], path: str | Path) -> Path | None:
         return None
     height = max(2.5, 0.3 * len(records) + 1)
     fig, axes = plt.subplots(2, 2, figsize=(14, 2 * height), squeeze=False)
-    for ax, (key, title) in zip(axes.flat, CHARTS):
+    for ax, (key, title) in zip(axes.flat, CHARTS, strict=True):
         rows = [(label(r), value(r, key)) for r in records if value(r, key) is not None]
         ax.barh(range(len(rows)), [v for _, v in rows], color="#4c72b0")
         ax.set_yticks(range(len(rows)))

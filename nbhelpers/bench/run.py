@@ -90,8 +90,8 @@ def quality_metrics(record: dict[str, Any], clips: list[tuple[str, np.ndarray, i
             set_metric(record, f"quality.{k}", None, "DNSMOS disabled in the profile")
     if params.get("asr", True):
         heard = [q.transcribe(a, sr, textset.language) for _, a, sr in clips]
-        mean_of("cer", [q.cer(t, h) for (t, _, _), h in zip(clips, heard)], "ASR failed")
-        mean_of("wer", [q.wer(t, h) for (t, _, _), h in zip(clips, heard)], "ASR failed")
+        mean_of("cer", [q.cer(t, h) for (t, _, _), h in zip(clips, heard, strict=True)], "ASR failed")
+        mean_of("wer", [q.wer(t, h) for (t, _, _), h in zip(clips, heard, strict=True)], "ASR failed")
     else:
         for k in ("cer", "wer"):
             set_metric(record, f"quality.{k}", None, "ASR disabled in the profile")
@@ -120,9 +120,9 @@ def stage_records(ws: Workspace, params: dict[str, Any]) -> tuple[list[dict[str,
     workspace, e.g. 03's teacher vs student, measured in the parler stack), with DNSMOS filled in here from the
     WAVs saved beside them (``<dir>/*/<system>_NN.wav``) when the stage could not score them; and gallery
     entries for those WAVs. The texts of those clips are not stored with them, so CER/WER stay unavailable."""
-    from . import quality as q
-
     import soundfile as sf
+
+    from . import quality as q
 
     records, gallery = [], []
     for path in sorted(ws.root.rglob("bench_records.jsonl")):

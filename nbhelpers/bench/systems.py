@@ -118,9 +118,9 @@ def ort_session(path: str | os.PathLike, provider: str, threads: int | None = No
 def quantize_onnx_int8(src: str | os.PathLike, cache: str | os.PathLike) -> Path:
     """ORT dynamic int8 quantisation of an ONNX model (weights int8, activations quantised on the fly),
     cached as ``<cache>/<stem>.<sha256 prefix>.int8.onnx`` (written atomically)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
     import logging
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     src = Path(src)
     digest = hashlib.sha256(src.read_bytes()).hexdigest()[:16]

@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from nbhelpers.bench import harness
-from nbhelpers.bench.harness import RecordError, append_record, measure_synthesis, read_records, set_metric, validate_record
+from nbhelpers.bench.harness import (
+    RecordError,
+    append_record,
+    measure_synthesis,
+    read_records,
+    set_metric,
+    validate_record,
+)
 
 
 def _tone(seconds_per_char=0.05, sleep=0.02, sr=16_000):

@@ -10,7 +10,8 @@ from nbhelpers.bench.harness import read_records
 from nbhelpers.bench.run import run_benchmark
 from nbhelpers.paths import Workspace
 from nbhelpers.profiles import load_profile
-from nbhelpers.records import append_stage_record, read_records as read_run_log
+from nbhelpers.records import append_stage_record
+from nbhelpers.records import read_records as read_run_log
 
 
 def test_discovery_is_tolerant_and_says_why(isolated_workspace):

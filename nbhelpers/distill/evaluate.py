@@ -64,12 +64,14 @@ def measure_generation(bundle: ParlerBundle, sentences: list[str], description: 
         return audio[0].float().cpu().numpy().reshape(-1), bundle.sampling_rate
 
     collected: list = []
+    before = torch.cuda.memory_allocated(device) / 2**20 if device.type == "cuda" else None
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         rec = measure_synthesis(name, "parler-tts", synth, sentences, dtype=str(dtype or next(model.parameters()).dtype)
                                 .removeprefix("torch."), device=str(device), warmup=warmup, repeats=repeats,
                                 model=model, disk_paths=disk_paths, collect=collected, language="kn",
                                 notes="fixed length" if frames else "until EOS", progress=False)
     rec["audios"] = [audio for _, audio, _ in collected]
+    rec["cuda_allocated_before_mib"] = before
     return rec
 
 
@@ -143,9 +145,13 @@ def compare(systems: dict[str, ParlerBundle], *, sentences: list[str], descripti
         rec = measure_generation(bundle, sentences, description, name=name, seed=seed, frames=frames,
                                  max_seconds=max_seconds, warmup=warmup, repeats=repeats, dtype=dtype)
         row["audios"] = rec.pop("audios")
+        before = rec.pop("cuda_allocated_before_mib")
+        # own weights + the peak working memory of generation above what was resident before (the other
+        # systems' weights stay loaded in a side-by-side run, so the raw process peak would not separate them)
+        work = (rec["peak_cuda_mib"] - before) if before is not None else (rec["peak_rss_mib"] - rec["rss_before_mib"])
         row.update(device=rec["device"], latency_s=rec["latency_s_median"], rtf=rec["rtf"], audio_s=rec["audio_s"],
-                   peak_memory_mib=rec["peak_cuda_mib"] if rec["peak_cuda_mib"] is not None else rec["peak_rss_mib"],
-                   peak_memory_kind="cuda allocated" if rec["peak_cuda_mib"] is not None else "process RSS")
+                   generation_work_mib=round(max(work, 0.0), 2), peak_memory_mib=round(row["weights_mib"] + max(work, 0.0), 2),
+                   peak_memory_kind="CUDA allocator" if before is not None else "process RSS")
         if quality:
             row.update(quality_metrics(row["audios"], bundle.sampling_rate, sentences))
         row["record"] = rec

@@ -9,6 +9,7 @@ Heavy modules are imported lazily so ``import nbhelpers.data`` stays cheap on bo
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..paths import Workspace
@@ -29,24 +30,28 @@ def prepare(*args: Any, **kwargs: Any) -> PrepareResult:
 
 
 def resolve_source(source: str, language: str, workspace: Workspace, *, format: str = "auto",
-                   n_sentences: int | None = None, damaged: bool = True) -> tuple[str, str]:
+                   n_sentences: int | None = None, damaged: bool = True,
+                   sources_dir: str | os.PathLike | None = None) -> tuple[str, str]:
     """Turn a profile's source string into a readable path and format.
 
     ``embedded:<lang>`` builds the espeak-ng smoke corpus (layout = ``format``: openslr or ljspeech) under
-    ``<workspace>/data/_sources/``; ``openslr:<n>`` downloads and unpacks an OpenSLR resource there (GPU
-    profiles, which have internet); ``hf:<id>`` is passed through; anything else is a local path.
+    ``sources_dir`` (default ``<workspace>/data/_sources/``); ``openslr:<n>`` downloads and unpacks an OpenSLR
+    resource there (GPU profiles, which have internet; on Kaggle the profile puts it outside /kaggle/working so
+    the raw corpus does not count against the 20 GB output); ``hf:<id>`` is passed through; anything else is a
+    local path.
     """
+    base = Path(sources_dir) if sources_dir else workspace.root / "data" / "_sources"
     if source.startswith("embedded:"):
         from .corpus import build_smoke_corpus
 
         lang = source.split(":", 1)[1] or language
         layout = "openslr" if format in ("auto", "openslr") else format
-        folder = workspace.root / "data" / "_sources" / f"{lang}_{layout}_{n_sentences or 'all'}{'_damaged' * damaged}"
+        folder = base / f"{lang}_{layout}_{n_sentences or 'all'}{'_damaged' * damaged}"
         return str(build_smoke_corpus(lang, folder, layout=layout, n_sentences=n_sentences, damaged=damaged)), layout
     if source.startswith("openslr:"):
         from .download import download_openslr
 
-        return str(download_openslr(source.split(":", 1)[1], workspace.root / "data" / "_sources")), "openslr"
+        return str(download_openslr(source.split(":", 1)[1], base)), "openslr"
     return source, format
 
 
@@ -109,7 +114,8 @@ def run_profile(profile: str = "auto", workspace: Workspace | str | os.PathLike 
         for name in wanted:
             spec = dict(params["sources"][name])
             src, fmt = resolve_source(spec["source"], spec["language"], ws, format=spec.get("format", "auto"),
-                                      n_sentences=params.get("smoke_sentences"), damaged=params.get("smoke_damaged", True))
+                                      n_sentences=params.get("smoke_sentences"), damaged=params.get("smoke_damaged", True),
+                                      sources_dir=params.get("sources_dir") or None)
             options = dict(spec.get("reader_options", {}))
             if fmt == "hf" or src.startswith("hf:"):
                 options.setdefault("allow_hub", params["allow_hub"])

@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
 
         params = load_profile("data", args.profile, overrides)
         ws = Workspace(args.workspace)
-        src, fmt = resolve_source(args.source, args.language, ws, format=args.format)
+        src, fmt = resolve_source(args.source, args.language, ws, format=args.format,
+                                  sources_dir=params.get("sources_dir") or None)
         options = {"columns": json.loads(args.columns)} if args.columns else {}
         if fmt == "hf":
             options["allow_hub"] = params["allow_hub"]

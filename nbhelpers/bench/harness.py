@@ -33,7 +33,7 @@ METRIC_FIELDS = ("latency_s_median", "latency_s_p90", "rtf_median", "rtf_p90", "
                  "params", "disk_mib", "energy_j_per_audio_s", "mean_power_w")
 # Quality metrics (in record["quality"]), same rule; filled by nbhelpers.bench.quality / the suite runner.
 QUALITY_FIELDS = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808", "cer", "wer", "mcd_db", "f0_rmse_hz",
-                  "vuv_error", "pesq_wb", "stoi", "listening_mos", "listening_mos_ci95")
+                  "vuv_error", "pesq_wb", "stoi")
 OPTIONAL_FIELDS = ("quality", "not_available", "notes", "language", "stage", "texts_sha256", "run")
 ALL_FIELDS = frozenset(CONTEXT_FIELDS + METRIC_FIELDS + OPTIONAL_FIELDS)
 PACKAGES = ("torch", "onnxruntime", "numpy", "coqui-tts", "kokoro", "kokoro-onnx", "pocket-tts", "parler-tts",

@@ -8,7 +8,7 @@ import csv
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,6 @@ class Utterance:
     source: str = ""  # file and row, for error messages
     problem: str | None = None  # a reason found while reading (missing_audio, malformed_row, ...)
     detail: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def speaker_from_id(utt_id: str, default: str) -> tuple[str, str | None]:

@@ -154,8 +154,8 @@ def describe(rows: list[dict[str, Any]], edges: dict[str, list[float]] | None = 
             by_speaker.setdefault(r["speaker"], []).append(r["utterance_pitch_mean"])
     speaker_pitch = {s: float(np.mean(v)) for s, v in by_speaker.items()}
     for r in rows:
-        gender = r.get("gender") or "unknown"
-        r["pitch"] = to_bin(speaker_pitch.get(r["speaker"], np.nan), edges[f"pitch_{gender}"], PITCH_BINS)
+        pitch_edges = edges.get(f"pitch_{r.get('gender')}", edges["pitch_unknown"])
+        r["pitch"] = to_bin(speaker_pitch.get(r["speaker"], np.nan), pitch_edges, PITCH_BINS)
         r["speed"] = to_bin(r.get("speaking_rate", np.nan), edges["speaking_rate"], SPEAKING_RATE_BINS)
         r["noise"] = to_bin(r.get("snr", np.nan), edges["snr"], SNR_BINS)
         r["reverberation"] = to_bin(r.get("c50", np.nan), edges["c50"], REVERBERATION_BINS)

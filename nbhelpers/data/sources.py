@@ -33,6 +33,16 @@ class Utterance:
     detail: str = ""
 
 
+def normalize_gender(value: Any) -> str | None:
+    """Map the gender spellings corpora use (F, m, Female, female_feminine...) to female/male, else None."""
+    text = str(value or "").strip().lower()
+    if text in ("f", "female", "woman", "female_feminine"):
+        return "female"
+    if text in ("m", "male", "man", "male_masculine"):
+        return "male"
+    return None
+
+
 def speaker_from_id(utt_id: str, default: str) -> tuple[str, str | None]:
     """Speaker and gender from an OpenSLR-style id (``knf_00118_0001`` -> ``knf_00118``, female)."""
     m = _SPEAKER_ID.match(utt_id)
@@ -140,8 +150,7 @@ def read_common_voice(root: str | os.PathLike, language: str, *, tsv: str = "val
             name = (rec.get("path") or "").strip()
             utt_id = Path(name).stem or f"row{row}"
             client = (rec.get("client_id") or "unknown").strip()
-            gender = {"female": "female", "male": "male", "female_feminine": "female",
-                      "male_masculine": "male"}.get((rec.get("gender") or "").strip().lower())
+            gender = normalize_gender(rec.get("gender"))
             utt = Utterance(id=utt_id, text=(rec.get("sentence") or "").strip(), language=language,
                             speaker=f"cv_{client[:12]}", gender=gender, source=f"{table}:{row}")
             path = find_audio(root / "clips", name)
@@ -174,7 +183,8 @@ def read_json_manifest(path: str | os.PathLike, language: str) -> list[Utterance
         if item.get("speaker"):
             spk = str(item["speaker"])
         utt = Utterance(id=utt_id, text=str(item["text"]), language=item.get("language") or language, speaker=spk,
-                        gender=item.get("gender") or gender, duration=item.get("duration"), source=where)
+                        gender=normalize_gender(item.get("gender")) or gender, duration=item.get("duration"),
+                        source=where)
         if audio.is_file():
             out.append(_with_path(utt, audio))
         else:
@@ -260,9 +270,8 @@ def read_hf(source: str, language: str, *, columns: dict[str, str] | None = None
         utt_id = str(rec.get(cols["id"]) or f"{Path(str(source)).name.replace(':', '_')}_{row:06d}")
         spk_default = str(rec.get(cols["speaker"]) or "speaker0")
         spk, gender = speaker_from_id(utt_id, spk_default)
-        gender = str(rec.get(cols["gender"]) or "").lower() or gender
         utt = Utterance(id=utt_id, text=str(rec.get(cols["text"]) or ""), language=language, speaker=spk,
-                        gender=gender if gender in ("female", "male") else None, source=where)
+                        gender=normalize_gender(rec.get(cols["gender"])) or gender, source=where)
         audio = rec[cols["audio"]]
         if isinstance(audio, dict) and audio.get("bytes"):
             utt.audio_bytes = audio["bytes"]

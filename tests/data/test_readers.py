@@ -98,10 +98,10 @@ def test_folder_with_transcripts_file_and_sidecars(tmp_path, make_speech, write_
 
 def test_json_manifest(tmp_path, make_speech, write_audio):
     write_audio(tmp_path / "wavs" / "u1.wav", make_speech(), 22050)
-    items = [{"audio_path": "wavs/u1.wav", "text": TEXT, "language": "kn", "duration": 3.2},
+    items = [{"audio_path": "wavs/u1.wav", "text": TEXT, "language": "kn", "duration": 3.2, "gender": "F"},
              {"audio_path": "wavs/u2.wav", "text": TEXT, "language": "kn", "duration": 1.0},
              {"text": "no audio"}]
     (tmp_path / "m.json").write_text(json.dumps(items, ensure_ascii=False), encoding="utf-8")
     utts = read_source(tmp_path / "m.json", "kn")
-    assert utts[0].duration == 3.2 and utts[0].audio_path.endswith("u1.wav")
+    assert utts[0].duration == 3.2 and utts[0].audio_path.endswith("u1.wav") and utts[0].gender == "female"
     assert [u.problem for u in utts] == [None, "missing_audio", "malformed_row"]

@@ -89,3 +89,6 @@ def test_bins_and_descriptions():
         assert r["pitch"] in PITCH_BINS
         assert "Ravi" in r["text_description"] and r["speed"] in r["text_description"]
     assert len({r["text_description"] for r in rows}) > 1  # several templates
+    odd = [dict(rows[0], gender="nonbinary", speaker="spkB")]
+    describe(odd)
+    assert odd[0]["pitch"] in PITCH_BINS and "the speaker" in odd[0]["text_description"].lower()

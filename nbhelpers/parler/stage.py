@@ -26,7 +26,7 @@ def coverage_report(cfg: dict[str, Any], *, workspace: Workspace | None = None, 
     from transformers import AutoTokenizer
 
     ws = workspace or Workspace()
-    data = load_dataset(dataset if dataset is not None else cfg["dataset"])
+    data = load_dataset(dataset if dataset is not None else cfg["dataset"], ws)
     tokenizer = AutoTokenizer.from_pretrained(prompt_tokenizer_source(cfg, ws))
     return check_prompt_coverage(tokenizer, list(data["train"]["text"]))
 
@@ -35,7 +35,7 @@ def run_stage(cfg: dict[str, Any], *, workspace: Workspace | None = None, datase
               budget: TimeBudget | None = None, stop_after: int | None = None) -> tuple[TrainResult, dict[str, Any]]:
     """Coverage check, train/resume, then export + record on the main process; returns (result, outputs)."""
     ws = workspace or Workspace()
-    data = load_dataset(dataset if dataset is not None else cfg["dataset"])
+    data = load_dataset(dataset if dataset is not None else cfg["dataset"], ws)
     coverage = coverage_report(cfg, workspace=ws, dataset=data)
     result = train(cfg, workspace=ws, dataset=data, run=run, budget=budget, stop_after=stop_after)
     outputs: dict[str, Any] = {}

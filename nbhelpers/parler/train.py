@@ -188,8 +188,9 @@ def write_wavs(folder: Path, prefix: str, audios: list[np.ndarray], sr: int) -> 
     return paths
 
 
-def load_dataset(dataset: Any) -> Any:
-    """A DatasetDict from an object, a saved folder, or a prepared dataset name (``kn_smoke``)."""
+def load_dataset(dataset: Any, workspace: Workspace | None = None) -> Any:
+    """A DatasetDict from an object, a saved folder, or a prepared dataset name (``kn_smoke``) found in
+    ``workspace`` or under /kaggle/input."""
     import datasets
 
     if isinstance(dataset, (datasets.DatasetDict, dict)):
@@ -198,8 +199,17 @@ def load_dataset(dataset: Any) -> Any:
     if not path.exists():
         from ..data.layout import DatasetPaths
 
-        path = DatasetPaths.find(str(dataset)).parler_hf
+        path = DatasetPaths.find(str(dataset), workspace).parler_hf
     return datasets.load_from_disk(str(path))
+
+
+def limit_train(data: Any, n: int) -> Any:
+    """Keep the first ``n`` training utterances (0 keeps all): smoke runs stay within their time limit."""
+    if n <= 0 or len(data["train"]) <= n:
+        return data
+    import datasets
+
+    return datasets.DatasetDict({**data, "train": data["train"].select(range(n))})
 
 
 def evaluate(model: torch.nn.Module, examples: list[Example], collate: Collator, *, batch_size: int, device: Any,
@@ -262,7 +272,8 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
             bundle = get_bundle(cfg["model"], workspace_dir=paths.base_models, seed=seed, quantization=quant,
                                 torch_dtype=torch.float32 if quant else None,
                                 compute_dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
-        data = load_dataset(dataset if dataset is not None else cfg["dataset"])
+        data = load_dataset(dataset if dataset is not None else cfg["dataset"], ws)
+        data = limit_train(data, int(cfg.get("max_train_utterances", 0)))
         if quant is None:
             bundle.model.to(device)
         codes = load_or_encode(bundle, data, RunPaths(ws.stage_dir("parler")).codes, splits=("train", "validation"),

@@ -95,3 +95,12 @@ def test_interrupt_saves_and_returns(sessions):
     result = train(prepare(params, ws, print_report=False), budget=InterruptingBudget(60))
     assert result.reason == "interrupted" and result.status == "resume_needed"
     assert result.start_step == second.end_step + 1 and result.checkpoint.is_file()
+
+
+def test_restore_path_fine_tune_starts_fresh_with_report(sessions):
+    ws, params, _, _, second, _ = sessions
+    prep = prepare(params, ws, restore_path=second.checkpoint, resume=False, print_report=False)
+    assert prep.continue_dir is None and any(c.name == "restore" and c.ok for c in prep.report.checks)
+    result = train(prep, max_steps=1, budget=TimeBudget(600), record=False)
+    assert result.start_step == 0 and result.end_step == 1 and result.run_dir != second.run_dir
+    assert result.restore.restored == result.restore.total and result.restore.reinitialised == []

@@ -163,7 +163,11 @@ def prepare(params: dict[str, Any], workspace: Workspace | str | None = None, *,
             beside = Path(restore_path).parent / "config.json"
             base_config = load_coqui_config(beside) if beside.is_file() else None
         elif start.model_id is not None:
-            restore_path, config_path = download_start(start)
+            try:
+                restore_path, config_path = download_start(start)
+            except RuntimeError as e:
+                report.add(Check("start model", False, str(e)))
+                report.raise_if_failed()
             base_config = load_coqui_config(config_path)
         config = build_config(params, out, dataset_dir, base_config, start)
     model = Vits(config)

@@ -123,3 +123,16 @@ def test_prepare_stops_before_training_when_dataset_absent():
     with pytest.raises(PreflightError) as err:
         prepare(params, print_report=False)
     assert "data/bn_smoke/PREPARED.json" in str(err.value) and "01_data_prep" in str(err.value)
+
+
+def test_start_model_download_failure_is_a_preflight_error(bn_dataset, monkeypatch):
+    import TTS.utils.manage as manage
+
+    def offline(self, name):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(manage.ModelManager, "download_model", offline)
+    params = load_profile("vits", "smoke", {"start": "bn-male"})
+    with pytest.raises(PreflightError) as err:
+        prepare(params, print_report=False)
+    assert "tts_models/bn/custom/vits-male" in str(err.value) and "enable Internet" in str(err.value)

@@ -36,7 +36,7 @@ ensure_uv() {
 # make_env NAME REQUIREMENTS LINK: build (once) the venv for REQUIREMENTS and point LINK at it.
 make_env() {
   local name=$1 req=$2 link=$3 key dir
-  key=$( { cat "$ROOT/$req"; "$PY" -c 'import sys; print(sys.version)'; echo "$UV_VERSION"; } | sha256sum | cut -c1-16)
+  key=$( { cat "$ROOT/$req"; "$PY" -c 'import sys; print(sys.version)'; echo "$UV_VERSION bytecode"; } | sha256sum | cut -c1-16)
   dir="$CACHE/venvs/$name-$key"
   (
     flock 9
@@ -44,7 +44,8 @@ make_env() {
       log "building $name environment from $req in $dir (several GB, a few minutes)"
       rm -rf "$dir"
       "$UV" venv -q --python "$PY" "$dir"
-      "$UV" pip sync -q --python "$dir/bin/python" "$ROOT/$req"
+      # bytecode compiled at install: imports stay fast where PYTHONDONTWRITEBYTECODE=1 forbids caching later
+      "$UV" pip sync -q --compile-bytecode --python "$dir/bin/python" "$ROOT/$req"
       touch "$dir/.complete"
     fi
   ) 9>"$CACHE/venvs/$name.lock"

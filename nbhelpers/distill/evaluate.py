@@ -107,7 +107,7 @@ def quality_metrics(audios: list[np.ndarray], sr: int, texts: list[str], languag
     out: dict[str, Any] = {}
     for field, compute in (
             ("cer", lambda: float(np.mean([quality.cer(t, quality.transcribe(a, sr, language))
-                                           for t, a in zip(texts, audios)]))),
+                                           for t, a in zip(texts, audios, strict=True)]))),
             ("dnsmos_ovrl", lambda: float(np.mean([quality.dnsmos(a, sr)["dnsmos_ovrl"] for a in audios])))):
         try:
             out[field] = compute()

@@ -55,20 +55,17 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor | None, l
 
 
 def hidden_match_loss(student_hidden: Sequence[torch.Tensor], teacher_hidden: Sequence[torch.Tensor],
-                      layer_map: Sequence[int], steps: int, position_mask: torch.Tensor,
-                      projection: torch.nn.Module | None = None) -> torch.Tensor:
+                      layer_map: Sequence[int], steps: int, position_mask: torch.Tensor) -> torch.Tensor:
     """Mean squared error between each student layer's output and its mapped teacher layer's output.
 
     ``*_hidden`` are the decoders' ``hidden_states`` tuples (index 0 = embeddings, so student layer ``i``
     is ``[i + 1]`` and its teacher is ``[layer_map[i] + 1]``), compared on the last ``steps`` positions
-    where ``position_mask`` ``(batch, T)`` is true; ``projection`` maps a narrower student to the teacher width.
+    where ``position_mask`` ``(batch, T)`` is true. Copied-layer students only (same width as the teacher).
     """
     m = position_mask.unsqueeze(-1).float()
     total = torch.zeros((), device=position_mask.device)
     for i, j in enumerate(layer_map):
         hs = student_hidden[i + 1][:, -steps:].float()
-        if projection is not None:
-            hs = projection(hs)
         ht = teacher_hidden[j + 1][:, -steps:].float()
         total = total + (((hs - ht) ** 2) * m).sum() / (m.sum() * ht.shape[-1]).clamp(min=1)
     return total / max(len(layer_map), 1)

@@ -21,8 +21,17 @@ from ..paths import Workspace
 from ..profiles import load_profile
 from ..records import append_stage_record
 from .evaluate import compare, int8_copy
-from .train import (STAGE, DistillObjective, find_teacher, load_student, load_teacher, loop_config, make_student,
-                    save_student, student_to_teacher_ids)
+from .train import (
+    STAGE,
+    DistillObjective,
+    find_teacher,
+    load_student,
+    load_teacher,
+    loop_config,
+    make_student,
+    save_student,
+    student_to_teacher_ids,
+)
 
 
 @dataclass

@@ -15,10 +15,10 @@ from typing import Any
 
 import torch
 
-from ..paths import Workspace, find_artifacts
 from ..parler.losses import decoder_inputs, valid_mask
-from ..parler.model import (DESCRIPTION_TOKENIZER_DIR, SOURCE_FILE, TINY, ParlerBundle, get_bundle)
-from ..parler.train import _fp32_forward, load_dataset, parler_of
+from ..parler.model import DESCRIPTION_TOKENIZER_DIR, SOURCE_FILE, ParlerBundle, get_bundle
+from ..parler.train import _fp32_forward, parler_of
+from ..paths import Workspace, find_artifacts
 from ..profiles import load_profile
 from .losses import encoder_match_loss, hidden_match_loss, kd_loss
 from .student import StudentSpec, architecture, build_student
@@ -179,6 +179,3 @@ def load_teacher(source: str, *, workspace: Workspace, seed: int) -> ParlerBundl
     """The teacher bundle (``tiny`` is materialised under ``<workspace>/parler/base`` like stage 02 does)."""
     return get_bundle(source, workspace_dir=workspace.stage_dir("parler", "base"), seed=seed)
 
-
-__all__ = ["STAGE", "DistillObjective", "find_teacher", "load_student", "load_teacher", "loop_config",
-           "make_student", "save_student", "student_to_teacher_ids", "TINY", "load_dataset"]

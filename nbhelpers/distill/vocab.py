@@ -77,7 +77,7 @@ class PrunedTokenizer:
         self._bytes = {b: i for b, i in byte_fallback_ids(base).items() if i in self.old_to_new}
         special = set(base.all_special_ids)
         pieces = base.convert_ids_to_tokens(self.kept_ids)
-        self._pieces = {p: i for p, i in zip(pieces, self.kept_ids)
+        self._pieces = {p: i for p, i in zip(pieces, self.kept_ids, strict=True)
                         if i not in special and not BYTE_PIECE.match(p)}
         self._longest = max((len(p) for p in self._pieces), default=1)
         self._respell: dict[int, list[int]] = {}
@@ -156,7 +156,7 @@ class PrunedTokenizer:
                 raise ValueError("the teacher's prompt tokenizer has no pad token; pad batches yourself")
             width = max(len(r) for r in rows)
             left = self.padding_side == "left"
-            for r, m in zip(rows, masks):
+            for r, m in zip(rows, masks, strict=True):
                 fill = width - len(r)
                 r[:] = [self.pad_token_id] * fill + r if left else r + [self.pad_token_id] * fill
                 m[:] = [0] * fill + m if left else m + [0] * fill

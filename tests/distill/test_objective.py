@@ -29,7 +29,7 @@ def test_objective_trains_a_narrow_pruned_student_with_a_smaller_encoder(kannada
     # the teacher reads exactly its own tokenisation of the same texts
     teacher_prompts = [tiny_teacher.prompt_tokenizer(t)["input_ids"] for t in kannada_corpus[:3]]
     mapped = ids[batch["prompt_input_ids"]]
-    for row, mask, expected in zip(mapped, batch["prompt_attention_mask"], teacher_prompts):
+    for row, mask, expected in zip(mapped, batch["prompt_attention_mask"], teacher_prompts, strict=True):
         assert row[mask.bool()].tolist() == expected
     student.model.train()
     loss, parts = objective(student.model, batch)

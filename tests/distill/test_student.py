@@ -30,7 +30,7 @@ def test_depth_student_copies_mapped_layers(tiny_teacher):
     assert report["decoder_layer_map"] == [0, 3] and report["text_encoder_layer_map"] == [0, 2]
     t_layers, s_layers = teacher.decoder.model.decoder.layers, student.decoder.model.decoder.layers
     for i, j in enumerate([0, 3]):
-        for (n, ps), (_, pt) in zip(s_layers[i].named_parameters(), t_layers[j].named_parameters()):
+        for (n, ps), (_, pt) in zip(s_layers[i].named_parameters(), t_layers[j].named_parameters(), strict=True):
             assert torch.equal(ps, pt), n
     s_blocks, t_blocks = student.text_encoder.encoder.block, teacher.text_encoder.encoder.block
     assert torch.equal(s_blocks[1].layer[1].DenseReluDense.wi.weight, t_blocks[2].layer[1].DenseReluDense.wi.weight)
@@ -63,5 +63,5 @@ def test_student_saves_and_loads_with_parler(tiny_teacher, tmp_path):
     student.save_pretrained(tmp_path)
     again = ParlerTTSForConditionalGeneration.from_pretrained(tmp_path)
     assert again.config.vocab_size == 5 and again.config.decoder.num_hidden_layers == 1
-    for (n, a), (_, b) in zip(student.state_dict().items(), again.state_dict().items()):
+    for (n, a), (_, b) in zip(student.state_dict().items(), again.state_dict().items(), strict=True):
         assert torch.equal(a, b), n

@@ -2,7 +2,7 @@
 
 import pytest
 
-from nbhelpers.bootstrap import install_stack, stack_requirements
+from nbhelpers.bootstrap import install_stack, select_pins, stack_requirements
 
 
 def test_pins_keep_platform_torch_and_pin_transformers():
@@ -18,6 +18,22 @@ def test_pins_keep_platform_torch_and_pin_transformers():
         stack_requirements("tensorflow")
 
 
+def test_stage_subset_keeps_pins_and_extras():
+    main = stack_requirements("main")
+    subset = select_pins(main, ("misaki[en]", "soxr", "Kokoro"))
+    version = dict(p.split("==") for p in main)
+    assert subset == [f"misaki[en]=={version['misaki']}", f"soxr=={version['soxr']}", f"kokoro=={version['kokoro']}"]
+    with pytest.raises(ValueError, match="not pinned in the lock file: tensorflow"):
+        select_pins(main, ("soxr", "tensorflow"))
+
+
 def test_local_install_is_a_no_op(capsys):
     assert install_stack("main") == []
     assert "make setup" in capsys.readouterr().out
+
+
+def test_every_stage_subset_is_pinned_in_its_stack():
+    from nbhelpers.bootstrap import STAGES
+
+    for stage, (stack, packages) in STAGES.items():
+        assert len(select_pins(stack_requirements(stack), packages)) == len(packages), stage

@@ -69,13 +69,17 @@ def load_audio(path: str | Path, sample_rate: int) -> torch.Tensor:
 
 @torch.no_grad()
 def encode_raw(tts_model, rows: list[dict[str, Any]], desc: str = "mimi encode") -> list[torch.Tensor]:
-    """Un-normalised Mimi latents [T, D] of every row's audio (one utterance at a time: no padding)."""
+    """Un-normalised Mimi latents [T, D] of every row's audio (one utterance at a time: no padding), on the GPU
+    when there is one (the codec goes back to where it was afterwards)."""
     mimi = tts_model.mimi.eval()
-    device = next(mimi.parameters()).device
+    home = next(mimi.parameters()).device
+    device = torch.device("cuda") if torch.cuda.is_available() else home
+    mimi.to(device)
     out = []
     for row in tqdm(rows, desc=desc):
         audio = load_audio(row["audio_path"], tts_model.config.mimi.sample_rate).to(device)
         out.append(mimi.encode_to_latent(audio[None]).float()[0].cpu())
+    mimi.to(home)
     return out
 
 
@@ -135,13 +139,19 @@ def load_or_encode(tts_model, rows: list[dict[str, Any]], cache_dir: str | Path,
 
 def build_items(tts_model, rows: list[dict[str, Any]], latents: list[torch.Tensor], *,
                 max_frames: int) -> tuple[list[Item], list[str]]:
-    """Items for training; utterances longer than ``max_frames`` are left out and named in the second list."""
+    """Items for training (text prepared by the package's own ``prepare_text_prompt``, as at generation time);
+    utterances longer than ``max_frames`` are left out and named in the second list."""
+    from pocket_tts.models.text_chunking import prepare_text_prompt
+
     tokenizer = tts_model.flow_lm.conditioner.tokenizer
+    m = tts_model
     items, dropped = [], []
-    for row, lat in zip(rows, latents):
+    for row, lat in zip(rows, latents, strict=True):
         if lat.shape[0] > max_frames or lat.shape[0] < 2:
             dropped.append(row["id"])
             continue
-        tokens = torch.tensor(tokenizer.encode(row["text"]), dtype=torch.long)
+        text, _ = prepare_text_prompt(row["text"], m.pad_with_spaces_for_short_inputs, m.remove_semicolons,
+                                      m.append_terminal_punctuation, m.capitalize_first_letter, m.replace_characters)
+        tokens = torch.tensor(tokenizer.encode(text), dtype=torch.long)  # the text exactly as generation sees it
         items.append(Item(row["id"], row["text"], str(row["speaker"]), tokens, lat))
     return items, dropped

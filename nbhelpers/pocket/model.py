@@ -86,7 +86,6 @@ def finetune_config(model: str, tokenizer_path: str | Path, n_bins: int, *, flow
         raise ValueError(f"{model} uses a {flow['flow']['type']!r} head, which this stage cannot train: start "
                          f"from an LSD-head model (english, english_2026-10, french ...) or 'tiny'")
     flow["lookup_table"].update(n_bins=int(n_bins), tokenizer="sentencepiece", tokenizer_path=str(tokenizer_path))
-    flow["lookup_table"].pop("rank", None) if model == TINY else None
     flow["weights_path"] = None
     cfg["mimi"]["weights_path"] = None
     for key in ("weights_path", "weights_path_without_voice_cloning"):

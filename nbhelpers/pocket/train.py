@@ -31,7 +31,6 @@ from ..env import recommended_dtype, seed_everything
 from ..paths import Workspace, find_artifacts
 from ..profiles import load_profile
 from ..training import STATE_FILE, ResumableSampler, load_training_state, resume_point, rng_state, set_rng_state
-from . import STAGE
 from .latents import Item
 from .losses import eos_loss, head_loss
 
@@ -83,7 +82,7 @@ def make_batch(items: list[Item], indices: list[int], *, by_speaker: dict[str, l
     rows = [items[i] for i in indices]
     b, d = len(rows), rows[0].latents.shape[1]
     tokens, voices = [], []
-    for i, row in zip(indices, rows):
+    for i, row in zip(indices, rows, strict=True):
         keep_text = bool(torch.rand(()) >= text_dropout)
         tokens.append(row.tokens if keep_text else row.tokens[:0])
         voice = torch.zeros(0, d)
@@ -103,7 +102,7 @@ def make_batch(items: list[Item], indices: list[int], *, by_speaker: dict[str, l
         "latents": torch.zeros(b, t_max, d),
         "latent_len": torch.tensor([r.frames for r in rows]),
     }
-    for k, (t, v, r) in enumerate(zip(tokens, voices, rows)):
+    for k, (t, v, r) in enumerate(zip(tokens, voices, rows, strict=True)):
         batch["tokens"][k, :len(t)] = t
         batch["voice"][k, :len(v)] = v
         batch["latents"][k, :r.frames] = r.latents
@@ -268,8 +267,8 @@ def train(cfg: dict[str, Any], tts_model, items: list[Item], *, paths: RunPaths,
         if clash:
             raise ValueError(f"checkpoint {found} was written with other settings {clash} (saved, now): resume "
                              f"with the same settings or start a new run name")
-        state = load_training_state(found, model=flow_lm, optimizer=optimizer, scheduler=scheduler, sampler=sampler,
-                                    restore_rng=False)
+        state = load_training_state(found, model=flow_lm, optimizer=optimizer, scheduler=scheduler,
+                                    scaler=accelerator.scaler, sampler=sampler, restore_rng=False)
         step, history = state["step"], state["extra"].get("history", [])
         ema.load_state_dict(state["extra"]["ema"])
     objective, optimizer = accelerator.prepare(objective, optimizer)
@@ -283,7 +282,9 @@ def train(cfg: dict[str, Any], tts_model, items: list[Item], *, paths: RunPaths,
         folder = None
         if main:
             state = {"step": step, "model": flow_lm.state_dict(), "optimizer": optimizer.state_dict(),
-                     "scheduler": scheduler.state_dict(), "scaler": None, "sampler": sampler.state_dict(),
+                     "scheduler": scheduler.state_dict(),
+                     "scaler": accelerator.scaler.state_dict() if accelerator.scaler is not None else None,
+                     "sampler": sampler.state_dict(),
                      "rng": rng_state(), "extra": {"history": history, "ema": ema.state_dict()}}
             payload = package_payload(tts_model, ema)
 

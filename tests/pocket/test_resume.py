@@ -41,7 +41,7 @@ def assert_same(a: dict, b: dict) -> None:
     assert all(torch.equal(ema_a[k], ema_b[k]) for k in ema_a)
     exp_a = [s["exp_avg"] for s in a["optimizer"]["state"].values()]
     exp_b = [s["exp_avg"] for s in b["optimizer"]["state"].values()]
-    assert all(torch.equal(x, y) for x, y in zip(exp_a, exp_b))
+    assert all(torch.equal(x, y) for x, y in zip(exp_a, exp_b, strict=True))
     assert [h["loss"] for h in a["extra"]["history"]] == [h["loss"] for h in b["extra"]["history"]]
 
 

@@ -162,6 +162,7 @@ def measure_variant(variant: Any, sets: dict[str, TextSet], params: dict[str, An
         loaded = variant.load()
     except Exception as e:  # noqa: BLE001 - a backend that cannot load is reported, not fatal
         return [], {variant.label: f"load: {type(e).__name__}: {e}"}
+    measured = []  # every language is timed before any quality model (Whisper, DNSMOS) enters the process
     for lang in variant.languages:
         if lang not in sets:
             continue
@@ -175,12 +176,17 @@ def measure_variant(variant: Any, sets: dict[str, TextSet], params: dict[str, An
                 notes="; ".join(x for x in (f"{variant.kind}: {variant.source}", loaded.notes,
                                             "own process" if params.get("isolate") else
                                             "shared process: peak RSS includes earlier systems") if x))
+            measured.append((lang, ts, clips, rec))
+        except Exception as e:  # noqa: BLE001
+            failures[f"{variant.label} [{lang}]"] = f"{type(e).__name__}: {e}"
+    for lang, ts, clips, rec in measured:
+        try:
             rec["run"], rec["stage"] = run_id, STAGE
             rec["texts_sha256"] = hashlib.sha256("\n".join(ts.texts).encode()).hexdigest()[:16]
             quality_metrics(rec, clips, ts, params)
             append_record(rec, out / "records.jsonl")
         except Exception as e:  # noqa: BLE001
-            failures[f"{variant.label} [{lang}]"] = f"{type(e).__name__}: {e}"
+            failures[f"{variant.label} [{lang}]"] = f"quality: {type(e).__name__}: {e}"
             continue
         for i, (text, audio, sr) in enumerate(clips[: int(params["gallery_per_system"])]):
             path = out / "gallery" / f"{_slug(variant.system)}__{_slug(variant.backend)}__{lang}_{i}.wav"

@@ -110,8 +110,10 @@ def run(params: dict[str, Any], *, workspace: Workspace | None = None, dataset: 
         torch.set_num_threads(int(params["torch_threads"]))
     teacher_src = find_teacher(params["teacher"], ws)
     teacher = load_teacher(teacher_src, workspace=ws, seed=int(params["seed"]))
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    teacher.model.to(device)
+    from accelerate import PartialState
+
+    state = PartialState()  # this process's device (each process of a multi-GPU launch gets its own GPU)
+    teacher.model.to(state.device)
     data = dataset_for(params, ws, dataset)
     texts = list(data["train"]["text"]) + list(data["validation"]["text"])
     student, report = make_student(params, teacher, texts)
@@ -124,9 +126,6 @@ def run(params: dict[str, Any], *, workspace: Workspace | None = None, dataset: 
     paths = result.paths
     out = DistillResult(result.status, paths, report, result.history, teacher=teacher, metrics=dict(result.metrics))
     outputs: dict[str, Any] = {"run_dir": paths.run_dir, "checkpoints": paths.checkpoints}
-    from accelerate import PartialState
-
-    state = PartialState()
     if not state.is_main_process:  # multi-GPU: the main process exports, compares and records
         state.wait_for_everyone()
         return out

@@ -52,14 +52,10 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _kit(args: argparse.Namespace) -> int:
-    from .listening import make_kit
+    from .listening import kit_items, make_kit
 
     summary = json.loads(open(args.summary, encoding="utf-8").read())
-    seen, items = set(), []
-    for g in summary["gallery"]:
-        if (g["system"], g["text"]) not in seen:
-            seen.add((g["system"], g["text"]))
-            items.append({"system": g["system"], "path": g["path"], "text": g["text"]})
+    items = kit_items(summary["gallery"])
     paths = make_kit(items, args.out, seed=args.seed)
     print(json.dumps({k: str(v) for k, v in paths.items()}, indent=1))
     return 0

@@ -54,6 +54,18 @@ function download() {{
 """
 
 
+def kit_items(gallery: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One clip per (system, language, text) from a benchmark gallery: the first backend measured of each
+    system, so raters judge systems, not the same model's backends over and over."""
+    seen, items = set(), []
+    for g in gallery:
+        key = (g["system"], g.get("language", ""), g["text"])
+        if key not in seen:
+            seen.add(key)
+            items.append({"system": g["system"], "path": g["path"], "text": g["text"]})
+    return items
+
+
 def make_kit(items: Iterable[dict[str, Any]], out_dir: str | Path, *, seed: int = 0) -> dict[str, Path]:
     """Write ``index.html`` + ``audio/item_NNN.wav`` (anonymous, shuffled with ``seed``) and ``key.json``
     (item -> system, text, source file; keep it away from raters). ``items``: dicts with system, path, text."""

@@ -227,7 +227,7 @@ def run_benchmark(profile: str = "auto", workspace: str | Path | Workspace | Non
 
     from ..profiles import load_profile
     from ..records import append_stage_record
-    from .listening import make_kit
+    from .listening import kit_items, make_kit
     from .report import write_report
     from .systems import discover
 
@@ -252,13 +252,8 @@ def run_benchmark(profile: str = "auto", workspace: str | Path | Workspace | Non
     gallery += external_gallery
     records = [r for r in read_records(records_path) if r.get("run") == run_id or r.get("stage") != STAGE] + external
     report = write_report(records, gallery, skipped, failures, out, title=f"Benchmark {run_id} ({params['profile']})")
-    # one clip per (system, language, text) for the blind test: the first backend measured of each system
-    seen, kit_items = set(), []
-    for g in gallery:
-        if (g["system"], g["language"], g["text"]) not in seen:
-            seen.add((g["system"], g["language"], g["text"]))
-            kit_items.append({"system": g["system"], "path": g["path"], "text": g["text"]})
-    kit = make_kit(kit_items, out / "listening", seed=int(suite["seed"])) if kit_items else {}
+    kit_list = kit_items(gallery)
+    kit = make_kit(kit_list, out / "listening", seed=int(suite["seed"])) if kit_list else {}
     summary = {"run": run_id, "records": len([r for r in records if r.get("run") == run_id]),
                "variants": len(variants), "skipped": skipped, "failures": failures,
                "report_md": str(report["markdown"]), "report_html": str(report["html"]),

@@ -72,7 +72,7 @@ def encode_split(bundle: ParlerBundle, split: Any, *, batch_size: int = 8, devic
         for row, w in enumerate(waves):
             batch[row, 0, :len(w)] = torch.from_numpy(w)
         codes = codec.encode(batch.to(device, dtype), sample_rate=sr).audio_codes[0]  # (B, K, T)
-        for row, (i, w) in enumerate(zip(idx, waves)):
+        for row, (i, w) in enumerate(zip(idx, waves, strict=True)):
             frames = max(1, -(-len(w) // hop))
             out[i] = codes[row, :, :frames].to("cpu", torch.int16)
     return out  # type: ignore[return-value]

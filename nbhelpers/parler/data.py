@@ -46,7 +46,7 @@ def build_examples(bundle: ParlerBundle, split: Any, codes: list[torch.Tensor], 
     prompts = bundle.prompt_tokenizer(list(split["text"])).input_ids
     descriptions = bundle.description_tokenizer(list(split["text_description"])).input_ids
     kept, dropped = [], []
-    for row, (c, p, d) in enumerate(zip(codes, prompts, descriptions)):
+    for row, (c, p, d) in enumerate(zip(codes, prompts, descriptions, strict=True)):
         if max_frames is not None and c.shape[1] > max_frames:
             dropped.append(row)
             continue

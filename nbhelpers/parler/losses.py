@@ -41,5 +41,5 @@ def codebook_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, mask: tor
     for cb in range(k):
         m = mask[..., cb]
         per.append(F.cross_entropy(logits[:, cb][m].float(), labels[..., cb][m]))
-    loss = sum(w * p for w, p in zip(weights, per)) / sum(weights)
+    loss = sum(w * p for w, p in zip(weights, per, strict=True)) / sum(weights)
     return loss, per

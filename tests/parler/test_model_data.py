@@ -105,7 +105,7 @@ def test_codes_are_cached_per_codec_and_reused(tiny_with_codes, monkeypatch):
 
     monkeypatch.setattr(codes_module, "encode_split", lambda *a, **k: pytest.fail("cache was not used"))
     again = load_or_encode(bundle, data, root / "cache", splits=("train", "validation"))
-    assert all(torch.equal(a, b) for a, b in zip(again["train"], codes["train"]))
+    assert all(torch.equal(a, b) for a, b in zip(again["train"], codes["train"], strict=True))
     other = build_tiny(seed=1)  # another codec: another cache folder
     assert cache_dir(root / "cache", other, data) != cache_dir(root / "cache", bundle, data)
 

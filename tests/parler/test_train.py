@@ -126,7 +126,7 @@ def test_two_processes_match_one_process_with_the_same_global_batch(reference_ru
     one = reference_run[0].history
     assert len(two) == len(one)
     # same utterances per step; only the loss averaging differs (mean of per-process means vs one mean)
-    diffs = [abs(a["loss"] - b["loss"]) / b["loss"] for a, b in zip(two, one)]
+    diffs = [abs(a["loss"] - b["loss"]) / b["loss"] for a, b in zip(two, one, strict=True)]
     assert max(diffs) < 0.02, f"2-process loss curve deviates by up to {max(diffs):.2%}"
     assert abs(two[-1]["eval_loss"] - one[-1]["eval_loss"]) / one[-1]["eval_loss"] < 0.02
 

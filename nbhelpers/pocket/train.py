@@ -229,13 +229,16 @@ def train(cfg: dict[str, Any], tts_model, items: list[Item], *, paths: RunPaths,
 
     ``stop_after`` saves and stops with ``resume_needed`` at that step, the path a budget stop takes.
     """
-    from accelerate import Accelerator
+    from accelerate import Accelerator, DistributedDataParallelKwargs
 
     ws = workspace or Workspace()
     suite = load_profile("suite", cfg["profile"])
     seed = int(suite["seed"])
     budget = budget or TimeBudget.from_profile(suite)
-    accelerator = Accelerator(mixed_precision=mixed_precision(cfg["mixed_precision"]), cpu=not torch.cuda.is_available())
+    # a rank whose batch dropped every voice prompt (or text) leaves those weights out of its graph
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
+    accelerator = Accelerator(mixed_precision=mixed_precision(cfg["mixed_precision"]), cpu=not torch.cuda.is_available(),
+                              kwargs_handlers=[ddp])
     device, main = accelerator.device, accelerator.is_main_process
     world, rank = accelerator.num_processes, accelerator.process_index
     seed_everything(seed)

@@ -43,7 +43,7 @@ def main() -> None:
     t0, c0 = time.time(), cpu_seconds()
     prep = prepare(cfg, workspace=ws, dataset=args.dataset, run="bench")
     t1, c1 = time.time(), cpu_seconds()
-    result = train(cfg, prep.tts_model, prep.train_items, paths=prep.paths, workspace=ws)
+    result = train(cfg, prep.tts_model, prep.train_items, paths=prep.paths, workspace=ws, resume=False)
     t2, c2 = time.time(), cpu_seconds()
     out = export(prep, result)
     model = load_finetuned(out["config"], out["checkpoint"], temp=float(cfg["sample_temperature"]))
@@ -51,7 +51,7 @@ def main() -> None:
     rec = measure_synthesis(f"pocket-{cfg['model']}-finetuned", "torch",
                             lambda t: (synthesize(model, [t], prep.voice_prompt, seed=0)[0], model.sample_rate),
                             texts, warmup=1, repeats=3, model=model, disk_paths=[out["checkpoint"]], language="kn",
-                            stage="07_pocket_tts_finetune", notes="random-weight tiny model: speed only")
+                            notes="07_pocket_tts_finetune; random-weight tiny model: speed only")
     append_record(rec, ws.stage_dir("bench") / "records.jsonl")
     print(json.dumps({
         "prepare_wall_s": round(t1 - t0, 1), "prepare_cpu_s": round(c1 - c0, 1),

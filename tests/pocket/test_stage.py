@@ -79,3 +79,19 @@ def test_smoke_loss_falls_checkpoint_reloads_identically_and_speaks(pocket_corpu
 def test_cli_help():
     out = subprocess.run([sys.executable, "-m", "nbhelpers.pocket", "--help"], capture_output=True, text=True, check=True)
     assert "train" in out.stdout and "tokenizer" in out.stdout and "speak" in out.stdout
+
+
+def test_flow_matching_head_trains_and_reloads(pocket_corpus, small_cfg):
+    """The alternative head type end to end: one time input, Euler decoding (16 steps) after reload."""
+    from nbhelpers.pocket.stage import load_finetuned, prepare, synthesize
+    from nbhelpers.pocket.train import PACKAGE_CHECKPOINT, train
+
+    cfg = small_cfg(flow_type="flow_matching", max_steps=8, distill_share=1.0)
+    prep = prepare(cfg, dataset=str(pocket_corpus), run="fm")
+    assert prep.tts_model.flow_lm.flow_net.num_time_conds == 1
+    result = train(cfg, prep.tts_model, prep.train_items, paths=prep.paths)
+    assert all("distill" not in h and np.isfinite(h["loss"]) for h in result.history)
+    model = load_finetuned(prep.config_path, result.checkpoint / PACKAGE_CHECKPOINT)
+    assert model.sampler_decode_steps == 16 and model.flow_lm.flow_type == "flow_matching"
+    audio = synthesize(model, ["ಹೂವು ಅರಳಿದೆ."], pocket_corpus / "wavs" / "u9.wav", seed=0)[0]
+    assert len(audio) > 0 and np.isfinite(audio).all()

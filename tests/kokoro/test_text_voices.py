@@ -87,16 +87,3 @@ def test_speed_range():
     for bad in (0.2, 2.5, float("nan")):
         with pytest.raises(ValueError, match="speed"):
             check_speed(bad)
-
-
-def test_kaggle_install_list_uses_the_lock_file_pins(tmp_path):
-    from nbhelpers.kokoro.assets import STAGE_PACKAGES, pinned_requirements
-    from nbhelpers.paths import PROJECT_ROOT
-
-    pins = pinned_requirements(PROJECT_ROOT / "requirements.txt")
-    assert len(pins) == len(STAGE_PACKAGES) and "misaki[en]==0.9.4" in pins and "kokoro==0.9.4" in pins
-    assert not any(p.startswith(("torch==", "torchaudio==")) for p in pins)  # Kaggle's CUDA torch is kept
-    partial = tmp_path / "requirements.txt"
-    partial.write_text("kokoro==0.9.4\n")
-    with pytest.raises(ValueError, match="does not pin .*misaki"):
-        pinned_requirements(partial)

@@ -14,15 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-
-def _value(text: str):
-    """A --set value: JSON when it parses (numbers, booleans, lists), else the plain string."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
+from ..cli import add_stage_arguments, add_training_arguments, budget_from_args, parse_overrides
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,14 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, text in (("plan", "build the initial student and print the architecture diff (no training)"),
                        ("run", "distil (or resume), export the student, compare with the teacher, record")):
         p = sub.add_parser(name, help=text)
-        p.add_argument("--profile", default="auto", help="smoke, kaggle-t4, colab-t4 or auto (default)")
-        p.add_argument("--workspace", type=Path, help="workspace folder (default: $TTS_WORKSPACE, /kaggle/working...)")
-        p.add_argument("--dataset", help="prepared dataset name or a saved DatasetDict folder (default: profile's)")
+        add_stage_arguments(p, dataset_help="prepared dataset name or a saved DatasetDict folder (default: profile's)")
         p.add_argument("--teacher", help="auto (stage 02 export), tiny, indic, a hub id or a model folder")
-        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a profile value")
         if name == "run":
-            p.add_argument("--stop-after", type=int, help="save and stop (resume_needed) at this step")
-            p.add_argument("--budget-seconds", type=float, help="time budget instead of the suite profile's")
+            add_training_arguments(p)
     args = parser.parse_args(argv)
 
     if args.command == "mapping":
@@ -55,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..paths import Workspace
     from .pipeline import params_for
 
-    overrides = {k: _value(v) for k, v in (s.split("=", 1) for s in args.set)}
+    overrides = parse_overrides(args.set)
     if args.teacher:
         overrides["teacher"] = args.teacher
     if args.dataset:
@@ -67,10 +56,9 @@ def main(argv: list[str] | None = None) -> int:
 
         print(json.dumps(plan(params, workspace=ws), indent=1, ensure_ascii=False, default=str))
         return 0
-    from ..budget import TimeBudget
     from .pipeline import run
 
-    budget = TimeBudget(args.budget_seconds) if args.budget_seconds else None
+    budget = budget_from_args(args)
     out = run(params, workspace=ws, budget=budget, stop_after=args.stop_after)
     table = {n: {k: v for k, v in r.items() if k != "audios"} for n, r in out.comparison.items()}
     print(json.dumps({"status": out.status, "student": str(out.student_dir) if out.status == "done" else None,

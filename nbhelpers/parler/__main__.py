@@ -13,21 +13,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-
-def _value(text: str):
-    """A --set value: JSON when it parses (numbers, booleans, lists), else the plain string."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
+from ..cli import add_stage_arguments, add_training_arguments, budget_from_args
 
 
 def _config(args: argparse.Namespace) -> dict:
+    from ..cli import parse_overrides
     from ..profiles import load_profile
 
-    overrides = {k: _value(v) for k, v in (s.split("=", 1) for s in args.set)}
+    overrides = parse_overrides(args.set)
     for key in ("mode", "model", "max_steps"):
         if getattr(args, key, None) is not None:
             overrides[key] = getattr(args, key)
@@ -41,17 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     for name, text in (("coverage", "check that the prompt tokenizer represents the training transcripts"),
                        ("train", "coverage check, train or resume, export and stage record")):
         p = sub.add_parser(name, help=text)
-        p.add_argument("--profile", default="auto", help="smoke, kaggle-t4, colab-t4 or auto (default)")
-        p.add_argument("--workspace", type=Path, help="workspace folder (default: $TTS_WORKSPACE, /kaggle/working...)")
-        p.add_argument("--dataset", help="prepared dataset name or a saved DatasetDict folder (default: profile's)")
+        add_stage_arguments(p, dataset_help="prepared dataset name or a saved DatasetDict folder (default: profile's)")
         p.add_argument("--model", help="tiny, indic, mini-v1, a hub id or a local folder (default: profile's)")
-        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a profile value")
         if name == "train":
             p.add_argument("--mode", choices=("full", "lora", "8bit", "4bit"))
             p.add_argument("--max-steps", type=int)
             p.add_argument("--run", default="run", help="run name: its folder is <workspace>/parler/<run>")
-            p.add_argument("--stop-after", type=int, help="save and stop (resume_needed) at this step")
-            p.add_argument("--budget-seconds", type=float, help="time budget instead of the suite profile's")
+            add_training_arguments(p)
     args = parser.parse_args(argv)
 
     from ..paths import Workspace
@@ -63,10 +53,9 @@ def main(argv: list[str] | None = None) -> int:
 
         print(json.dumps(coverage_report(cfg, workspace=ws, dataset=args.dataset), ensure_ascii=False, indent=1))
         return 0
-    from ..budget import TimeBudget
     from .stage import run_stage
 
-    budget = TimeBudget(args.budget_seconds) if args.budget_seconds else None
+    budget = budget_from_args(args)
     result, outputs = run_stage(cfg, workspace=ws, dataset=args.dataset, run=args.run, budget=budget,
                                 stop_after=args.stop_after)
     if outputs:

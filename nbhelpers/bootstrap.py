@@ -7,7 +7,6 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 from .env import detect_platform
 from .paths import PROJECT_ROOT

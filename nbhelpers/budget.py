@@ -34,7 +34,7 @@ class TimeBudget:
         self.longest_step = 0.0
 
     @classmethod
-    def from_profile(cls, params: dict, *, session_start: bool | None = None) -> "TimeBudget":
+    def from_profile(cls, params: dict, *, session_start: bool | None = None) -> TimeBudget:
         """Build from a profile's ``budget_hours`` and ``budget_margin_minutes``. On Kaggle the budget counts
         from the start of the session (this process), elsewhere from now."""
         if session_start is None:

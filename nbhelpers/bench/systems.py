@@ -322,7 +322,36 @@ def _parler(workspace: Workspace, params: dict[str, Any], records: list[dict]) -
 
 @register("pocket")
 def _pocket(workspace: Workspace, params: dict[str, Any], records: list[dict]) -> tuple[list[Variant], str | None]:
-    """Pocket TTS (07): no inference adapter yet; its stage's own harness records are reported."""
-    if not _last_done(records, "07_pocket_tts_finetune"):
+    """Stage 07's fine-tuned Pocket TTS export (model.yaml + model.pt + tokenizer) speaking with the stage's voice
+    prompt, PyTorch CPU (and CUDA when visible)."""
+    rec = _last_done(records, "07_pocket_tts_finetune")
+    if rec is None:
         return [], "no 07_pocket_tts_finetune record in the run log"
-    return [], "07 output found; no adapter yet: records the stage appends with the harness are reported"
+    out, inp = rec.get("outputs", {}), rec.get("inputs", {})
+    files = [Path(out.get(k, "")) for k in ("config", "checkpoint", "tokenizer")]
+    missing = [str(f) for f in files + [Path(inp.get("voice_prompt", ""))] if not f.is_file()]
+    if missing:
+        return [], f"07 record names files that are not here: {missing}"
+    lang = params.get("pocket_language", "kn")
+    if lang not in params["languages"]:
+        return [], f"the Pocket model's language {lang!r} is not among the profile's languages"
+
+    def load(device: str) -> Loaded:
+        import torch
+
+        from ..pocket.stage import load_finetuned
+
+        model = load_finetuned(files[0], files[1])
+        model = model.to(device) if hasattr(model, "to") else model
+        with torch.no_grad():
+            state = model.get_state_for_audio_prompt(Path(inp["voice_prompt"]))
+
+        def synth(text: str, language: str) -> tuple[np.ndarray, int]:
+            with torch.no_grad():
+                audio = model.generate_audio(state, text)
+            return np.clip(audio.float().cpu().numpy().reshape(-1), -1, 1), int(model.sample_rate)
+
+        return Loaded(synth, model if hasattr(model, "parameters") else None, files)
+
+    return [Variant("pocket", "torch", dt, dev, (lang,), lambda d=dev: load(d), str(files[1]))
+            for dev, dt in _torch_devices(params) if dt == "float32"], None

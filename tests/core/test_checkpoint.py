@@ -10,8 +10,14 @@ import time
 
 import pytest
 
-from nbhelpers.checkpoint import (MARKER, latest_checkpoint, list_checkpoints, prune_checkpoints,
-                                  save_checkpoint, verify_checkpoint)
+from nbhelpers.checkpoint import (
+    MARKER,
+    latest_checkpoint,
+    list_checkpoints,
+    prune_checkpoints,
+    save_checkpoint,
+    verify_checkpoint,
+)
 
 
 def _write(payload: bytes):

@@ -68,7 +68,7 @@ def test_resume_equals_uninterrupted_run(tmp_path):
     info = load_training_state(resume_point(tmp_path), model=model, optimizer=opt, scheduler=sched, sampler=sampler)
     assert info["step"] == 23
     _train(*resumed, steps=50 - 23)
-    for a, b in zip(ref[0].state_dict().values(), resumed[0].state_dict().values()):
+    for a, b in zip(ref[0].state_dict().values(), resumed[0].state_dict().values(), strict=True):
         assert torch.equal(a, b)
 
 

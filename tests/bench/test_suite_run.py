@@ -19,10 +19,13 @@ def test_discovery_is_tolerant_and_says_why(isolated_workspace):
     append_stage_record("04_vits_bangla_finetune", profile="smoke", workspace=ws,
                         outputs={"bundle": str(ws.root / "vits" / "model" / "step-000000001")})
     append_stage_record("02_parler_finetune", profile="smoke", workspace=ws)
+    append_stage_record("07_pocket_tts_finetune", profile="smoke", workspace=ws,
+                        outputs={"config": "/gone/model.yaml", "checkpoint": "/gone/model.pt"})
     variants, skipped = systems.discover(ws, load_profile("bench", "smoke"))
     names = {v.system for v in variants}
     assert {"espeak-ng", "piper-joe"} <= names and "vits-bn" not in names
     assert "bundle" in skipped["vits-bn"] and "parler stack" in skipped["parler"] and "kokoro" in skipped
+    assert "/gone/model.pt" in skipped["pocket"]
     piper = {v.backend for v in variants if v.system == "piper-joe"}
     assert "onnxruntime[CPU]" in piper and "onnxruntime[CPU]-int8-dynamic" in piper
     with pytest.raises(ValueError, match="unknown systems"):

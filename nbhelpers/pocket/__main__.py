@@ -17,13 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-
-def _value(text: str):
-    """A --set value: JSON when it parses (numbers, booleans, lists), else the plain string."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
+from ..cli import add_stage_arguments, add_training_arguments, budget_from_args, parse_overrides
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,16 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, text in (("tokenizer", "train the new-language SentencePiece model and report its coverage"),
                        ("train", "tokenizer, model, cached latents, train or resume, export, samples, record")):
         p = sub.add_parser(name, help=text)
-        p.add_argument("--profile", default="auto", help="smoke, kaggle-t4, colab-t4 or auto (default)")
-        p.add_argument("--workspace", type=Path, help="workspace folder (default: $TTS_WORKSPACE, /kaggle/working...)")
-        p.add_argument("--dataset", help="prepared dataset name or a folder with train.json (default: profile's)")
-        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a profile value")
+        add_stage_arguments(p, dataset_help="prepared dataset name or a folder with train.json (default: profile's)")
         p.add_argument("--run", default="run", help="run name: its folder is <workspace>/pocket/<run>")
         if name == "train":
             p.add_argument("--model", help="tiny, or an LSD-head packaged config name such as english")
             p.add_argument("--max-steps", type=int)
-            p.add_argument("--stop-after", type=int, help="save and stop (resume_needed) at this step")
-            p.add_argument("--budget-seconds", type=float, help="time budget instead of the suite profile's")
+            add_training_arguments(p)
     speak = sub.add_parser("speak", help="synthesise with a fine-tuned checkpoint through the package loader")
     speak.add_argument("--config", type=Path, required=True)
     speak.add_argument("--checkpoint", type=Path, required=True)
@@ -68,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..paths import Workspace
     from ..profiles import load_profile
 
-    overrides = {k: _value(v) for k, v in (s.split("=", 1) for s in args.set)}
+    overrides = parse_overrides(args.set)
     for key in ("model", "max_steps"):
         if getattr(args, key, None) is not None:
             overrides[key] = getattr(args, key)
@@ -85,10 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         tok = train_sentencepiece(texts, RunPaths(ws.stage_dir("pocket"), args.run).tokenizer_dir, int(cfg["vocab_size"]))
         print(json.dumps({"tokenizer": str(tok), **coverage_report(tok, texts)}, ensure_ascii=False, indent=1))
         return 0
-    from ..budget import TimeBudget
     from .stage import run_stage
 
-    budget = TimeBudget(args.budget_seconds) if args.budget_seconds else None
+    budget = budget_from_args(args)
     result, outputs = run_stage(cfg, workspace=ws, dataset=args.dataset, run=args.run, budget=budget,
                                 stop_after=args.stop_after)
     if outputs:

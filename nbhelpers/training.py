@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,23 @@ import torch
 from .checkpoint import latest_checkpoint, save_checkpoint
 
 STATE_FILE = "training_state.pt"
+
+
+@dataclass
+class RunPaths:
+    """Folders of one training run, ``<stage folder>/<run>/``; stages add their own (code caches, tokenizers)."""
+
+    root: Path  # the stage folder, e.g. <workspace>/parler
+    run: str = "run"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.root / self.run
+
+    checkpoints = property(lambda self: self.run_dir / "checkpoints")
+    samples = property(lambda self: self.run_dir / "samples")
+    history = property(lambda self: self.run_dir / "history.json")
+    export = property(lambda self: self.run_dir / "export")
 
 
 class ResumableSampler(torch.utils.data.Sampler[int]):

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .. import training
 from ..budget import TimeBudget
 from ..env import recommended_dtype, seed_everything
 from ..paths import Workspace, find_artifacts
@@ -38,22 +39,10 @@ MODES = ("full", "lora", "8bit", "4bit")
 STAGE = "02_parler_finetune"
 
 
-@dataclass
-class RunPaths:
-    """Folders of one training run inside ``<workspace>/parler``."""
+class RunPaths(training.RunPaths):
+    """Folders of one training run inside ``<workspace>/parler``, plus the shared code cache and base models."""
 
-    root: Path  # <workspace>/parler
-    run: str = "run"
-
-    @property
-    def run_dir(self) -> Path:
-        return self.root / self.run
-
-    checkpoints = property(lambda self: self.run_dir / "checkpoints")
     tensorboard = property(lambda self: self.run_dir / "tb")
-    samples = property(lambda self: self.run_dir / "samples")
-    history = property(lambda self: self.run_dir / "history.json")
-    export = property(lambda self: self.run_dir / "export")
     codes = property(lambda self: self.root / "codes")
     base_models = property(lambda self: self.root / "base")
 

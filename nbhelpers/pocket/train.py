@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .. import training
 from ..budget import TimeBudget
 from ..checkpoint import save_checkpoint
 from ..env import recommended_dtype, seed_everything
@@ -37,21 +38,9 @@ from .losses import eos_loss, head_loss
 PACKAGE_CHECKPOINT = "pocket_model.pt"
 
 
-@dataclass
-class RunPaths:
-    """Folders of one run inside ``<workspace>/pocket``."""
+class RunPaths(training.RunPaths):
+    """Folders of one run inside ``<workspace>/pocket``, plus the shared latent cache."""
 
-    root: Path
-    run: str = "run"
-
-    @property
-    def run_dir(self) -> Path:
-        return self.root / self.run
-
-    checkpoints = property(lambda self: self.run_dir / "checkpoints")
-    samples = property(lambda self: self.run_dir / "samples")
-    history = property(lambda self: self.run_dir / "history.json")
-    export = property(lambda self: self.run_dir / "export")
     tokenizer_dir = property(lambda self: self.run_dir / "tokenizer")
     config = property(lambda self: self.run_dir / "model.yaml")
     latents = property(lambda self: self.root / "latents")

@@ -38,3 +38,15 @@ def test_notebook_is_clean_and_parameterised(path):
 def test_notebook_reports_environment(path):
     nb = json.loads(path.read_text(encoding="utf-8"))
     assert any("environment_report(" in "".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_installs_its_own_stage_on_kaggle(path):
+    """One install cell per notebook, naming the notebook's own stage, whose stack matches the kernel."""
+    from nbhelpers.bootstrap import STAGES
+
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    calls = [c for c in nb["cells"] if c["cell_type"] == "code" and "install_stage(" in "".join(c["source"])]
+    assert len(calls) == 1, "exactly one cell calls nbhelpers.bootstrap.install_stage"
+    assert f'install_stage("{path.stem}")' in "".join(calls[0]["source"])
+    assert f"tts-{STAGES[path.stem][0]}" == nb["metadata"]["kernelspec"]["name"]

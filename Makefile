@@ -20,6 +20,7 @@ demo: setup
 
 test: setup
 	@rc=0; \
+	echo "== lint"; $(PY_MAIN) -m ruff check nbhelpers kaggle_kernels tests benchmarks || rc=1; \
 	echo "== main stack: $(MAIN_TESTS)"; $(PY_MAIN) -m pytest $(PYTEST_ARGS) $(MAIN_TESTS) || rc=1; \
 	echo "== parler stack: $(PARLER_TESTS)"; $(PY_PARLER) -m pytest $(PYTEST_ARGS) $(PARLER_TESTS) || rc=1; \
 	exit $$rc

@@ -30,7 +30,7 @@ def test_notebook_is_clean_and_parameterised(path):
     names = {t.id for node in ast.walk(ast.parse("".join(tagged[0]["source"])))
              if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)}
     assert {"profile", "workspace"} <= names
-    for i, cell in enumerate(code):
+    for cell in code:
         ast.parse("".join(cell["source"]))  # every cell is valid Python (no shell magics)
 
 

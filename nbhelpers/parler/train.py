@@ -227,6 +227,26 @@ def _peak_memory_gib(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux reports KiB: process peak RSS
 
 
+
+def start_wandb(project: str, paths: RunPaths, cfg: dict[str, Any]):
+    """Optional Weights & Biases logging beside TensorBoard (off unless the profile sets ``wandb_project``).
+    The run id is kept in the run folder so a resumed session continues the same W&B run; the API key comes
+    from the environment (a Kaggle/Colab secret), never from the notebook."""
+    try:
+        import wandb
+    except ImportError as err:
+        raise ImportError(f"wandb_project={project!r} asks for Weights & Biases logging, but wandb is not installed: "
+                          "`pip install wandb` (and set WANDB_API_KEY as a secret), or set wandb_project = \"\" "
+                          "to log to TensorBoard only") from err
+    id_file = paths.run_dir / "wandb_id.txt"
+    paths.run_dir.mkdir(parents=True, exist_ok=True)
+    if not id_file.is_file():
+        id_file.write_text(wandb.util.generate_id())
+    config = {k: v for k, v in cfg.items() if isinstance(v, (int, float, str, bool))}
+    return wandb.init(project=project, name=paths.run, id=id_file.read_text().strip(), resume="allow",
+                      dir=str(paths.run_dir), config=config)
+
+
 def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: Any = None, run: str = "run",
           budget: TimeBudget | None = None, resume: bool = True, stop_after: int | None = None,
           bundle: ParlerBundle | None = None, loss_fn: Any = None, stage_dir: str = "parler") -> TrainResult:
@@ -253,6 +273,7 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
     precision = mixed_precision(cfg["mixed_precision"])
     accelerator = Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available())
     device, main = accelerator.device, accelerator.is_main_process
+    wandb_run = start_wandb(str(cfg["wandb_project"]), paths, cfg) if main and cfg["wandb_project"] else None
     seed_everything(seed)
 
     quant = cfg["mode"] if cfg["mode"] in ("8bit", "4bit") else None
@@ -370,10 +391,13 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
             entry["eval_loss"] = evaluate(model, val_ex, collate, batch_size=int(cfg["batch_size"]), device=device,
                                           weights=weights, accelerator=accelerator)
         history.append(entry)
+        scalars = {f"train/{key}" if key != "eval_loss" else "eval/loss": entry[key]
+                   for key in ("loss", "lr", "grad_norm", "eval_loss") if key in entry and math.isfinite(entry[key])}
         if writer is not None:
-            for key in ("loss", "lr", "grad_norm", "eval_loss"):
-                if key in entry and math.isfinite(entry[key]):
-                    writer.add_scalar(f"train/{key}" if key != "eval_loss" else "eval/loss", entry[key], step)
+            for tag, value in scalars.items():
+                writer.add_scalar(tag, value, step)
+        if wandb_run is not None:
+            wandb_run.log(scalars, step=step)
         if main and int(cfg["sample_every"]) > 0 and step % int(cfg["sample_every"]) == 0:
             samples("samples", step)
         bar.update(1)
@@ -390,6 +414,8 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
         paths.history.write_text(json.dumps(history, indent=0))
     if writer is not None:
         writer.close()
+    if wandb_run is not None:
+        wandb_run.finish()
     elapsed = time.time() - t0
     metrics = {"step": step, "max_steps": max_steps, "params_trainable": counts["trainable"],
                "params_total": counts["total"], "peak_memory_gib": round(_peak_memory_gib(device), 3),

@@ -176,3 +176,13 @@ def test_quantised_mode_refuses_cpu_before_training(parler_ws, kn_dataset_dir, m
     with pytest.raises(RuntimeError, match="needs a CUDA GPU"):
         train(cfg, workspace=Workspace(parler_ws), dataset=str(kn_dataset_dir), run="q")
     assert not (parler_ws / "parler" / "q" / "checkpoints").exists()
+
+
+def test_wandb_logging_without_wandb_installed_names_the_fix(parler_ws, kn_dataset_dir):
+    """wandb is optional and not in the parler stack: asking for it fails before any training, with the fix."""
+    from nbhelpers.parler.train import train
+
+    cfg = load_profile("parler", "smoke", {**OVERRIDES, "wandb_project": "kannada-parler"})
+    with pytest.raises(ImportError, match="pip install wandb"):
+        train(cfg, workspace=Workspace(parler_ws), dataset=str(kn_dataset_dir), run="w")
+    assert not (parler_ws / "parler" / "w" / "checkpoints").exists()

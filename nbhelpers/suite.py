@@ -73,11 +73,16 @@ def check_kernels(names: set[str]) -> None:
                          f"(JUPYTER_PATH={os.environ.get('JUPYTER_PATH', '')!r}).")
 
 
+KEY_WORDS = ("loss", "rtf", "cer", "wer", "mos", "kept", "speedup")  # shown first in the summary table
+
+
 def _key_metrics(record: dict | None, limit: int = 4) -> dict[str, Any]:
+    """Up to ``limit`` scalar metrics of a stage record, quality/speed/loss figures first."""
     if not record:
         return {}
-    flat = {k: v for k, v in record.get("metrics", {}).items() if isinstance(v, (int, float, str, bool))}
-    return dict(list(flat.items())[:limit])
+    flat = [(k, v) for k, v in record.get("metrics", {}).items() if isinstance(v, (int, float, str, bool))]
+    flat.sort(key=lambda kv: not any(w in kv[0].lower() for w in KEY_WORDS))  # stable: keeps the stage's order
+    return dict(flat[:limit])
 
 
 def _format_metrics(metrics: dict[str, Any]) -> str:

@@ -57,3 +57,11 @@ def test_cli_exit_code(notebooks, tmp_path):
                  "--out", str(tmp_path / "r3")]) == 0
     assert main(["run", "--profile", "smoke", "--only", "02", "--notebooks", str(notebooks),
                  "--out", str(tmp_path / "r4")]) == 1
+
+
+def test_summary_puts_quality_and_loss_figures_first():
+    from nbhelpers.suite import _key_metrics
+
+    record = {"metrics": {"step": 16, "params": 3, "nested": {"a": 1}, "loss_last": 3.6, "rtf": 0.2, "x": 1}}
+    assert list(_key_metrics(record)) == ["loss_last", "rtf", "step", "params"]
+    assert _key_metrics(None) == {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import secrets
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,7 +144,9 @@ def build_config(params: dict[str, Any], output_dir: str | Path, dataset_dir: st
         raise ValueError(f"the starting model runs at {config.audio.sample_rate} Hz; this stage trains at "
                          f"{SAMPLE_RATE} Hz (the data prep export). Pick another start.")
     config.model_args.spec_segment_size = params["spec_segment_size"]
-    config.run_name = "vits_bn"
+    # coqui names the run folder <run_name>-<date to the minute>-<git hash>: a random suffix keeps two runs
+    # started in the same minute (a restore fine-tune right after a training session) out of each other's folder
+    config.run_name = f"vits_bn-{secrets.token_hex(3)}"
     config.output_path = str(output_dir)
     config.phoneme_cache_path = str(output_dir / "phoneme_cache")
     config.batch_size, config.eval_batch_size = params["batch_size"], params["eval_batch_size"]

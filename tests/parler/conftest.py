@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from parler_settings import OVERRIDES
 
 SENTENCES = [
     "ನಮಸ್ಕಾರ", "ಕನ್ನಡ ಸುಂದರ ಭಾಷೆ", "ಇಂದು ಮಳೆ ಬಂತು", "ನಾನು ಶಾಲೆಗೆ ಹೋಗುತ್ತೇನೆ", "ಅವನು ಪುಸ್ತಕ ಓದುತ್ತಾನೆ",
@@ -57,16 +58,6 @@ def kn_dataset_dir(tmp_path_factory) -> Path:
 
 # Settings shared by the training tests: the T5 encoder is trained too, so its dropout draws random numbers
 # and an exact resume really depends on the restored RNG state.
-OVERRIDES = {"max_steps": 12, "freeze_text_encoder": False, "eval_every": 6, "save_every": 100,
-             "sample_max_seconds": 0.3, "warmup_steps": 2}
-
-
-def cli_args(workspace: Path, dataset: Path, run: str, **extra) -> list[str]:
-    """Arguments of `python -m nbhelpers.parler train` for the shared test settings."""
-    args = ["train", "--profile", "smoke", "--workspace", str(workspace), "--dataset", str(dataset), "--run", run]
-    for key, value in {**OVERRIDES, **extra}.items():
-        args += ["--set", f"{key}={str(value).lower() if isinstance(value, bool) else value}"]
-    return args
 
 
 @pytest.fixture(scope="session")

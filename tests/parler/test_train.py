@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import OVERRIDES, cli_args
+from parler_settings import OVERRIDES, cli_args
 from safetensors.torch import load_file
 
 from nbhelpers.budget import TimeBudget

@@ -6,8 +6,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-# tiny models on a shared 2-core machine: one intra-op thread avoids oversubscription (20-30x faster here)
-torch.set_num_threads(1)
+
+@pytest.fixture(scope="session", autouse=True)
+def one_intra_op_thread():
+    """Tiny models on a shared 2-core machine: one intra-op thread avoids oversubscription (20-30x faster here).
+    Only for these tests: other folders' tests in the same process keep torch's default."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 KANNADA = [
     "ನಮಸ್ಕಾರ, ನೀವು ಹೇಗಿದ್ದೀರಿ?",

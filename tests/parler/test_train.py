@@ -76,7 +76,9 @@ def test_sigkill_at_an_arbitrary_step_then_resume_equals_uninterrupted(reference
     run = "killed"
     ckpts = parler_ws / "parler" / run / "checkpoints"
     cmd = [sys.executable, "-m", "nbhelpers.parler"] + cli_args(parler_ws, kn_dataset_dir, run, save_every=1)
-    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # same intra-op thread count as the in-process reference run: float sums depend on how work is split
+    env = {**ENV, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         if any(p.name >= "step-000000005" for p in ckpts.glob("step-*")):
@@ -86,7 +88,7 @@ def test_sigkill_at_an_arbitrary_step_then_resume_equals_uninterrupted(reference
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (parler_ws / "parler" / run / "export").exists()
-    resumed = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads(resumed.stdout[resumed.stdout.index("{"):])["status"] == "done"
     assert_same_weights(weights(parler_ws / "parler" / run), weights(reference_run[0].paths.run_dir))

@@ -28,6 +28,21 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def append_jsonl(path: str | os.PathLike, obj: Any) -> Path:
+    """Append ``obj`` as one JSON line, file-locked and fsynced, so concurrent writers never interleave and a
+    kill leaves at most a torn last line (which readers skip). Creates the folder if needed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(obj, ensure_ascii=False) + "\n"
+    with path.open("a", encoding="utf-8") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return path
+
+
 def append_stage_record(stage: str, *, profile: str, status: str = "done", inputs: dict | None = None,
                         outputs: dict | None = None, metrics: dict | None = None,
                         workspace: Workspace | None = None, **extra: Any) -> dict[str, Any]:
@@ -43,13 +58,7 @@ def append_stage_record(stage: str, *, profile: str, status: str = "done", input
                         "dtype": env.dtype, "packages": {k: v for k, v in env.packages.items() if v != "-"}},
         **extra,
     })
-    line = json.dumps(record, ensure_ascii=False) + "\n"
-    with ws.run_log.open("a", encoding="utf-8") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
-        fcntl.flock(f, fcntl.LOCK_UN)
+    append_jsonl(ws.run_log, record)
     return record
 
 

@@ -8,7 +8,6 @@ metrics live in ``record["quality"]`` under the same rule. :func:`validate_recor
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
 import os
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..records import append_jsonl
 
 SCHEMA = "tts-bench/1"
 NA = "not available"
@@ -117,16 +118,7 @@ def set_metric(record: dict[str, Any], field: str, value: float | None, reason: 
 def append_record(record: dict[str, Any], path: str | os.PathLike) -> Path:
     """Validate and append one record as a JSON line (file-locked), creating the file if needed."""
     validate_record(record)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(record, ensure_ascii=False) + "\n"
-    with path.open("a", encoding="utf-8") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
-        fcntl.flock(f, fcntl.LOCK_UN)
-    return path
+    return append_jsonl(path, record)
 
 
 def read_records(path: str | os.PathLike, *, strict: bool = False) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ hashes and skips anything partial or corrupt with a warning.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,16 +18,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from .paths import sha256_file
+
 MARKER = "COMPLETE.json"
 PREFIX = "step-"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -65,7 +58,7 @@ def save_checkpoint(directory: str | os.PathLike, step: int, write: Callable[[Pa
     for f in _files(tmp):
         with f.open("rb") as fh:
             os.fsync(fh.fileno())
-        hashes[str(f.relative_to(tmp))] = _sha256(f)
+        hashes[str(f.relative_to(tmp))] = sha256_file(f)
     marker = {"step": step, "time": time.time(), "files": hashes, "meta": meta or {}}
     with (tmp / MARKER).open("w") as fh:
         json.dump(marker, fh, indent=1)
@@ -99,7 +92,7 @@ def verify_checkpoint(folder: str | os.PathLike, *, hashes: bool = True) -> str 
         f = folder / rel
         if not f.is_file():
             return f"file {rel} listed in {MARKER} is missing"
-        if hashes and _sha256(f) != digest:
+        if hashes and sha256_file(f) != digest:
             return f"file {rel} does not match its recorded sha256 (corrupt or modified)"
     return None
 

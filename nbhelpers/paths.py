@@ -3,6 +3,7 @@ in the workspace or under Kaggle's read-only inputs."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -109,3 +110,12 @@ def find_artifact(relative: str, workspace: Workspace | None = None, *, required
             f"{relative!r} was not found in the workspace {ws.root} nor under {kaggle_input_root()}. "
             + (hint or "Run the stage that produces it first, or attach its output as a Kaggle input."))
     return None
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
+    """Hex sha256 of a file, read in chunks (checkpoint integrity, pinned model files)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

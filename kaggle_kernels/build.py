@@ -21,20 +21,17 @@ PACKAGE_PATHS = ("nbhelpers", "kaggle_kernels", "requirements.txt", "requirement
 EXCLUDED_NAMES = {"__pycache__", ".pytest_cache", "kaggle.json", "access_token", "credentials.json", ".env",
                   ".netrc"}
 EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".ipynb_checkpoints")
-STACKS = {"tts-main": "main", "tts-parler": "parler"}  # notebook kernelspec -> nbhelpers.bootstrap stack
 
 
-def bootstrap_source(cfg: SuiteConfig, stack: str) -> str:
+def bootstrap_source(cfg: SuiteConfig) -> str:
     """Code of the first kernel cell: make the suite importable from the code dataset (or a clone with
-    internet), so the notebook's own install cell finds nbhelpers; optionally install the stack right away
-    with ``nbhelpers.bootstrap.install_stack`` (which keeps Kaggle's CUDA torch)."""
+    internet), so that the notebook's own install cell (``nbhelpers.bootstrap.install_stage``) finds nbhelpers."""
     s = cfg.suite
     return f'''# Added by kaggle_kernels: put the TTS suite on sys.path (see docs/kaggle.md).
 import os, subprocess, sys, zipfile
 from pathlib import Path
 INSTALL = {s["install"]!r}
 REPO_URL = {s["repo_url"]!r}
-PIP_INSTALL = {bool(s["pip_install"])!r}
 inputs = Path(os.environ.get("TTS_KAGGLE_INPUT", "/kaggle/input"))
 suite = Path(os.environ.get("TTS_SUITE_DIR", "/tmp/tts-suite"))
 def near(name):  # both input layouts: /kaggle/input/<slug>/ and /kaggle/input/datasets/<owner>/<slug>/
@@ -51,9 +48,6 @@ elif not (suite / "nbhelpers").is_dir():
     subprocess.run(["git", "clone", "--depth", "1", REPO_URL, str(suite)], check=True)
 sys.path.insert(0, str(suite))
 os.environ["PYTHONPATH"] = str(suite) + os.pathsep + os.environ.get("PYTHONPATH", "")
-if PIP_INSTALL:
-    from nbhelpers.bootstrap import install_stack
-    install_stack({STACKS.get(stack, "main")!r})
 print("TTS suite from", suite)
 '''
 
@@ -83,7 +77,7 @@ def build_notebook(spec: KernelSpec, cfg: SuiteConfig, dest: Path) -> Path:
         cell.metadata.pop("execution", None)
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    install = nbformat.v4.new_code_cell(bootstrap_source(cfg, stack), metadata={"tags": ["kaggle-install"]})
+    install = nbformat.v4.new_code_cell(bootstrap_source(cfg), metadata={"tags": ["kaggle-install"]})
     nb.cells.insert(0, install)
     nbformat.write(nb, dest)
     return dest

@@ -18,7 +18,7 @@ _SECRET_NAME = re.compile(r"(key|token|secret|password|passwd|credential)", re.I
 _KERNEL_KEYS = {"notebook", "title", "enable_gpu", "enable_internet", "machine_shape", "is_private",
                 "dataset_sources", "kernel_sources", "model_sources", "competition_sources", "after", "chain",
                 "max_sessions", "parameters", "resume_via"}
-_SUITE_KEYS = {"owner", "slug_prefix", "test_slug_prefix", "code_dataset", "install", "repo_url", "pip_install",
+_SUITE_KEYS = {"owner", "slug_prefix", "test_slug_prefix", "code_dataset", "install", "repo_url",
                "machine_shape", "enable_gpu", "enable_internet", "is_private", "profile", "test_profile",
                "workspace", "max_sessions", "resume_via"}
 
@@ -158,6 +158,9 @@ def load_config(path: str | os.PathLike | None = None, *, owner: str | None = No
         raise ConfigError(f"{path}: [suite] is missing {sorted(missing)} / has unknown {sorted(unknown)}")
     if suite["install"] not in ("dataset", "internet"):
         raise ConfigError(f"{path}: [suite] install must be 'dataset' or 'internet', got {suite['install']!r}")
+    if suite["install"] == "internet" and not str(suite["repo_url"]).strip():
+        raise ConfigError(f"{path}: [suite] install = 'internet' clones repo_url in the kernel, but repo_url is "
+                          "empty; set it to your fork's git URL, or use install = 'dataset'")
     kernels = raw.get("kernels", {})
     for key, entry in kernels.items():
         bad = set(entry) - _KERNEL_KEYS

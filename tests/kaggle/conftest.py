@@ -40,7 +40,6 @@ test_slug_prefix = "tts-suite-test"
 code_dataset = "tts-suite-code"
 install = "dataset"
 repo_url = "https://example.invalid/tts-suite.git"
-pip_install = true
 machine_shape = "NvidiaTeslaT4"
 enable_gpu = true
 enable_internet = true

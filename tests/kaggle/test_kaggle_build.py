@@ -31,7 +31,7 @@ def test_build_kernel_folder_bakes_parameters_and_metadata(project: Path, tmp_pa
     nb = nbformat.read(folder / meta["code_file"], as_version=4)
     assert nb.metadata["kernelspec"]["name"] == "python3"
     assert "kaggle-install" in nb.cells[0].metadata["tags"] and "tts_suite.zip" in nb.cells[0].source
-    assert "install_stack('main')" in nb.cells[0].source  # the fixture config turns pip_install on
+    assert "install_stack" not in nb.cells[0].source  # the notebook's own install cell installs the stack
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1
     namespace: dict = {}
@@ -54,9 +54,7 @@ def test_install_cell_runs_from_an_unextracted_archive(project: Path, tmp_path: 
     inputs = tmp_path / "kaggle" / "input" / "datasets" / "alice" / "tts-suite-code"
     inputs.mkdir(parents=True)
     (inputs / SUITE_ARCHIVE).write_bytes((folder / SUITE_ARCHIVE).read_bytes())
-    assert "PIP_INSTALL = True" in nb.cells[0].source
-    code = nb.cells[0].source.replace("PIP_INSTALL = True", "PIP_INSTALL = False")  # no network here
-    code += "\nimport nbhelpers, kaggle_kernels; print(nbhelpers.__file__)"
+    code = nb.cells[0].source + "\nimport nbhelpers, kaggle_kernels; print(nbhelpers.__file__)"
     env = {"PATH": "/usr/bin:/bin", "TTS_KAGGLE_INPUT": str(tmp_path / "kaggle" / "input"),
            "TTS_SUITE_DIR": str(tmp_path / "suite")}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env,
@@ -75,6 +73,11 @@ def test_config_errors_name_the_problem(project: Path, tmp_path: Path, monkeypat
         load_config(bad, owner="alice")
     with pytest.raises(ConfigError, match="looks like a credential"):
         cfg.kernel("01_data_prep", {"hf_token": "hf_x"})
+    no_repo = tmp_path / "no_repo.toml"
+    no_repo.write_text(project.read_text().replace('install = "dataset"', 'install = "internet"')
+                       .replace('repo_url = "https://example.invalid/tts-suite.git"', 'repo_url = ""'))
+    with pytest.raises(ConfigError, match="repo_url is empty; set it to your fork"):
+        load_config(no_repo, owner="alice")
     monkeypatch.setenv("KAGGLE_KEY", "abc123secret")
     with pytest.raises(ConfigError, match="'note' looks like a credential"):
         cfg.kernel("01_data_prep", {"note": "abc123secret"})
@@ -126,7 +129,7 @@ def test_project_notebook_builds_with_default_config(tmp_path: Path):
     assert tags[injected - 1] == ["parameters"]
     assert 'profile = "kaggle-t4"' in nb.cells[injected].source
     assert 'workspace = "/kaggle/working"' in nb.cells[injected].source
-    assert "PIP_INSTALL = False" in nb.cells[0].source  # the notebook's own install cell installs the stack
+    assert any("install_stage(" in c.source for c in nb.cells[1:])  # the notebook's own install cell
 
 
 def test_output_file_names_cannot_escape_the_download_folder(tmp_path: Path):

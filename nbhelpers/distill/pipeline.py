@@ -23,14 +23,13 @@ from ..records import append_stage_record
 from .evaluate import compare, int8_copy
 from .train import (
     STAGE,
-    DistillObjective,
     find_teacher,
     load_student,
     load_teacher,
     loop_config,
+    make_objective,
     make_student,
     save_student,
-    student_to_teacher_ids,
 )
 
 
@@ -118,13 +117,12 @@ def run(params: dict[str, Any], *, workspace: Workspace | None = None, dataset: 
     texts = list(data["train"]["text"]) + list(data["validation"]["text"])
     student, report = make_student(params, teacher, texts)
     report["teacher_source"] = teacher_src
-    layer_map = report["decoder_layer_map"] if float(params["hidden_weight"]) > 0 else None
-    objective = DistillObjective(teacher.model, params, student_to_teacher_ids=student_to_teacher_ids(student),
-                                 decoder_layer_map=layer_map, match_encoder=bool(params["student_text_encoder_layers"]))
+    objective = make_objective(params, teacher, student, report, data, workspace=ws)
     result = train(loop_config(params, "student"), workspace=ws, dataset=data, run=str(params["run"]),
                    budget=budget, stop_after=stop_after, bundle=student, loss_fn=objective, stage_dir="distill")
     paths = result.paths
-    out = DistillResult(result.status, paths, report, result.history, teacher=teacher, metrics=dict(result.metrics))
+    out = DistillResult(result.status, paths, report, result.history, teacher=teacher,
+                        metrics={**result.metrics, **objective.cache_report()})
     outputs: dict[str, Any] = {"run_dir": paths.run_dir, "checkpoints": paths.checkpoints}
     if not state.is_main_process:  # multi-GPU: the main process exports, compares and records
         state.wait_for_everyone()

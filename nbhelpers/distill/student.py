@@ -5,7 +5,8 @@ Three independent cuts, each optional:
 * **decoder depth**: the student keeps ``decoder_layers`` of the teacher's layers, copied, chosen evenly
   spaced and always including the first and the last (the distil-whisper recipe, see :func:`layer_mapping`);
   or, with ``decoder_hidden``, a **narrower decoder** of a new width that starts from fresh weights and
-  learns purely by distillation;
+  learns purely by distillation (its layers are matched to evenly spaced teacher layers through learnt
+  projections, see :func:`hidden_layer_mapping` and :func:`attach_hidden_projections`);
 * **description encoder depth**: the T5 encoder keeps ``text_encoder_layers`` blocks chosen the same way
   (the relative-position bias, which T5 stores only in block 0, is always copied from block 0); it is then
   trained to reproduce the teacher encoder's outputs (:func:`nbhelpers.distill.losses.encoder_match_loss`);
@@ -31,6 +32,8 @@ DECODER_LAYER = re.compile(r"^decoder\.model\.decoder\.layers\.(\d+)\.(.+)$")
 ENCODER_BLOCK = re.compile(r"^text_encoder\.encoder\.block\.(\d+)\.(.+)$")
 REL_BIAS = "layer.0.SelfAttention.relative_attention_bias.weight"
 COMPONENTS = ("text_encoder", "audio_encoder", "decoder", "embed_prompts", "enc_to_dec_proj")
+# training-only submodule of a narrow student: never exported (see nbhelpers.distill.train.save_student)
+PROJECTIONS = "distill_projections"
 
 
 def layer_mapping(teacher_layers: int, student_layers: int) -> list[int]:
@@ -46,6 +49,32 @@ def layer_mapping(teacher_layers: int, student_layers: int) -> list[int]:
         return [teacher_layers - 1]
     step = (teacher_layers - 1) / (student_layers - 1)
     return [int(i * step + 0.5) for i in range(student_layers)]
+
+
+def hidden_layer_mapping(teacher_layers: int, student_layers: int) -> list[int]:
+    """Teacher layer whose output a fresh (narrow) student layer learns to match: ``round_half_up((i + 1) * L / n) - 1``.
+
+    Evenly spaced with stride ``L / n`` and last to last, so no student layer is spent imitating the teacher's
+    shallowest layer. Examples: 24 -> 6: [3, 7, 11, 15, 19, 23]; 24 -> 5: [4, 9, 13, 18, 23]; 4 -> 2: [1, 3];
+    4 -> 1: [3]. (A copied-layer student matches the layers it was copied from: :func:`layer_mapping`.)
+    """
+    if not 1 <= student_layers <= teacher_layers:
+        raise ValueError(f"a student needs between 1 and {teacher_layers} layers, got {student_layers}")
+    return [int((i + 1) * teacher_layers / student_layers + 0.5) - 1 for i in range(student_layers)]
+
+
+def attach_hidden_projections(student: ParlerTTSForConditionalGeneration, teacher_hidden: int, seed: int = 0
+                              ) -> torch.nn.ModuleList:
+    """Give a narrow student one learnt linear map (its width -> the teacher's) per decoder layer, as the
+    submodule ``distill_projections``: trained with the student by the shared loop and saved in its training
+    checkpoints, but left out of the exported model. Initialised from ``seed`` without touching the global RNG."""
+    width = int(student.config.decoder.hidden_size)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        projections = torch.nn.ModuleList(torch.nn.Linear(width, teacher_hidden)
+                                          for _ in range(student.config.decoder.num_hidden_layers))
+    student.add_module(PROJECTIONS, projections)
+    return projections
 
 
 @dataclass
@@ -136,6 +165,7 @@ def build_student(teacher: ParlerTTSForConditionalGeneration, spec: StudentSpec,
     narrow = spec.decoder_hidden is not None and spec.decoder_hidden != teacher.config.decoder.hidden_size
     t_dec, t_enc = teacher.config.decoder.num_hidden_layers, teacher.config.text_encoder.num_layers
     dec_map = None if narrow else layer_mapping(t_dec, spec.decoder_layers)
+    hidden_map = hidden_layer_mapping(t_dec, spec.decoder_layers) if narrow else dec_map
     enc_map = layer_mapping(t_enc, spec.text_encoder_layers) if spec.text_encoder_layers else None
     vocab = len(keep_prompt_ids) if keep_prompt_ids is not None else None
     if keep_prompt_ids is not None and (min(keep_prompt_ids) < 0 or max(keep_prompt_ids) >= teacher.config.vocab_size):
@@ -164,7 +194,7 @@ def build_student(teacher: ParlerTTSForConditionalGeneration, spec: StudentSpec,
         copied.append(key)
     student.load_state_dict(new_sd, strict=False)
     student.generation_config = teacher.generation_config.__class__.from_dict(teacher.generation_config.to_dict())
-    report = {"spec": asdict(spec), "narrow_decoder": narrow, "decoder_layer_map": dec_map,
+    report = {"spec": asdict(spec), "narrow_decoder": narrow, "decoder_layer_map": dec_map, "hidden_layer_map": hidden_map,
               "text_encoder_layer_map": enc_map, "prompt_vocab": vocab or teacher.config.vocab_size,
               "teacher_prompt_vocab": teacher.config.vocab_size, "copied_tensors": len(copied),
               "fresh_tensors": len(fresh), "fresh_examples": fresh[:8]}

@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from nbhelpers.distill.losses import encoder_match_loss, hidden_match_loss, kd_loss, valid_mask
+from nbhelpers.distill.losses import encoder_match_loss, hidden_match_loss, kd_loss, topk_logits, valid_mask
 from nbhelpers.distill.student import StudentSpec, build_student
 from nbhelpers.parler.data import delayed_labels
-from nbhelpers.parler.losses import decoder_inputs
+from nbhelpers.parler.losses import codebook_logits, decoder_inputs
 
 
 def delayed_batch(model, lengths, seed=0):
@@ -91,12 +91,81 @@ def test_hidden_and_encoder_matching(batch):
     hs = batch["out"].decoder_hidden_states
     steps = batch["labels"].shape[1]
     pos = batch["mask"].any(-1)
-    assert hidden_match_loss(hs, hs, [0, 1, 2, 3], steps, pos) == 0
-    moved = [h + 1.0 for h in hs]
-    assert hidden_match_loss(moved, hs, [0, 1, 2, 3], steps, pos) == pytest.approx(1.0)
+    layers = [h[:, -steps:] for h in hs[1:]]
+    assert hidden_match_loss(layers, layers, pos) == 0
+    moved = [h + 1.0 for h in layers]
+    assert hidden_match_loss(moved, layers, pos) == pytest.approx(1.0)
+    # only the valid positions count
+    scrambled = [h.clone() for h in layers]
+    for h in scrambled:
+        h[~pos] = 50.0
+    assert hidden_match_loss(scrambled, layers, pos) == 0
     enc = batch["out"].encoder_last_hidden_state
     am = torch.tensor([[1, 1, 0], [1, 0, 0]])
     a, b2 = torch.zeros(2, 3, 4), torch.zeros(2, 3, 4)
     b2[:, 2] = 9.0  # only masked tokens differ
     assert encoder_match_loss(a, b2, am) == 0 and encoder_match_loss(a, b2, None) > 0
     assert enc.shape[0] == 2
+
+
+def test_hidden_matching_projects_a_narrow_student_and_trains_the_projection(batch):
+    steps = batch["labels"].shape[1]
+    pos = batch["mask"].any(-1)
+    teacher = [h[:, -steps:] for h in batch["out"].decoder_hidden_states[1:3]]  # width 32
+    narrow = [torch.randn(t.shape[0], steps, 16, requires_grad=True) for t in teacher]
+    with pytest.raises(ValueError, match="projections"):
+        hidden_match_loss(narrow, teacher, pos)
+    projections = torch.nn.ModuleList(torch.nn.Linear(16, 32) for _ in teacher)
+    loss = hidden_match_loss(narrow, teacher, pos, projections)
+    assert loss > 0
+    loss.backward()
+    assert all(p.weight.grad is not None and p.weight.grad.abs().sum() > 0 for p in projections)
+    assert all(h.grad is not None for h in narrow)
+    # a projection that reproduces the teacher exactly gives zero
+    exact = torch.nn.ModuleList(torch.nn.Linear(32, 32) for _ in teacher)
+    for p in exact:
+        torch.nn.init.eye_(p.weight)
+        torch.nn.init.zeros_(p.bias)
+    assert hidden_match_loss(teacher, teacher, pos, exact) == 0
+
+
+def _full_kl(student, teacher, temperature):
+    log_q = torch.log_softmax(student / temperature, -1)
+    log_p = torch.log_softmax(teacher / temperature, -1)
+    return (log_p.exp() * (log_p - log_q)).sum(-1)
+
+
+def test_topk_kl_is_the_kl_of_the_coarsened_distributions(batch):
+    labels, mask = batch["labels"], batch["mask"]
+    b, t, k = labels.shape
+    g = torch.Generator().manual_seed(1)
+    model_layout = batch["out"].logits + 0.7 * torch.randn(batch["out"].logits.shape, generator=g)
+    teacher = codebook_logits(batch["out"].logits, b, k, t)  # (B, K, L, V): the audio positions
+    student = codebook_logits(model_layout, b, k, t)
+    temp, vocab = 2.0, teacher.shape[-1]
+    full = kd_loss(model_layout, batch["out"].logits, labels, mask, temperature=temp, ce_weight=0.0)
+    assert torch.allclose(kd_loss(model_layout, teacher, labels, mask, temperature=temp)["kd"], full["kd"])
+    # k = V - 1: the tail is a single code, so the coarsened KL is the full KL
+    almost = kd_loss(model_layout, topk_logits(teacher, vocab - 1, temp), labels, mask, temperature=temp, ce_weight=0.0)
+    assert torch.allclose(almost["per_codebook_kd"], full["per_codebook_kd"], rtol=1e-4, atol=1e-6)
+    # small k: explicit k + 1 bucket KL, never above the full KL, zero for the teacher itself
+    top = topk_logits(teacher, 5, temp)
+    got = kd_loss(model_layout, top, labels, mask, temperature=temp, ce_weight=0.0)
+    p = torch.softmax(teacher / temp, -1)
+    q = torch.softmax(student / temp, -1)
+    p_s, q_s = p.gather(-1, top.indices), q.gather(-1, top.indices)
+    p_r, q_r = 1 - p_s.sum(-1), 1 - q_s.sum(-1)
+    by_hand = (p_s * (p_s / q_s).log()).sum(-1) + p_r * (p_r / q_r).log()
+    m = mask.permute(0, 2, 1).float()
+    expected = (by_hand * m).sum(dim=(0, 2)) / m.sum(dim=(0, 2)) * temp ** 2
+    assert torch.allclose(got["per_codebook_kd"], expected, rtol=1e-4, atol=1e-6)
+    assert (got["per_codebook_kd"] <= full["per_codebook_kd"] + 1e-6).all() and got["kd"] > 0
+    assert kd_loss(batch["out"].logits, top, labels, mask, temperature=temp, ce_weight=0.0)["kd"].abs() < 1e-5
+    # gradients stay finite, also where the student puts almost no mass outside the teacher's top-k
+    peaked = student.clone()
+    peaked.scatter_(-1, top.indices, 60.0)
+    peaked = peaked.reshape(b * k, t, vocab).requires_grad_(True)
+    kd_loss(peaked, top, labels, mask, temperature=temp, ce_weight=0.0)["kd"].backward()
+    assert torch.isfinite(peaked.grad).all()
+    with pytest.raises(ValueError, match="kd_topk"):
+        topk_logits(teacher, vocab, temp)

@@ -1,7 +1,13 @@
 import pytest
 import torch
 
-from nbhelpers.distill.student import StudentSpec, build_student, component_params, layer_mapping
+from nbhelpers.distill.student import (
+    StudentSpec,
+    build_student,
+    component_params,
+    hidden_layer_mapping,
+    layer_mapping,
+)
 
 
 @pytest.mark.parametrize("teacher,student,expected", [
@@ -21,6 +27,19 @@ def test_layer_mapping_rejects_impossible_sizes():
         layer_mapping(4, 5)
     with pytest.raises(ValueError):
         layer_mapping(4, 0)
+    with pytest.raises(ValueError):
+        hidden_layer_mapping(4, 5)
+
+
+@pytest.mark.parametrize("teacher,student,expected", [
+    (24, 6, [3, 7, 11, 15, 19, 23]),   # stride 4, last to last
+    (24, 5, [4, 9, 13, 18, 23]),       # stride 4.8, rounded half up
+    (4, 2, [1, 3]),
+    (4, 1, [3]),
+    (5, 5, [0, 1, 2, 3, 4]),
+])
+def test_hidden_layer_mapping_for_fresh_students_is_evenly_spaced_last_to_last(teacher, student, expected):
+    assert hidden_layer_mapping(teacher, student) == expected
 
 
 def test_depth_student_copies_mapped_layers(tiny_teacher):
@@ -45,7 +64,7 @@ def test_depth_student_copies_mapped_layers(tiny_teacher):
 def test_narrow_student_is_fresh_and_runs(tiny_teacher):
     teacher = tiny_teacher.model
     student, report = build_student(teacher, StudentSpec(decoder_layers=2, decoder_hidden=16))
-    assert report["narrow_decoder"] and report["decoder_layer_map"] is None
+    assert report["narrow_decoder"] and report["decoder_layer_map"] is None and report["hidden_layer_map"] == [1, 3]
     assert student.config.decoder.hidden_size == 16 and student.enc_to_dec_proj is not None
     k = teacher.config.decoder.num_codebooks
     labels = torch.randint(0, 64, (2, 7, k))

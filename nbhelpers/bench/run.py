@@ -89,7 +89,8 @@ def quality_metrics(record: dict[str, Any], clips: list[tuple[str, np.ndarray, i
         for k in ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808"):
             set_metric(record, f"quality.{k}", None, "DNSMOS disabled in the profile")
     if params.get("asr", True):
-        heard = [q.transcribe(a, sr, textset.language) for _, a, sr in clips]
+        heard = [q.transcribe(a, sr, textset.language, asr_model=str(params.get("asr_model", q.OFFLINE_BASE)))
+                 for _, a, sr in clips]
         mean_of("cer", [q.cer(t, h) for (t, _, _), h in zip(clips, heard, strict=True)], "ASR failed")
         mean_of("wer", [q.wer(t, h) for (t, _, _), h in zip(clips, heard, strict=True)], "ASR failed")
     else:

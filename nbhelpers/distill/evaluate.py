@@ -1,12 +1,13 @@
 """Teacher vs student in one run, same inputs and device: parameters per component, size on disk, peak
 memory and latency of generation, real-time factor, teacher-forced CE and code accuracy on the test split,
-quality metrics from the benchmark stage when its module is importable, and an optional int8 (dynamic,
-CPU) copy of the student measured the same way."""
+the benchmark stage's quality metrics (Whisper CER, DNSMOS, MCD-DTW to the test split's recordings) with the
+student's ratios to the teacher, and an optional int8 (dynamic, CPU) copy of the student measured the same way."""
 
 from __future__ import annotations
 
 import copy
 import io
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,39 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..bench.asr import OFFLINE_BASE
+from ..bench.harness import set_metric
 from ..parler.data import Collator, Example
 from ..parler.losses import decoder_inputs, valid_mask
 from ..parler.model import ParlerBundle
 from .losses import kd_loss
 from .student import component_params
+
+QUALITY_TOLERANCE = 0.10  # issue 5: on GPU profiles the student's CER and MOS estimate within 10 % of the teacher's
+DNSMOS_FIELDS = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A test-split row to synthesise and compare with its recording (MCD-DTW)."""
+
+    text: str
+    description: str
+    audio: np.ndarray
+    sampling_rate: int
+
+
+def reference_rows(split: Any, n: int) -> list[Reference]:
+    """The first ``n`` rows of a test split (``text``, ``text_description``, decoded ``audio``) as references."""
+    refs = []
+    for i in range(min(n, len(split))):
+        row = split[i]
+        audio = np.asarray(row["audio"]["array"], dtype=np.float32)
+        if audio.ndim != 1 or audio.size == 0:
+            raise ValueError(f"test split row {i} ({row['text'][:40]!r}): audio must be non-empty mono, got shape "
+                             f"{audio.shape}; re-run stage 01 to rebuild the dataset")
+        refs.append(Reference(row["text"], row["text_description"], audio, int(row["audio"]["sampling_rate"])))
+    return refs
 
 
 def folder_size(path: str | Path) -> int:
@@ -36,11 +65,12 @@ def weights_size(model: torch.nn.Module) -> int:
 @torch.no_grad()
 def measure_generation(bundle: ParlerBundle, sentences: list[str], description: str, *, name: str, seed: int = 0,
                        frames: int | None = None, max_seconds: float = 5.0, warmup: int = 1, repeats: int = 1,
-                       dtype: torch.dtype | None = None, disk_paths: tuple = ()) -> dict[str, Any]:
+                       dtype: torch.dtype | None = None, disk_paths: tuple = (),
+                       descriptions: dict[str, str] | None = None) -> dict[str, Any]:
     """Time generation of every sentence through the benchmark harness (``measure_synthesis``: warm-up,
-    repeats, latency, real-time factor, peak RSS / CUDA memory, size). Each sentence has a fixed sampling seed;
-    ``frames`` forces an exact length so models with random weights are compared on equal work. Returns the
-    harness record plus ``audios`` (first pass)."""
+    repeats, latency, real-time factor, peak RSS / CUDA memory, size). Each sentence has a fixed sampling seed
+    and ``description`` (or its own from ``descriptions``); ``frames`` forces an exact length so models with
+    random weights are compared on equal work. Returns the harness record plus ``audios`` (first pass)."""
     from ..bench.harness import measure_synthesis
 
     model = bundle.model.eval()
@@ -50,12 +80,14 @@ def measure_generation(bundle: ParlerBundle, sentences: list[str], description: 
         length = {"min_new_tokens": frames + k - 1, "max_new_tokens": frames + k - 1}
     else:
         length = {"max_length": max(2 * k, int(max_seconds * bundle.frame_rate))}
-    desc = bundle.description_tokenizer([description], return_tensors="pt").to(device)
+    descs = {d: bundle.description_tokenizer([d], return_tensors="pt").to(device)
+             for d in {description, *(descriptions or {}).values()}}
     index = {text: i for i, text in enumerate(sentences)}
     autocast = dtype is not None and device.type == "cuda"
 
     def synth(text: str) -> tuple[np.ndarray, int]:
         prompt = bundle.prompt_tokenizer([text], return_tensors="pt").to(device)
+        desc = descs[(descriptions or {}).get(text, description)]
         torch.manual_seed(seed + index[text])
         with torch.autocast(device.type, dtype=dtype, enabled=autocast):
             audio = model.generate(input_ids=desc.input_ids, attention_mask=desc.attention_mask,
@@ -98,23 +130,69 @@ def teacher_forced_metrics(bundle: ParlerBundle, examples: list[Example], *, bat
     return {"test_ce": ce_sum / max(count, 1), "code_accuracy": correct / max(count, 1), "test_positions": int(count)}
 
 
-def quality_metrics(audios: list[np.ndarray], sr: int, texts: list[str], language: str = "kn") -> dict[str, Any]:
-    """ASR character error rate and DNSMOS through ``nbhelpers.bench.quality``; a metric whose tools are not
-    installed on this stack (faster-whisper, speechmos live on the main stack) is reported as unavailable
-    with the reason, and notebook 06 scores the saved WAVs there."""
+def asr_token_cap(text: str) -> int:
+    """Whisper's token budget for one clip: room for a correct transcript of ``text`` (Indic letters take up to
+    three byte-level tokens each), small enough to cut the loops Whisper falls into on noise-like audio."""
+    return min(160, 3 * len(text) + 8)
+
+
+def quality_metrics(audios: list[np.ndarray], sr: int, texts: list[str], *, language: str = "kn",
+                    references: dict[str, Reference] | None = None,
+                    asr_model: str = OFFLINE_BASE) -> dict[str, Any]:
+    """Means over the clips of Whisper CER/WER (``asr_model``, greedy, in ``language``), DNSMOS and, for texts
+    with a reference recording, MCD-DTW through ``nbhelpers.bench.quality``. A metric that cannot be computed
+    (e.g. a hub ASR model that cannot be downloaded) is None with its reason in ``quality_unavailable``."""
     from ..bench import quality
 
+    def asr() -> dict[str, float]:
+        heard = [quality.transcribe(a, sr, language, max_new_tokens=asr_token_cap(t), asr_model=asr_model)
+                 for t, a in zip(texts, audios, strict=True)]
+        return {"cer": float(np.mean([quality.cer(t, h) for t, h in zip(texts, heard, strict=True)])),
+                "wer": float(np.mean([quality.wer(t, h) for t, h in zip(texts, heard, strict=True)]))}
+
+    def mos() -> dict[str, float]:
+        scores = [quality.dnsmos(a, sr) for a in audios]
+        return {k: float(np.mean([s[k] for s in scores])) for k in DNSMOS_FIELDS}
+
+    def mcd() -> dict[str, Any]:
+        refs = references or {}
+        pairs = [(refs[t], a) for t, a in zip(texts, audios, strict=True) if t in refs]
+        if not pairs:
+            raise ValueError("no evaluation text is a test-split row with a recording (eval_test_rows = 0)")
+        return {"mcd_db": float(np.mean([quality.mcd_dtw(r.audio, r.sampling_rate, a, sr) for r, a in pairs])),
+                "mcd_n": len(pairs)}
+
     out: dict[str, Any] = {}
-    for field, compute in (
-            ("cer", lambda: float(np.mean([quality.cer(t, quality.transcribe(a, sr, language))
-                                           for t, a in zip(texts, audios, strict=True)]))),
-            ("dnsmos_ovrl", lambda: float(np.mean([quality.dnsmos(a, sr)["dnsmos_ovrl"] for a in audios])))):
+    for fields, compute in ((("cer", "wer"), asr), (DNSMOS_FIELDS, mos), (("mcd_db",), mcd)):
         try:
-            out[field] = compute()
-        except ImportError as err:
-            out[field] = None
-            out.setdefault("quality_unavailable", {})[field] = f"not installed on this stack: {err.name}"
+            out.update(compute())
+        except Exception as err:  # a failed metric is reported with its reason, the run is kept
+            for f in fields:
+                out[f] = None
+                out.setdefault("quality_unavailable", {})[f] = f"{type(err).__name__}: {err}"
     return out
+
+
+def quality_vs_teacher(row: dict[str, Any], teacher: dict[str, Any],
+                       tolerance: float = QUALITY_TOLERANCE) -> dict[str, Any]:
+    """The issue-5 quality target for one system against the teacher: ``cer_vs_teacher`` and
+    ``mos_vs_teacher`` (system / teacher; None when either is unmeasured or the teacher's is 0), and
+    ``quality_within_10pct``: CER at most ``1 + tolerance`` times the teacher's and DNSMOS overall at least
+    ``1 - tolerance`` times it (being better is within); None unless all four numbers were measured."""
+    cer_s, cer_t = row.get("cer"), teacher.get("cer")
+    mos_s, mos_t = row.get("dnsmos_ovrl"), teacher.get("dnsmos_ovrl")
+    measured = None not in (cer_s, cer_t, mos_s, mos_t)
+    return {"cer_vs_teacher": cer_s / cer_t if cer_s is not None and cer_t else None,
+            "mos_vs_teacher": mos_s / mos_t if mos_s is not None and mos_t else None,
+            "quality_within_10pct": (cer_s <= (1 + tolerance) * cer_t and mos_s >= (1 - tolerance) * mos_t)
+            if measured else None}
+
+
+def record_quality(record: dict[str, Any], row: dict[str, Any]) -> None:
+    """Copy a row's quality figures into its tts-bench/1 record (None with the reason when not measured)."""
+    for field in ("cer", "wer", *DNSMOS_FIELDS, "mcd_db"):
+        if field in row:
+            set_metric(record, f"quality.{field}", row[field], (row.get("quality_unavailable") or {}).get(field))
 
 
 def int8_copy(model: torch.nn.Module) -> torch.nn.Module:
@@ -125,11 +203,15 @@ def int8_copy(model: torch.nn.Module) -> torch.nn.Module:
 
 def compare(systems: dict[str, ParlerBundle], *, sentences: list[str], description: str,
             test_examples: dict[str, list[Example]] | None = None, disk: dict[str, str | Path] | None = None,
-            frames: int | None = None, max_seconds: float = 5.0, seed: int = 0, warmup: int = 1, repeats: int = 1,
-            dtype: torch.dtype | None = None, quality: bool = True) -> dict[str, dict[str, Any]]:
+            references: list[Reference] | None = None, frames: int | None = None, max_seconds: float = 5.0,
+            seed: int = 0, warmup: int = 1, repeats: int = 1, dtype: torch.dtype | None = None, quality: bool = True,
+            language: str = "kn", asr_model: str = OFFLINE_BASE) -> dict[str, dict[str, Any]]:
     """One row of figures per system (e.g. ``teacher``, ``student``, ``student_int8``), measured in turn on the
-    same sentences, description, seed and device; audio arrays are returned under ``audios`` and the full
-    harness record under ``record``."""
+    same texts (``sentences`` then the ``references``' test-split rows, each with its own description), seed and
+    device; quality is scored once every system is timed (no ASR/MOS model is in memory while one is timed). Audio
+    arrays are returned under ``audios``, their texts under ``texts`` and the full harness record under ``record``."""
+    refs = {r.text: r for r in references or ()}
+    texts = list(dict.fromkeys([*sentences, *refs]))
     rows: dict[str, dict[str, Any]] = {}
     for name, bundle in tqdm(systems.items(), desc="teacher vs student", leave=False):
         base = rows.get(name.removesuffix("_int8")) if name.endswith("_int8") else None
@@ -142,9 +224,10 @@ def compare(systems: dict[str, ParlerBundle], *, sentences: list[str], descripti
             row["disk_mib"] = round(folder_size(disk[name]) / 2**20, 3)
         if test_examples and name in test_examples:
             row.update(teacher_forced_metrics(bundle, test_examples[name]))
-        rec = measure_generation(bundle, sentences, description, name=name, seed=seed, frames=frames,
-                                 max_seconds=max_seconds, warmup=warmup, repeats=repeats, dtype=dtype)
-        row["audios"] = rec.pop("audios")
+        rec = measure_generation(bundle, texts, description, name=name, seed=seed, frames=frames,
+                                 max_seconds=max_seconds, warmup=warmup, repeats=repeats, dtype=dtype,
+                                 descriptions={t: r.description for t, r in refs.items()})
+        row["audios"], row["texts"] = rec.pop("audios"), texts
         before = rec.pop("cuda_allocated_before_mib")
         # own weights + the peak working memory of generation above what was resident before (the other
         # systems' weights stay loaded in a side-by-side run, so the raw process peak would not separate them)
@@ -152,10 +235,13 @@ def compare(systems: dict[str, ParlerBundle], *, sentences: list[str], descripti
         row.update(device=rec["device"], latency_s=rec["latency_s_median"], rtf=rec["rtf"], audio_s=rec["audio_s"],
                    generation_work_mib=round(max(work, 0.0), 2), peak_memory_mib=round(row["weights_mib"] + max(work, 0.0), 2),
                    peak_memory_kind="CUDA allocator" if before is not None else "process RSS")
-        if quality:
-            row.update(quality_metrics(row["audios"], bundle.sampling_rate, sentences))
         row["record"] = rec
         rows[name] = row
+    if quality:
+        for name, row in tqdm(rows.items(), desc="quality (ASR, DNSMOS, MCD)", leave=False):
+            row.update(quality_metrics(row["audios"], systems[name].sampling_rate, texts, language=language,
+                                       references=refs, asr_model=asr_model))
+            record_quality(row["record"], row)
     if "teacher" in rows:
         t = rows["teacher"]
         for name, row in rows.items():
@@ -164,12 +250,14 @@ def compare(systems: dict[str, ParlerBundle], *, sentences: list[str], descripti
                 row["params_decoder_ratio"] = row["params_decoder"] / t["params_decoder"]
                 if row["device"] == t["device"]:
                     row["speedup"] = t["latency_s"] / row["latency_s"]
+                    row.update(quality_vs_teacher(row, t))
     return rows
 
 
 SUMMARY_FIELDS = ("params_total", "params_decoder", "params_text_encoder", "params_embed_prompts", "weights_mib",
                   "disk_mib", "peak_memory_mib", "latency_s", "rtf", "speedup", "test_ce", "code_accuracy", "cer",
-                  "dnsmos_ovrl", "params_total_ratio", "params_decoder_ratio")
+                  "dnsmos_ovrl", "mcd_db", "params_total_ratio", "params_decoder_ratio", "cer_vs_teacher",
+                  "mos_vs_teacher", "quality_within_10pct")
 
 
 def summary_rows(comparison: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from ..parler.train import RunPaths, load_dataset, train, write_wavs
 from ..paths import Workspace
 from ..profiles import load_profile
 from ..records import append_stage_record
-from .evaluate import compare, int8_copy
+from .evaluate import Reference, compare, int8_copy, reference_rows
 from .train import (
     STAGE,
     find_teacher,
@@ -43,6 +43,7 @@ class DistillResult:
     teacher: ParlerBundle | None = None
     student: ParlerBundle | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    references: list[Reference] = field(default_factory=list)  # test-split rows also synthesised, with recordings
 
     @property
     def student_dir(self) -> Path:
@@ -79,8 +80,10 @@ def plan(params: dict[str, Any], *, workspace: Workspace | None = None, dataset:
 
 
 def evaluate_pair(teacher: ParlerBundle, student: ParlerBundle, params: dict[str, Any], data: Any, *,
-                  workspace: Workspace, disk: dict[str, Path] | None = None) -> dict[str, dict[str, Any]]:
-    """Teacher vs student (and its int8 copy when asked and on CPU) on the profile's sentences and test split."""
+                  workspace: Workspace, disk: dict[str, Path] | None = None,
+                  references: list[Reference] | None = None) -> dict[str, dict[str, Any]]:
+    """Teacher vs student (and its int8 copy when asked and on CPU) on the profile's sentences plus the
+    ``references`` (test-split rows, scored against their recordings), and on the test split's codes."""
     device = next(teacher.model.parameters()).device
     student.model.to(device)
     codes = load_or_encode(teacher, data, RunPaths(workspace.stage_dir("parler")).codes, splits=("test",),
@@ -96,9 +99,10 @@ def evaluate_pair(teacher: ParlerBundle, student: ParlerBundle, params: dict[str
     frames = int(params["eval_frames"]) or None
     dtype = torch.float16 if device.type == "cuda" and params["mixed_precision"] in ("auto", "fp16") else None
     return compare(systems, sentences=list(params["eval_sentences"]), description=str(params["sample_description"]),
-                   test_examples=examples, disk=disk, frames=frames, max_seconds=float(params["eval_max_seconds"]),
-                   seed=int(params["seed"]), warmup=int(params["eval_warmup"]), repeats=int(params["eval_repeats"]),
-                   dtype=dtype, quality=bool(params["quality"]))
+                   test_examples=examples, disk=disk, references=references,
+                   frames=frames, max_seconds=float(params["eval_max_seconds"]), seed=int(params["seed"]),
+                   warmup=int(params["eval_warmup"]), repeats=int(params["eval_repeats"]), dtype=dtype,
+                   quality=bool(params["quality"]), asr_model=str(params["asr_model"]))
 
 
 def run(params: dict[str, Any], *, workspace: Workspace | None = None, dataset: Any = None,
@@ -134,10 +138,14 @@ def run(params: dict[str, Any], *, workspace: Workspace | None = None, dataset: 
         out.student = load_student(out.student_dir)
         teacher_dir = Path(teacher_src) if Path(teacher_src).is_dir() else None
         disk = {"student": out.student_dir, **({"teacher": teacher_dir} if teacher_dir else {})}
-        out.comparison = evaluate_pair(teacher, out.student, params, data, workspace=ws, disk=disk)
+        out.references = reference_rows(data["test"], int(params["eval_test_rows"]))
+        out.comparison = evaluate_pair(teacher, out.student, params, data, workspace=ws, disk=disk,
+                                       references=out.references)
         wavs = []
+        n_fixed = len(dict.fromkeys(params["eval_sentences"]))  # the eval_sentences come first, then test-split rows
         for name, row in out.comparison.items():
-            wavs += write_wavs(paths.run_dir / "compare", name, row["audios"], teacher.sampling_rate)
+            wavs += write_wavs(paths.run_dir / "compare", name, row["audios"][:n_fixed], teacher.sampling_rate)
+            wavs += write_wavs(paths.run_dir / "compare", f"{name}_test", row["audios"][n_fixed:], teacher.sampling_rate)
         table = {n: {k: v for k, v in r.items() if k != "audios"} for n, r in out.comparison.items()}
         (paths.run_dir / "comparison.json").write_text(json.dumps(table, indent=1))
         for row in table.values():  # tts-bench/1 records, for the suite benchmark (06)
@@ -146,8 +154,9 @@ def run(params: dict[str, Any], *, workspace: Workspace | None = None, dataset: 
                        wavs=[str(w) for w in wavs])
         s = table["student"]
         out.metrics.update({k: s[k] for k in ("params_total_ratio", "params_decoder_ratio", "speedup", "test_ce",
-                                              "code_accuracy") if k in s})
-        out.metrics["teacher_test_ce"] = table["teacher"].get("test_ce")
+                                              "code_accuracy", "cer", "dnsmos_ovrl", "mcd_db", "cer_vs_teacher",
+                                              "mos_vs_teacher", "quality_within_10pct") if k in s})
+        out.metrics.update({f"teacher_{k}": table["teacher"].get(k) for k in ("test_ce", "cer", "dnsmos_ovrl", "mcd_db")})
     append_stage_record(STAGE, profile=params["profile"], status=result.status, workspace=ws,
                         inputs={"teacher": teacher_src, "dataset": params["dataset"]}, outputs=outputs,
                         metrics=out.metrics)

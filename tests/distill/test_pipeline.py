@@ -66,24 +66,39 @@ def test_distillation_run_exports_student_and_comparison(kn_data):
     assert table["student_int8"]["weights_mib"] < s["weights_mib"]
     assert s["latency_s"] > 0 and s["rtf"] > 0 and s["record"]["schema"] == "tts-bench/1"
     from nbhelpers.bench.harness import read_records as bench_records
-    assert [r["system"] for r in bench_records(out.paths.run_dir / "bench_records.jsonl", strict=True)] == \
-        ["teacher", "student", "student_int8"]
+    records = bench_records(out.paths.run_dir / "bench_records.jsonl", strict=True)
+    assert [r["system"] for r in records] == ["teacher", "student", "student_int8"]
+    # quality on the parler stack: Whisper CER, DNSMOS and MCD to the test row's recording, for every system
+    test_row = SENTENCES[10 % 6]  # the fixture's first test-split row (eval_test_rows = 1 on smoke)
+    assert t["texts"] == ["ನಮಸ್ಕಾರ", test_row] and [r.text for r in out.references] == [test_row]
+    for name, row in table.items():
+        assert 0 <= row["cer"] <= 1 and 1 <= row["dnsmos_ovrl"] <= 5 and row["mcd_db"] > 0 and row["mcd_n"] == 1, name
+        assert "quality_unavailable" not in row, row.get("quality_unavailable")
+    assert s["cer_vs_teacher"] == pytest.approx(s["cer"] / t["cer"])
+    assert s["mos_vs_teacher"] == pytest.approx(s["dnsmos_ovrl"] / t["dnsmos_ovrl"])
+    assert s["quality_within_10pct"] is (s["cer"] <= 1.1 * t["cer"] and s["dnsmos_ovrl"] >= 0.9 * t["dnsmos_ovrl"])
+    assert records[1]["quality"]["cer"] == s["cer"] and records[1]["quality"]["mcd_db"] == s["mcd_db"]
+    assert sorted(p.name for p in (out.paths.run_dir / "compare").glob("student_*.wav")) == \
+        ["student_0.wav", "student_int8_0.wav", "student_int8_test_0.wav", "student_test_0.wav"]
     model = ParlerTTSForConditionalGeneration.from_pretrained(out.student_dir)  # plain upstream loading
     assert model.config.decoder.num_hidden_layers == 2
     ptok = out.student.prompt_tokenizer
     assert ptok.decode(ptok.encode("ನಮಸ್ಕಾರ"), skip_special_tokens=True) == "ನಮಸ್ಕಾರ"
     rec = read_records(ws, "03_parler_distill")[-1]
     assert rec["status"] == "done" and rec["metrics"]["params_decoder_ratio"] < 1
+    assert rec["metrics"]["quality_within_10pct"] is s["quality_within_10pct"]
+    assert rec["metrics"]["teacher_cer"] == t["cer"]
 
 
 def test_stopped_run_resumes_exactly(kn_data, tmp_path):
     from nbhelpers.distill.pipeline import run
 
-    full = run(_params(run="full", int8=False), workspace=Workspace(tmp_path / "a"), dataset=str(kn_data))
+    fast = {"int8": False, "quality": False}  # resume is about training state: no quality models needed
+    full = run(_params(run="full", **fast), workspace=Workspace(tmp_path / "a"), dataset=str(kn_data))
     ws = Workspace(tmp_path / "b")
-    first = run(_params(run="split", int8=False), workspace=ws, dataset=str(kn_data), stop_after=2)
+    first = run(_params(run="split", **fast), workspace=ws, dataset=str(kn_data), stop_after=2)
     assert first.status == "resume_needed" and read_records(ws)[-1]["status"] == "resume_needed"
-    second = run(_params(run="split", int8=False), workspace=ws, dataset=str(kn_data))
+    second = run(_params(run="split", **fast), workspace=ws, dataset=str(kn_data))
     assert second.status == "done"
     a, b = full.student.model.state_dict(), second.student.model.state_dict()
     assert a.keys() == b.keys()

@@ -35,7 +35,8 @@ METRIC_FIELDS = ("latency_s_median", "latency_s_p90", "rtf_median", "rtf_p90", "
 # Quality metrics (in record["quality"]), same rule; filled by nbhelpers.bench.quality / the suite runner.
 QUALITY_FIELDS = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808", "cer", "wer", "mcd_db", "f0_rmse_hz",
                   "vuv_error", "pesq_wb", "stoi")
-OPTIONAL_FIELDS = ("quality", "not_available", "notes", "language", "stage", "texts_sha256", "run")
+OPTIONAL_FIELDS = ("quality", "not_available", "notes", "language", "stage", "texts_sha256", "run", "measured_on",
+                   "quality_source")
 ALL_FIELDS = frozenset(CONTEXT_FIELDS + METRIC_FIELDS + OPTIONAL_FIELDS)
 PACKAGES = ("torch", "onnxruntime", "numpy", "coqui-tts", "kokoro", "kokoro-onnx", "pocket-tts", "parler-tts",
             "transformers", "piper-tts", "faster-whisper", "ctranslate2", "speechmos", "nvidia-ml-py")
@@ -87,6 +88,15 @@ def validate_record(record: dict[str, Any]) -> dict[str, Any]:
             problems.append(f"{key} must be a finite number or None, got {value!r}")
         elif reason is not None:
             problems.append(f"{key} = {value} but not_available says {reason!r}: a number must be measured")
+    measured_on = record.get("measured_on")
+    if measured_on is not None and not (isinstance(measured_on, str) and measured_on.strip()):
+        problems.append("measured_on must say where speed/memory were measured (a non-empty string)")
+    sources = record.get("quality_source") or {}
+    if not isinstance(sources, dict) or not all(isinstance(v, str) and v.strip() for v in sources.values()):
+        problems.append("quality_source must map quality metric -> where it was computed")
+    else:
+        problems += [f"quality_source names {k!r}, which has no number in quality" for k in sources
+                     if not _is_number(quality.get(k))]
     allowed_na = set(METRIC_FIELDS) | {f"quality.{k}" for k in QUALITY_FIELDS}
     stray = sorted(set(na) - allowed_na)
     if stray:
@@ -316,6 +326,36 @@ def _sync(device: str) -> None:
             torch.cuda.synchronize()
 
 
+def _context(system: str, backend: str, dtype: str, device: str, threads: int, n_texts: int, warmup: int,
+             repeats: int, sample_rate: int, audio_s: float, language: str | None, notes: str) -> dict[str, Any]:
+    """The context fields of a record, describing this machine and process (``gpu`` 'none' until set)."""
+    from ..env import detect_platform
+
+    rec: dict[str, Any] = {
+        "schema": SCHEMA, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "system": system, "backend": backend,
+        "dtype": dtype, "device": device, "threads": threads, "n_texts": n_texts, "warmup": warmup,
+        "repeats": repeats, "sample_rate": sample_rate, "audio_s": audio_s, "platform": detect_platform(),
+        "cpu": _cpu_name(), "gpu": "none", "python": sys.version.split()[0], "packages": package_versions(),
+        "not_available": {}, "quality": {},
+    }
+    if language:
+        rec["language"] = language
+    if notes:
+        rec["notes"] = notes
+    return rec
+
+
+def untimed_record(system: str, backend: str, *, dtype: str, device: str, n_texts: int, sample_rate: int,
+                   audio_s: float, reason: str, language: str | None = None, notes: str = "") -> dict[str, Any]:
+    """A record for audio another process synthesised without timing it (e.g. a training stage's samples,
+    scored later): every speed, memory and size metric is None with ``reason``; the context fields describe
+    the machine that writes the record, which is where its quality metrics get computed."""
+    rec = _context(system, backend, dtype, device, _threads(), n_texts, 0, 0, sample_rate, audio_s, language, notes)
+    for name in METRIC_FIELDS:
+        set_metric(rec, name, None, reason)
+    return rec
+
+
 def measure_synthesis(system: str, backend: str, synth_fn: SynthFn, texts: Sequence[str], *,
                       dtype: str = "float32", device: str = "cpu", warmup: int = 1, repeats: int = 3,
                       model: Any = None, disk_paths: Iterable[str | os.PathLike] = (), threads: int | None = None,
@@ -332,7 +372,7 @@ def measure_synthesis(system: str, backend: str, synth_fn: SynthFn, texts: Seque
     (NVML board energy over that pass / seconds of audio produced in it; idle power is not subtracted)."""
     from tqdm.auto import tqdm
 
-    from ..env import detect_platform, gpu_info
+    from ..env import gpu_info
 
     texts = list(texts)
     if not texts or not all(isinstance(t, str) and t.strip() for t in texts):
@@ -379,19 +419,10 @@ def measure_synthesis(system: str, backend: str, synth_fn: SynthFn, texts: Seque
     if len(sr_seen) != 1:
         raise ValueError(f"{system}: synth_fn returned several sample rates {sorted(sr_seen)}")
     lat = np.array(latencies)
-    rec: dict[str, Any] = {
-        "schema": SCHEMA, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "system": system, "backend": backend,
-        "dtype": dtype, "device": device, "threads": int(threads if threads is not None else _threads()),
-        "n_texts": len(texts), "warmup": warmup, "repeats": repeats, "sample_rate": sr_seen.pop(),
-        "audio_s": float(sum(durations[: len(texts)])), "platform": detect_platform(), "cpu": _cpu_name(),
-        "gpu": (gpu_info()[gpu].name if cuda_torch and gpu < len(gpu_info()) else
-                ("none" if gpu is None else f"cuda:{gpu} (not visible to torch)")),
-        "python": sys.version.split()[0], "packages": package_versions(), "not_available": {}, "quality": {},
-    }
-    if language:
-        rec["language"] = language
-    if notes:
-        rec["notes"] = notes
+    rec = _context(system, backend, dtype, device, int(threads if threads is not None else _threads()), len(texts),
+                   warmup, repeats, sr_seen.pop(), float(sum(durations[: len(texts)])), language, notes)
+    rec["gpu"] = (gpu_info()[gpu].name if cuda_torch and gpu < len(gpu_info()) else
+                  ("none" if gpu is None else f"cuda:{gpu} (not visible to torch)"))
     set_metric(rec, "latency_s_median", float(np.median(lat)))
     set_metric(rec, "latency_s_p90", float(np.percentile(lat, 90)))
     set_metric(rec, "rtf_median", float(np.median(rtfs)))

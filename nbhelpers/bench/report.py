@@ -17,7 +17,9 @@ COLUMNS = (
     ("J / audio s", "energy_j_per_audio_s", "{:.2f}"), ("DNSMOS ovrl", "q:dnsmos_ovrl", "{:.2f}"),
     ("P.808", "q:dnsmos_p808", "{:.2f}"), ("CER", "q:cer", "{:.3f}"), ("WER", "q:wer", "{:.3f}"),
     ("MCD dB", "q:mcd_db", "{:.2f}"), ("F0 RMSE Hz", "q:f0_rmse_hz", "{:.1f}"), ("V/UV err", "q:vuv_error", "{:.3f}"),
+    ("timed in", "timed_in", "{}"),
 )
+HERE = "06_benchmark"
 CHARTS = (("rtf", "real-time factor (lower is faster)"), ("peak_rss_mib", "peak CPU RSS, MiB"),
           ("q:dnsmos_ovrl", "DNSMOS overall (MOS estimate)"), ("q:cer", "character error rate (Whisper base)"))
 NA_MARK = "n/a"
@@ -27,6 +29,8 @@ def value(record: dict[str, Any], key: str) -> Any:
     """A record's field; ``q:name`` reads record['quality'][name]."""
     if key.startswith("q:"):
         return (record.get("quality") or {}).get(key[2:])
+    if key == "timed_in":  # records of saved audio say where they were timed; the others were timed here
+        return (record.get("measured_on") or HERE).split(" on the ")[0]
     return record.get(key)
 
 
@@ -93,6 +97,21 @@ def _reasons(records: list[dict[str, Any]]) -> list[str]:
     return [f"{', '.join(sorted(ks))}: {why}" for why, ks in seen.items()]
 
 
+def provenance(records: list[dict[str, Any]]) -> list[str]:
+    """For each record of another stage's saved audio: where its speed/memory were measured and where each
+    quality metric was computed (records without ``measured_on`` were measured and scored by this run)."""
+    out = []
+    for r in records:
+        if not r.get("measured_on"):
+            continue
+        by_source: dict[str, list[str]] = {}
+        for metric, source in (r.get("quality_source") or {}).items():
+            by_source.setdefault(source, []).append(metric)
+        quality = "; ".join(f"{', '.join(ms)} by {src}" for src, ms in by_source.items()) or "none"
+        out.append(f"{label(r)}: speed/memory {r['measured_on']}; quality {quality}")
+    return out
+
+
 def write_report(records: list[dict[str, Any]], gallery: list[dict[str, Any]], skipped: dict[str, str],
                  failures: dict[str, str], out_dir: str | Path, *, title: str = "Benchmark") -> dict[str, Path | None]:
     """Write ``report.md``, ``report.html`` and ``charts.png`` into ``out_dir``; return their paths."""
@@ -104,6 +123,9 @@ def write_report(records: list[dict[str, Any]], gallery: list[dict[str, Any]], s
     md = [f"# {title}", "", warn, "", f"Environment: {_env_line(records)}", "", markdown_table(records), ""]
     if chart:
         md += [f"![charts]({chart.name})", ""]
+    imported = provenance(records)
+    if imported:
+        md += ["## Numbers from other stages (saved audio)", ""] + [f"- {x}" for x in imported] + [""]
     md += ["## Not measured, and why", ""] + [f"- {x}" for x in _reasons(records)] + [""]
     if skipped:
         md += ["## Systems not benchmarked", ""] + [f"- **{k}**: {v}" for k, v in skipped.items()] + [""]
@@ -119,7 +141,8 @@ def write_report(records: list[dict[str, Any]], gallery: list[dict[str, Any]], s
     th = "".join(f"<th>{esc(h)}</th>" for h, _, _ in COLUMNS)
     trs = "".join("<tr>" + "".join(f"<td>{esc(cell(r, k, f))}</td>" for _, k, f in COLUMNS) + "</tr>" for r in records)
     lists = ""
-    for heading, items in (("Not measured, and why", _reasons(records)),
+    for heading, items in (("Numbers from other stages (saved audio)", imported),
+                           ("Not measured, and why", _reasons(records)),
                            ("Systems not benchmarked", [f"{k}: {v}" for k, v in skipped.items()]),
                            ("Failures", [f"{k}: {v}" for k, v in failures.items()])):
         if items:

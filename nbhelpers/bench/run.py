@@ -72,32 +72,45 @@ def text_sets(params: dict[str, Any], workspace: Workspace) -> dict[str, TextSet
     return out
 
 
+DNSMOS_FIELDS = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")
+ASR_FIELDS = ("cer", "wer")
+REFERENCE_FIELDS = ("mcd_db", "f0_rmse_hz", "vuv_error")
+SCORED_HERE = "06_benchmark, from the saved WAVs on the main stack"
+
+
 def quality_metrics(record: dict[str, Any], clips: list[tuple[str, np.ndarray, int]], textset: TextSet,
-                    params: dict[str, Any]) -> None:
-    """Fill ``record['quality']`` with means over the clips; every metric not computed gets its reason."""
+                    params: dict[str, Any], provided: dict[str, float] | None = None) -> None:
+    """Fill ``record['quality']`` with means over the clips; every metric not computed gets its reason.
+    ``provided``: metrics another stage already computed on these clips; a group of metrics (DNSMOS, ASR,
+    reference) that it covers completely is not computed again, and its values replace computed ones."""
     from . import quality as q
+
+    provided = provided or {}
 
     def mean_of(name: str, values: list[float | None], reason: str) -> None:
         vals = [v for v in values if v is not None]
         set_metric(record, f"quality.{name}", float(np.mean(vals)) if vals else None, reason)
 
-    if params.get("dnsmos", True):
-        scores = [q.dnsmos(a, sr) for _, a, sr in clips]
-        for k in ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808"):
-            mean_of(k, [s[k] for s in scores], "DNSMOS failed")
-    else:
-        for k in ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808"):
+    def needed(group: tuple[str, ...]) -> bool:
+        return not set(group) <= set(provided)
+
+    if not params.get("dnsmos", True):
+        for k in DNSMOS_FIELDS:
             set_metric(record, f"quality.{k}", None, "DNSMOS disabled in the profile")
-    if params.get("asr", True):
+    elif needed(DNSMOS_FIELDS):
+        scores = [q.dnsmos(a, sr) for _, a, sr in clips]
+        for k in DNSMOS_FIELDS:
+            mean_of(k, [s[k] for s in scores], "DNSMOS failed")
+    if not params.get("asr", True):
+        for k in ASR_FIELDS:
+            set_metric(record, f"quality.{k}", None, "ASR disabled in the profile")
+    elif needed(ASR_FIELDS):
         heard = [q.transcribe(a, sr, textset.language, asr_model=str(params.get("asr_model", q.OFFLINE_BASE)))
                  for _, a, sr in clips]
         mean_of("cer", [q.cer(t, h) for (t, _, _), h in zip(clips, heard, strict=True)], "ASR failed")
         mean_of("wer", [q.wer(t, h) for (t, _, _), h in zip(clips, heard, strict=True)], "ASR failed")
-    else:
-        for k in ("cer", "wer"):
-            set_metric(record, f"quality.{k}", None, "ASR disabled in the profile")
     with_ref = [(t, a, sr) for t, a, sr in clips if t in textset.references]
-    if with_ref:
+    if with_ref and needed(REFERENCE_FIELDS):
         mcd, f0, vuv = [], [], []
         for t, a, sr in with_ref:
             ref, rsr = textset.references[t]
@@ -108,46 +121,67 @@ def quality_metrics(record: dict[str, Any], clips: list[tuple[str, np.ndarray, i
         mean_of("mcd_db", mcd, "MCD failed")
         mean_of("f0_rmse_hz", f0, "no frame voiced in both reference and synthesis")
         mean_of("vuv_error", vuv, "voicing comparison failed")
-    else:
-        for k in ("mcd_db", "f0_rmse_hz", "vuv_error"):
-            set_metric(record, f"quality.{k}", None, f"no reference recordings for {textset.language} "
+    elif not with_ref:
+        for k in REFERENCE_FIELDS:
+            set_metric(record, f"quality.{k}", None, f"no reference recording of these {textset.language} texts "
                        f"({textset.source})")
     for k in ("pesq_wb", "stoi"):
         set_metric(record, f"quality.{k}", None, "no time-aligned reference: free synthesis, not resynthesis")
-
-
-def stage_records(ws: Workspace, params: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """tts-bench/1 records that other stages wrote with the harness (``**/bench_records.jsonl`` in the
-    workspace, e.g. 03's teacher vs student, measured in the parler stack), with DNSMOS filled in here from the
-    WAVs saved beside them (``<dir>/*/<system>_NN.wav``) when the stage could not score them; and gallery
-    entries for those WAVs. The texts of those clips are not stored with them, so CER/WER stay unavailable."""
-    import soundfile as sf
-
-    from . import quality as q
-
-    records, gallery = [], []
-    for path in sorted(ws.root.rglob("bench_records.jsonl")):
-        for rec in read_records(path):
-            rec = json.loads(json.dumps(rec))
-            wavs = sorted(path.parent.glob(f"*/{rec['system']}_[0-9]*.wav"))
-            have = {k for k, v in (rec.get("quality") or {}).items() if v is not None}
-            if wavs and params.get("dnsmos", True) and "dnsmos_ovrl" not in have:
-                scores = [q.dnsmos(*sf.read(w, dtype="float32")) for w in wavs[: int(params["max_texts"])]]
-                for k in scores[0]:
-                    set_metric(rec, f"quality.{k}", float(np.mean([s[k] for s in scores])))
-            for k in ("cer", "wer"):
-                if k not in have:
-                    set_metric(rec, f"quality.{k}", None, f"not scored: {path} does not store the texts of its clips")
-            records.append(rec)
-            gallery += [{"system": rec["system"], "backend": rec["backend"], "dtype": rec["dtype"],
-                         "language": rec.get("language", ""), "text": f"(from {rec.get('stage', path.parent.name)})",
-                         "path": str(w), "kind": "suite"} for w in wavs[: int(params["gallery_per_system"])]]
-    return records, gallery
+    for k, v in provided.items():
+        set_metric(record, f"quality.{k}", v)
 
 
 def _slug(text: str) -> str:
     """A file-name-safe version of a label."""
     return "".join(c if c.isalnum() or c in "-." else "_" for c in text).strip("_")
+
+
+def gallery_clips(variant: Any, lang: str, clips: list[tuple[str, np.ndarray, int]], out: Path
+                  ) -> list[dict[str, Any]]:
+    """Write clips to ``<out>/gallery/<system>__<backend>__<lang>_<i>.wav``; return their gallery entries."""
+    import soundfile as sf
+
+    entries = []
+    for i, (text, audio, sr) in enumerate(clips):
+        path = out / "gallery" / f"{_slug(variant.system)}__{_slug(variant.backend)}__{lang}_{i}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, audio, sr)
+        entries.append({"system": variant.system, "backend": variant.backend, "dtype": variant.dtype,
+                        "language": lang, "text": text, "path": str(path), "kind": variant.kind})
+    return entries
+
+
+def score_saved(variant: Any, sets: dict[str, TextSet], params: dict[str, Any], out: Path, run_id: str
+                ) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """A saved-audio variant (another stage's clips and record): keep that stage's speed/memory figures, score
+    the clips here for every quality metric the stage did not compute (each metric's source goes into
+    ``quality_source``), append the record and copy the clips into the gallery."""
+    import soundfile as sf
+
+    lang = variant.languages[0]
+    try:
+        saved = variant.saved()
+        clips = []
+        for text, path in saved.clips[: int(params["max_texts"])]:
+            audio, sr = sf.read(path, dtype="float32", always_2d=True)
+            clips.append((text, audio.mean(axis=1), int(sr)))
+        known = sets.get(lang)
+        ts = TextSet(lang, [t for t, _, _ in clips], known.references if known else {},
+                     known.source if known else f"no {lang} test split")
+        rec = json.loads(json.dumps(saved.record))
+        rec.update(system=variant.system, backend=variant.backend, dtype=variant.dtype, run=run_id, stage=STAGE,
+                   measured_on=saved.measured_on,
+                   texts_sha256=hashlib.sha256("\n".join(ts.texts).encode()).hexdigest()[:16])
+        rec["notes"] = "; ".join(x for x in (
+            rec.get("notes"), f"saved audio of {saved.stage} ({saved.record['system']}, {variant.source})",
+            f"quality scored on {len(clips)} of its {len(saved.clips)} clips") if x)
+        quality_metrics(rec, clips, ts, params, provided=saved.quality)
+        rec["quality_source"] = {k: saved.stage if k in saved.quality else SCORED_HERE
+                                 for k, v in rec["quality"].items() if v is not None}
+        append_record(rec, out / "records.jsonl")
+    except Exception as e:  # noqa: BLE001 - unreadable saved audio is reported, not fatal
+        return [], {f"{variant.label} [{lang}]": f"saved audio: {type(e).__name__}: {e}"}
+    return gallery_clips(variant, lang, clips[: int(params["gallery_per_system"])], out), {}
 
 
 def measure_variant(variant: Any, sets: dict[str, TextSet], params: dict[str, Any], out: Path, run_id: str
@@ -156,8 +190,8 @@ def measure_variant(variant: Any, sets: dict[str, TextSet], params: dict[str, An
     its gallery clips. Returns (gallery entries, failures by label)."""
     import gc
 
-    import soundfile as sf
-
+    if variant.saved is not None:
+        return score_saved(variant, sets, params, out, run_id)
     gallery, failures = [], {}
     try:
         loaded = variant.load()
@@ -189,12 +223,7 @@ def measure_variant(variant: Any, sets: dict[str, TextSet], params: dict[str, An
         except Exception as e:  # noqa: BLE001
             failures[f"{variant.label} [{lang}]"] = f"quality: {type(e).__name__}: {e}"
             continue
-        for i, (text, audio, sr) in enumerate(clips[: int(params["gallery_per_system"])]):
-            path = out / "gallery" / f"{_slug(variant.system)}__{_slug(variant.backend)}__{lang}_{i}.wav"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            sf.write(path, audio, sr)
-            gallery.append({"system": variant.system, "backend": variant.backend, "dtype": variant.dtype,
-                            "language": lang, "text": text, "path": str(path), "kind": variant.kind})
+        gallery += gallery_clips(variant, lang, clips[: int(params["gallery_per_system"])], out)
     del loaded
     gc.collect()
     return gallery, failures
@@ -242,16 +271,15 @@ def run_benchmark(profile: str = "auto", workspace: str | Path | Workspace | Non
     variants, skipped = discover(ws, params, systems or params.get("systems") or None)
     failures: dict[str, str] = {}
     gallery: list[dict[str, Any]] = []
+    variants.sort(key=lambda v: v.saved is not None)  # saved audio last: scoring it loads no model to time
     for variant in tqdm(variants, desc="systems", unit="variant"):
-        if params.get("isolate"):
+        if params.get("isolate") and variant.saved is None:
             g, f = _isolated(variant.label, params["profile"], ws, run_id, overrides)
         else:
             g, f = measure_variant(variant, sets, params, out, run_id)
         gallery += g
         failures.update(f)
-    external, external_gallery = stage_records(ws, params)
-    gallery += external_gallery
-    records = [r for r in read_records(records_path) if r.get("run") == run_id or r.get("stage") != STAGE] + external
+    records = [r for r in read_records(records_path) if r.get("run") == run_id or r.get("stage") != STAGE]
     report = write_report(records, gallery, skipped, failures, out, title=f"Benchmark {run_id} ({params['profile']})")
     kit_list = kit_items(gallery)
     kit = make_kit(kit_list, out / "listening", seed=int(suite["seed"])) if kit_list else {}
@@ -263,7 +291,8 @@ def run_benchmark(profile: str = "auto", workspace: str | Path | Workspace | Non
     status = "done" if summary["records"] else "failed"
     append_stage_record(STAGE, profile=params["profile"], status=status, workspace=ws,
                         inputs={"systems": sorted({v.system for v in variants}),
-                                "texts": {k: v.source for k, v in sets.items()}},
+                                "texts": {k: v.source for k, v in sets.items()},
+                                "saved_audio": {v.label: v.source for v in variants if v.saved is not None}},
                         outputs={"records": records_path, "report_md": report["markdown"],
                                  "report_html": report["html"], "charts": report["chart"], "gallery": out / "gallery",
                                  "listening_page": kit.get("page"), "listening_key": kit.get("key")},

@@ -44,17 +44,32 @@ class Loaded:
 
 
 @dataclass
+class SavedAudio:
+    """Clips another stage synthesised on its own stack, scored here from the WAV files: speed and memory come
+    from that stage's tts-bench/1 ``record`` (or nothing was timed: an untimed record), quality metrics the stage
+    computed itself are kept (``quality``), and the rest are computed from the WAVs."""
+
+    clips: list[tuple[str, Path]]  # (text, wav)
+    record: dict[str, Any]
+    measured_on: str  # where the speed/memory figures were measured, in words
+    stage: str  # the stage whose audio this is, named in each metric's source
+    quality: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
 class Variant:
-    """One benchmarkable (system, backend, precision, device); ``load`` builds it only when measured."""
+    """One benchmarkable (system, backend, precision, device); ``load`` builds it only when measured, or, for
+    a ``saved-audio`` variant, ``saved`` reads another stage's clips and record (nothing is synthesised)."""
 
     system: str
     backend: str
     dtype: str
     device: str
     languages: tuple[str, ...]
-    load: Callable[[], Loaded]
+    load: Callable[[], Loaded] | None
     source: str
-    kind: str = "suite"  # suite | baseline
+    kind: str = "suite"  # suite | baseline | saved-audio
+    saved: Callable[[], SavedAudio] | None = None
 
     @property
     def label(self) -> str:
@@ -310,14 +325,127 @@ def _kokoro(workspace: Workspace, params: dict[str, Any], records: list[dict]) -
             for b in params.get("kokoro_backends", ["onnx"])], None
 
 
+def _stack(record: dict[str, Any]) -> str:
+    """The stack a record was measured on, from its package versions (Parler needs transformers 4.46.1)."""
+    pk = record.get("packages") or {}
+    name = "parler stack" if "parler-tts" in pk else "main stack"
+    return f"{name} ({', '.join(f'{k} {pk[k]}' for k in ('parler-tts', 'transformers') if k in pk)})"
+
+
+def _stage_quality(*sources: dict[str, Any]) -> dict[str, float]:
+    """Quality metrics a stage computed itself: finite numbers under schema names (``cer``, ``dnsmos_ovrl``,
+    ``mcd_db``...) in its record's ``quality`` or its own result row; later sources win."""
+    from .harness import QUALITY_FIELDS, _is_number
+
+    out: dict[str, float] = {}
+    for src in sources:
+        out |= {k: float(src[k]) for k in QUALITY_FIELDS if _is_number(src.get(k))}
+    return out
+
+
+def _numbered(folder: Path, prefix: str) -> list[Path]:
+    """``<prefix>_0.wav``, ``<prefix>_1.wav`` ... in ``folder``, up to the first gap."""
+    out: list[Path] = []
+    while (folder / f"{prefix}_{len(out)}.wav").is_file():
+        out.append(folder / f"{prefix}_{len(out)}.wav")
+    return out
+
+
+def _distill_variants(run_dir: Path, rec: dict[str, Any], params: dict[str, Any]
+                      ) -> tuple[list[Variant], str | None]:
+    """Stage 03's teacher / student / student_int8: the newest harness record of each (``bench_records.jsonl``,
+    measured on the parler stack), its result rows (``comparison.json``: quality it scored, the ``texts`` spoken)
+    and its clips (``compare/<name>_<i>.wav`` for the eval sentences, then ``compare/<name>_test_<i>.wav`` for
+    test-split rows). A row without ``texts`` (an older stage 03) spoke the distill profile's ``eval_sentences``."""
+    from ..profiles import load_profile
+    from .harness import read_records
+
+    comparison = json.loads((run_dir / "comparison.json").read_text(encoding="utf-8"))
+    out, problems = [], []
+    latest = {r["system"]: r for r in read_records(run_dir / "bench_records.jsonl")}  # a re-run appends
+    for name, record in latest.items():
+        row = comparison.get(name, {})
+        texts = row.get("texts") or list(load_profile("distill", rec.get("profile", "smoke"))["eval_sentences"])
+        wavs = _numbered(run_dir / "compare", name) + _numbered(run_dir / "compare", f"{name}_test")
+        if len(wavs) != len(texts):
+            problems.append(f"{name}: compare/ holds {len(wavs)} clips for {len(texts)} texts, so their texts "
+                            "cannot be matched")
+            continue
+        lang = record.get("language", "kn")
+        if lang not in params["languages"]:
+            problems.append(f"{name}: its language {lang!r} is not among the profile's languages")
+            continue
+        base = name.removesuffix("_int8")
+        backend = record["backend"] + ("-int8-dynamic" if base != name else "")
+        dtype = "int8" if base != name else record["dtype"]
+        saved = SavedAudio(list(zip(texts, wavs, strict=True)), record,
+                           f"03_parler_distill on the {_stack(record)}, {record['device']}", "03_parler_distill",
+                           _stage_quality(record.get("quality") or {}, row))
+        out.append(Variant(f"parler-{base}", backend, dtype, record["device"], (lang,), None, str(run_dir),
+                           "saved-audio", lambda s=saved: s))
+    if not out:
+        return [], "; ".join(problems) or f"{run_dir / 'bench_records.jsonl'} holds no tts-bench/1 records"
+    return out, None
+
+
+def _finetune_variant(workspace: Workspace, rec: dict[str, Any], params: dict[str, Any]
+                      ) -> tuple[list[Variant], str | None]:
+    """Stage 02 alone: its after-training samples (``export/samples/after_<i>.wav``, the parler profile's
+    ``sample_sentences`` in order), which it does not time; quality is scored here."""
+    import soundfile as sf
+
+    from ..paths import find_artifacts
+    from ..profiles import load_profile
+    from .harness import untimed_record
+
+    texts = list(load_profile("parler", rec.get("profile", "smoke"))["sample_sentences"])
+    named = [Path(p).parent for p in rec.get("outputs", {}).get("samples", [])[:1]]
+    folders = named + [p.parent for p in find_artifacts("parler/*/export/samples/after_0.wav", workspace)]
+    wavs = next(([f / f"after_{i}.wav" for i in range(len(texts))] for f in folders
+                 if all((f / f"after_{i}.wav").is_file() for i in range(len(texts)))
+                 and not (f / f"after_{len(texts)}.wav").is_file()), None)
+    if wavs is None:
+        return [], (f"02_parler_finetune ran, but no export/samples/ holds exactly its {rec.get('profile')} "
+                    f"profile's {len(texts)} after-training samples (after_0.wav ...), so their texts are unknown")
+    if "kn" not in params["languages"]:
+        return [], "the fine-tuned Parler speaks Kannada, which is not among the profile's languages"
+
+    def load() -> SavedAudio:
+        infos = [sf.info(w) for w in wavs]
+        record = untimed_record("parler-finetuned", "parler-tts", dtype="float32", device="cpu", n_texts=len(wavs),
+                                sample_rate=int(infos[0].samplerate), audio_s=float(sum(i.duration for i in infos)),
+                                language="kn", reason="02_parler_finetune saves samples without timing them "
+                                                      "(stage 03 measures the fine-tuned model as its teacher)")
+        return SavedAudio(list(zip(texts, wavs, strict=True)), record, "not timed (02_parler_finetune samples)",
+                          "02_parler_finetune")
+
+    return [Variant("parler-finetuned", "parler-tts", "float32", "cpu", ("kn",), None, str(wavs[0].parent),
+                    "saved-audio", load)], None
+
+
 @register("parler")
 def _parler(workspace: Workspace, params: dict[str, Any], records: list[dict]) -> tuple[list[Variant], str | None]:
-    """Parler teacher (02) and student (03) need the parler stack (transformers 4.46.1): not loadable here."""
-    found = [s for s in ("02_parler_finetune", "03_parler_distill") if _last_done(records, s)]
-    if not found:
-        return [], "no 02_parler_finetune / 03_parler_distill record in the run log"
-    return [], (f"{', '.join(found)} found, but Parler runs only in the parler stack (transformers 4.46.1); "
-                "those stages append their own tts-bench/1 records with the harness, which the report includes")
+    """Parler runs only on the parler stack (transformers 4.46.1), so it is never loaded here: stage 03's teacher
+    and student come from its saved clips and harness records (speed/memory measured there, quality scored
+    here unless 03 scored it); with no stage 03, stage 02's after-training samples (quality only)."""
+    from ..paths import find_artifacts
+
+    rec = _last_done(records, "03_parler_distill")
+    if rec is not None:
+        named = rec.get("outputs", {}).get("comparison")
+        # the record's path may be another machine's (a Kaggle input): also look in the workspace and the inputs
+        candidates = ([Path(named).parent] if named else []) + [p.parent for p in
+                                                                 find_artifacts("distill/*/comparison.json", workspace)]
+        run_dir = next((c for c in candidates if (c / "comparison.json").is_file()
+                        and (c / "bench_records.jsonl").is_file()), None)
+        if run_dir is None:
+            return [], (f"03_parler_distill record found, but no distill/<run>/ with comparison.json and "
+                        f"bench_records.jsonl (record names {named})")
+        return _distill_variants(run_dir, rec, params)
+    rec = _last_done(records, "02_parler_finetune")
+    if rec is not None:
+        return _finetune_variant(workspace, rec, params)
+    return [], "no 02_parler_finetune / 03_parler_distill record in the run log"
 
 
 @register("pocket")

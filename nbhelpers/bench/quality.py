@@ -45,6 +45,12 @@ def _whisper(asr_model: str):
                         cpu_threads=min(os.cpu_count() or 1, 8))
 
 
+def asr_token_cap(text: str) -> int:
+    """Whisper's token budget for one clip: room for a correct transcript of ``text`` (Indic letters take up to
+    three byte-level tokens each), small enough to cut the loops Whisper falls into on noise-like audio."""
+    return min(160, 3 * len(text) + 8)
+
+
 def transcribe(audio: np.ndarray, sr: int, language: str, max_new_tokens: int = 160,
                asr_model: str = OFFLINE_BASE) -> str:
     """What Whisper (``asr_model``: see :func:`nbhelpers.bench.asr.resolve`; by default the offline base, int8 on

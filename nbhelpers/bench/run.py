@@ -105,8 +105,8 @@ def quality_metrics(record: dict[str, Any], clips: list[tuple[str, np.ndarray, i
         for k in ASR_FIELDS:
             set_metric(record, f"quality.{k}", None, "ASR disabled in the profile")
     elif needed(ASR_FIELDS):
-        heard = [q.transcribe(a, sr, textset.language, asr_model=str(params.get("asr_model", q.OFFLINE_BASE)))
-                 for _, a, sr in clips]
+        heard = [q.transcribe(a, sr, textset.language, max_new_tokens=q.asr_token_cap(t),
+                              asr_model=str(params.get("asr_model", q.OFFLINE_BASE))) for t, a, sr in clips]
         mean_of("cer", [q.cer(t, h) for (t, _, _), h in zip(clips, heard, strict=True)], "ASR failed")
         mean_of("wer", [q.wer(t, h) for (t, _, _), h in zip(clips, heard, strict=True)], "ASR failed")
     with_ref = [(t, a, sr) for t, a, sr in clips if t in textset.references]

@@ -130,12 +130,6 @@ def teacher_forced_metrics(bundle: ParlerBundle, examples: list[Example], *, bat
     return {"test_ce": ce_sum / max(count, 1), "code_accuracy": correct / max(count, 1), "test_positions": int(count)}
 
 
-def asr_token_cap(text: str) -> int:
-    """Whisper's token budget for one clip: room for a correct transcript of ``text`` (Indic letters take up to
-    three byte-level tokens each), small enough to cut the loops Whisper falls into on noise-like audio."""
-    return min(160, 3 * len(text) + 8)
-
-
 def quality_metrics(audios: list[np.ndarray], sr: int, texts: list[str], *, language: str = "kn",
                     references: dict[str, Reference] | None = None,
                     asr_model: str = OFFLINE_BASE) -> dict[str, Any]:
@@ -145,7 +139,7 @@ def quality_metrics(audios: list[np.ndarray], sr: int, texts: list[str], *, lang
     from ..bench import quality
 
     def asr() -> dict[str, float]:
-        heard = [quality.transcribe(a, sr, language, max_new_tokens=asr_token_cap(t), asr_model=asr_model)
+        heard = [quality.transcribe(a, sr, language, max_new_tokens=quality.asr_token_cap(t), asr_model=asr_model)
                  for t, a in zip(texts, audios, strict=True)]
         return {"cer": float(np.mean([quality.cer(t, h) for t, h in zip(texts, heard, strict=True)])),
                 "wer": float(np.mean([quality.wer(t, h) for t, h in zip(texts, heard, strict=True)]))}

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from nbhelpers.distill.evaluate import Reference, asr_token_cap, quality_metrics, quality_vs_teacher
+from nbhelpers.bench.quality import asr_token_cap
+from nbhelpers.distill.evaluate import Reference, quality_metrics, quality_vs_teacher
 
 SENTENCE = "The quick brown fox jumps over the lazy dog."
 

@@ -4,7 +4,8 @@ Examples:
   python -m nbhelpers.vits preflight --profile smoke
   python -m nbhelpers.vits train --profile kaggle-t4             # resumes the newest run when there is one
   python -m nbhelpers.vits train --profile smoke --max-steps 20 --budget-seconds 60
-  python -m nbhelpers.vits synth --text "আমার সোনার বাংলা" --out a.wav [--onnx]
+  python -m nbhelpers.vits synth --text "আমার সোনার বাংলা" --out a.wav [--backend onnx-int8]
+  python -m nbhelpers.vits quantize [--bundle DIR]               # add model.int8.onnx to a published bundle
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -33,6 +36,8 @@ def _params(args: argparse.Namespace) -> dict:
             overrides[key] = getattr(args, key)
     if getattr(args, "mixed_precision", False):
         overrides["mixed_precision"] = True
+    if getattr(args, "onnx_int8", None) is not None:
+        overrides["onnx_int8"] = args.onnx_int8
     return load_profile("vits", args.profile, overrides)
 
 
@@ -48,12 +53,19 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--budget-seconds", type=float, help="stop, save and exit cleanly after this long")
     tr.add_argument("--mixed-precision", action="store_true", help="opt in to fp16 autocast (NaN risk)")
     tr.add_argument("--no-finish", action="store_true", help="skip samples, ONNX export and timing")
+    tr.add_argument("--onnx-int8", action=argparse.BooleanOptionalAction, default=None,
+                    help="publish and time the int8 ONNX variant too (default: profile's onnx_int8)")
     sy = sub.add_parser("synth", help="synthesise text with the newest published model")
     sy.add_argument("--workspace", type=Path)
     sy.add_argument("--bundle", type=Path, help="bundle folder (default: newest under <workspace>/vits/model)")
     sy.add_argument("--text", required=True)
     sy.add_argument("--out", type=Path, required=True)
-    sy.add_argument("--onnx", action="store_true", help="use ONNX Runtime instead of PyTorch")
+    sy.add_argument("--backend", choices=BACKENDS, default="torch",
+                    help="torch (weight norm folded), onnx (fp32 ONNX Runtime) or onnx-int8 (model.int8.onnx)")
+    sy.add_argument("--onnx", action="store_const", const="onnx", dest="backend", help="same as --backend onnx")
+    qu = sub.add_parser("quantize", help="add the int8 ONNX variant (model.int8.onnx) to a published bundle")
+    qu.add_argument("--workspace", type=Path)
+    qu.add_argument("--bundle", type=Path, help="bundle folder (default: newest under <workspace>/vits/model)")
     args = parser.parse_args(argv)
 
     from ..paths import Workspace
@@ -61,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
 
     ws = Workspace(args.workspace)
     try:
-        if args.command == "synth":
-            return _synth(args, ws)
+        if args.command in ("synth", "quantize"):
+            return _bundle_command(args, ws)
         from .train import finish, prepare, train
 
         params = _params(args)
@@ -80,22 +92,33 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _synth(args: argparse.Namespace, ws) -> int:
+def _bundle_command(args: argparse.Namespace, ws) -> int:
+    """synth or quantize on the given bundle, or the newest published one."""
     import soundfile as sf
 
     from .config import SAMPLE_RATE, load_coqui_config
-    from .export import OnnxVits, latest_bundle, load_model, synthesize
+    from .export import OnnxVits, fold_weight_norm, latest_bundle, load_model, onnx_file, synthesize
 
     bundle = args.bundle or latest_bundle(ws)
     if bundle is None:
         print(f"no published VITS model under {ws.root / 'vits' / 'model'}: train first", file=sys.stderr)
         return 2
-    if args.onnx:
-        audio = OnnxVits(bundle / "model.onnx", load_coqui_config(bundle / "config.json")).synthesize(args.text)
-    else:
-        audio = synthesize(load_model(bundle / "model.pth"), args.text)
+    try:
+        if args.command == "quantize":
+            from .quantize import quantize_bundle
+
+            print(f"wrote {quantize_bundle(bundle)}")
+            return 0
+        if args.backend == "torch":
+            audio = synthesize(fold_weight_norm(load_model(bundle / "model.pth")), args.text)
+        else:
+            path = onnx_file(bundle, "int8" if args.backend == "onnx-int8" else "fp32")
+            audio = OnnxVits(path, load_coqui_config(bundle / "config.json")).synthesize(args.text)
+    except FileNotFoundError as e:
+        print(e, file=sys.stderr)
+        return 2
     sf.write(args.out, audio, SAMPLE_RATE)
-    print(f"wrote {args.out} ({len(audio) / SAMPLE_RATE:.2f} s) from {bundle}")
+    print(f"wrote {args.out} ({len(audio) / SAMPLE_RATE:.2f} s) from {bundle} ({args.backend})")
     return 0
 
 

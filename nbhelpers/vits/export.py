@@ -7,6 +7,8 @@ from __future__ import annotations
 import copy
 import json
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from ..paths import Workspace
 from .config import SAMPLE_RATE, TEST_SENTENCES, load_coqui_config, save_config
 
 BUNDLES = "model"
+ONNX_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}  # bundle files per ONNX variant
 LOSS_TAGS = ("loss_mel", "loss_kl", "loss_duration", "loss_gen", "loss_disc", "loss_feat")
 
 
@@ -41,6 +44,18 @@ def load_model(checkpoint: str | Path, config_path: str | Path | None = None) ->
     config = load_coqui_config(config_path or checkpoint.parent / "config.json")
     model = Vits(config)
     model.load_checkpoint(config, str(checkpoint), eval=True)
+    return model
+
+
+def fold_weight_norm(model: Any) -> Any:
+    """Remove the weight-norm parametrizations in place, so inference uses plain weights instead of recomputing
+    them at every call (the ONNX export folds them the same way). Inference only: the state-dict keys change, so
+    publish or save the model before folding."""
+    from torch.nn.utils import parametrize
+
+    for module in model.modules():
+        if parametrize.is_parametrized(module, "weight"):
+            parametrize.remove_parametrizations(module, "weight")
     return model
 
 
@@ -126,13 +141,22 @@ def export_onnx(model: Any, path: str | Path) -> Path:
     return path
 
 
+def tokenizer_and_scales(config: Any) -> tuple[Any, list[float]]:
+    """The model's tokenizer and its inference (noise, length, noise_dp) scales, the ONNX graph's inputs."""
+    from TTS.tts.utils.text.tokenizer import TTSTokenizer
+
+    tokenizer, _ = TTSTokenizer.init_from_config(copy.deepcopy(config))
+    args = config.model_args
+    return tokenizer, [args.inference_noise_scale, args.length_scale, args.inference_noise_scale_dp]
+
+
 class OnnxVits:
-    """ONNX Runtime inference for an exported VITS: same tokenizer as PyTorch, same noise/length scales."""
+    """ONNX Runtime inference for an exported VITS (fp32 or the int8 variant of :mod:`nbhelpers.vits.quantize`):
+    same tokenizer as PyTorch, same noise/length scales."""
 
     def __init__(self, onnx_path: str | Path, config: Any, providers: list[str] | None = None,
                  threads: int | None = None, spinning: bool = True):
         import onnxruntime as ort
-        from TTS.tts.utils.text.tokenizer import TTSTokenizer
 
         options = ort.SessionOptions()
         if threads:
@@ -141,9 +165,7 @@ class OnnxVits:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(onnx_path), sess_options=options,
                                             providers=providers or ["CPUExecutionProvider"])
-        self.tokenizer, _ = TTSTokenizer.init_from_config(copy.deepcopy(config))
-        args = config.model_args
-        self.scales = [args.inference_noise_scale, args.length_scale, args.inference_noise_scale_dp]
+        self.tokenizer, self.scales = tokenizer_and_scales(config)
 
     def synthesize(self, text: str, *, deterministic: bool = False) -> np.ndarray:
         """Float32 mono audio, like :func:`synthesize` for the PyTorch model."""
@@ -153,6 +175,18 @@ class OnnxVits:
         out = self.session.run(["output"], {"input": ids, "input_lengths": np.array([ids.shape[1]], np.int64),
                                             "scales": scales})[0]
         return out[0, 0].astype(np.float32)
+
+
+def onnx_file(bundle: str | Path, variant: str = "fp32") -> Path:
+    """The bundle's ONNX model of ``variant`` (fp32 | int8), with the command that creates it when missing."""
+    if variant not in ONNX_FILES:
+        raise ValueError(f"unknown ONNX variant {variant!r}: use one of {sorted(ONNX_FILES)}")
+    path = Path(bundle) / ONNX_FILES[variant]
+    if not path.is_file():
+        fix = (f"python -m nbhelpers.vits quantize --bundle {bundle}" if variant == "int8" else
+               "publish the bundle with export_onnx = true (profile) or re-run finish()")
+        raise FileNotFoundError(f"{path} is missing. Fix: {fix}")
+    return path
 
 
 def compare_backends(model: Any, onnx: OnnxVits, texts: tuple[str, ...] = TEST_SENTENCES,
@@ -171,21 +205,32 @@ def compare_backends(model: Any, onnx: OnnxVits, texts: tuple[str, ...] = TEST_S
             "ok": lengths_match and worst <= tolerance, "sentences": len(texts)}
 
 
-def time_backends(backends: dict[str, tuple[Any, Any, list[Path]]], texts: tuple[str, ...] = TEST_SENTENCES,
-                  repeats: int = 2, warmup: int = 1, system: str = "vits-bn",
-                  deterministic: bool = True) -> dict[str, dict[str, Any]]:
+@dataclass
+class Backend:
+    """One way to synthesise, for :func:`time_backends`: ``synth(text, deterministic=...) -> audio``, the model (or
+    ONNX path) for the parameter count, the files for the size on disk, and the weights' dtype."""
+
+    synth: Callable[..., np.ndarray]
+    model: Any
+    files: list[Path]
+    dtype: str = "float32"
+    threads: int | None = None
+
+
+def time_backends(backends: dict[str, Backend], texts: tuple[str, ...] = TEST_SENTENCES, repeats: int = 2,
+                  warmup: int = 1, system: str = "vits-bn", deterministic: bool = True,
+                  notes: str = "") -> dict[str, dict[str, Any]]:
     """Measure each backend side by side on the same texts with the suite's harness
-    (``nbhelpers.bench.harness.measure_synthesis``); ``backends`` maps a name to (synthesize(text,
-    deterministic=...) -> audio, model or ONNX path for the parameter count, files for the disk size).
-    Deterministic noise makes both backends produce the same audio length. Returns tts-bench/1 records."""
+    (``nbhelpers.bench.harness.measure_synthesis``). Deterministic noise makes all backends produce the same
+    audio length. Returns tts-bench/1 records keyed like ``backends``."""
     from ..bench.harness import measure_synthesis
 
     records = {}
-    for name, (synth, model, files) in backends.items():
+    for name, b in backends.items():
         records[name] = measure_synthesis(
-            system, name, lambda text, s=synth: (s(text, deterministic=deterministic), SAMPLE_RATE), list(texts),
-            dtype="float32", device="cpu", warmup=warmup, repeats=repeats, model=model, disk_paths=files,
-            language="bn")
+            system, name, lambda text, s=b.synth: (s(text, deterministic=deterministic), SAMPLE_RATE), list(texts),
+            dtype=b.dtype, device="cpu", warmup=warmup, repeats=repeats, model=b.model, disk_paths=b.files,
+            threads=b.threads, language="bn", notes=notes)
     return records
 
 
@@ -197,9 +242,10 @@ def inference_config(config: Any) -> Any:
 
 
 def publish_bundle(model: Any, config: Any, step: int, workspace: Workspace, *, onnx: bool = True,
-                   meta: dict[str, Any] | None = None, keep: int | None = 2) -> Path:
-    """Atomically write ``<workspace>/vits/model/step-N/`` with model.pth (generator), config.json and
-    model.onnx, so later stages (06 benchmark) find a complete bundle with ``latest_checkpoint``."""
+                   int8: bool = False, meta: dict[str, Any] | None = None, keep: int | None = 2) -> Path:
+    """Atomically write ``<workspace>/vits/model/step-N/`` with model.pth (generator), config.json,
+    model.onnx and (``int8``) model.int8.onnx, so later stages (06 benchmark) find a complete bundle with
+    ``latest_checkpoint``."""
     import torch
 
     inf_config = inference_config(config)
@@ -209,7 +255,11 @@ def publish_bundle(model: Any, config: Any, step: int, workspace: Workspace, *, 
         torch.save({"model": state, "step": step}, folder / "model.pth")
         save_config(inf_config, folder / "config.json")
         if onnx:
-            export_onnx(model, folder / "model.onnx")
+            export_onnx(model, folder / ONNX_FILES["fp32"])
+            if int8:
+                from .quantize import quantize_vits
+
+                quantize_vits(folder / ONNX_FILES["fp32"], folder / ONNX_FILES["int8"], inf_config)
 
     return save_checkpoint(workspace.stage_dir("vits", BUNDLES), step, write, meta=meta, keep=keep)
 

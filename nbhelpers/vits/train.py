@@ -21,7 +21,16 @@ from ..paths import Workspace, find_artifacts
 from ..profiles import load_profile
 from ..records import append_stage_record
 from . import STAGE
-from .config import Row, build_config, download_start, load_coqui_config, save_config, starting_point, to_samples
+from .config import (
+    TEST_SENTENCES,
+    Row,
+    build_config,
+    download_start,
+    load_coqui_config,
+    save_config,
+    starting_point,
+    to_samples,
+)
 from .preflight import (
     Check,
     PreflightReport,
@@ -273,14 +282,18 @@ def train_metrics(result: TrainResult) -> dict[str, Any]:
 
 def finish(result: TrainResult, params: dict[str, Any], workspace: Workspace | str | None = None, *,
            dataset_dir: str | Path | None = None, record: bool = True) -> dict[str, Any]:
-    """After a session (a budget stop included: its record then says resume_needed): publish the best model as an inference bundle (weights, config, ONNX), write
-    sample WAVs and the loss plot, check ONNX Runtime against PyTorch, time both on CPU, and append the
-    stage record. Returns the outputs and metrics."""
+    """After a session (a budget stop included: its record then says resume_needed): publish the best model as an
+    inference bundle (weights, config, ONNX fp32 and, with ``onnx_int8``, int8), write sample WAVs and the loss plot,
+    check fp32 ONNX Runtime against PyTorch and int8 against fp32, time all backends on CPU with the same thread
+    count, and append the stage record. Returns the outputs and metrics."""
     from ..bench.harness import append_record
     from .export import (
+        ONNX_FILES,
+        Backend,
         OnnxVits,
         best_checkpoint,
         compare_backends,
+        fold_weight_norm,
         load_model,
         plot_losses,
         publish_bundle,
@@ -288,12 +301,15 @@ def finish(result: TrainResult, params: dict[str, Any], workspace: Workspace | s
         time_backends,
         write_samples,
     )
+    from .quantize import compare_int8
 
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     best = best_checkpoint(result.run_dir)
     model = load_model(best).cpu()
-    bundle = publish_bundle(model, model.config, result.end_step, ws, onnx=params["export_onnx"],
+    int8 = params["export_onnx"] and params["onnx_int8"]
+    bundle = publish_bundle(model, model.config, result.end_step, ws, onnx=params["export_onnx"], int8=int8,
                             meta={"source_checkpoint": str(best), "start": params["start"]})
+    fold_weight_norm(model)  # inference from here on, with plain weights like the ONNX export
     out_dir = ws.stage_dir("vits")
     samples = write_samples(lambda text: synthesize(model, text), out_dir / "samples")
     loss_png = plot_losses(result.run_dir, out_dir / "losses.png")
@@ -302,18 +318,29 @@ def finish(result: TrainResult, params: dict[str, Any], workspace: Workspace | s
                "samples": [str(p) for p in samples], "loss_plot": loss_png}
     metrics = train_metrics(result)
     if params["export_onnx"]:
-        onnx = OnnxVits(bundle / "model.onnx", model.config)
-        outputs["onnx"] = bundle / "model.onnx"
+        import torch
+
+        threads = torch.get_num_threads()  # the same thread count for every backend
+        fp32_path = outputs["onnx"] = bundle / ONNX_FILES["fp32"]
+        onnx = OnnxVits(fp32_path, model.config, threads=threads)
         metrics["onnx_vs_pytorch"] = compare_backends(model, onnx, tolerance=params["onnx_tolerance"])
-        records = time_backends({"pytorch": (lambda t, **kw: synthesize(model, t, **kw), model, [bundle / "model.pth"]),
-                                 "onnxruntime": (onnx.synthesize, bundle / "model.onnx", [bundle / "model.onnx"])},
-                                repeats=params["timing_repeats"])
+        backends = {"pytorch": Backend(lambda t, **kw: synthesize(model, t, **kw), model, [bundle / "model.pth"],
+                                       threads=threads),
+                    "onnxruntime": Backend(onnx.synthesize, fp32_path, [fp32_path], threads=threads)}
+        if int8:
+            int8_path = outputs["onnx_int8"] = bundle / ONNX_FILES["int8"]
+            quant = OnnxVits(int8_path, model.config, threads=threads)
+            metrics["int8_vs_fp32"] = compare_int8(onnx, quant, TEST_SENTENCES, params["int8_max_convergence"])
+            backends["onnxruntime-int8"] = Backend(quant.synthesize, int8_path, [int8_path], "int8", threads)
+        records = time_backends(backends, repeats=params["timing_repeats"])
         for rec in records.values():
             append_record(rec, out_dir / "bench.jsonl")
         outputs["bench_records"] = out_dir / "bench.jsonl"
         metrics["cpu_rtf"] = {k: {f: r[f] for f in ("rtf", "rtf_median", "latency_s_median", "peak_rss_mib",
                                                      "params", "disk_mib")} for k, r in records.items()}
         metrics["onnx_speedup"] = records["pytorch"]["rtf"] / records["onnxruntime"]["rtf"]
+        if int8:
+            metrics["onnx_int8_speedup"] = records["pytorch"]["rtf"] / records["onnxruntime-int8"]["rtf"]
     if record:
         append_stage_record(STAGE, profile=params["profile"], status=result.status, workspace=ws,
                             inputs={"dataset": dataset_dir, "start": params["start"]}, outputs=outputs,

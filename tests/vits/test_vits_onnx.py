@@ -6,7 +6,7 @@ import torch
 
 from nbhelpers.profiles import load_profile
 from nbhelpers.vits.config import TEST_SENTENCES, build_config
-from nbhelpers.vits.export import OnnxVits, compare_backends, export_onnx, synthesize
+from nbhelpers.vits.export import OnnxVits, compare_backends, export_onnx, fold_weight_norm, synthesize
 
 
 def test_onnx_matches_pytorch_and_mismatch_is_caught(tmp_path):
@@ -22,3 +22,20 @@ def test_onnx_matches_pytorch_and_mismatch_is_caught(tmp_path):
     with torch.no_grad():
         model.waveform_decoder.conv_pre.bias.add_(0.05)  # the PyTorch model drifts from the export
     assert not compare_backends(model, onnx, tolerance=1e-3)["ok"]
+
+
+def test_folded_weight_norm_matches_and_drops_the_parametrizations(tmp_path):
+    """The PyTorch side of the timing runs with weight norm folded, like the export: same audio, plain weights."""
+    from torch.nn.utils import parametrize
+    from TTS.tts.models.vits import Vits
+
+    torch.manual_seed(5)
+    model = Vits(build_config(load_profile("vits", "smoke"), tmp_path)).eval()
+    before = synthesize(model, TEST_SENTENCES[0], deterministic=True)
+    assert any(parametrize.is_parametrized(m) for m in model.modules())
+    fold_weight_norm(model)
+    assert not any(parametrize.is_parametrized(m) for m in model.modules())
+    after = synthesize(model, TEST_SENTENCES[0], deterministic=True)
+    assert before.shape == after.shape and np.max(np.abs(before - after)) < 1e-5
+    onnx = OnnxVits(export_onnx(model, tmp_path / "folded.onnx"), model.config)
+    assert compare_backends(model, onnx, tolerance=1e-3, texts=TEST_SENTENCES[:2])["ok"]

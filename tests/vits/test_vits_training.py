@@ -62,7 +62,7 @@ def test_outputs_and_record(sessions):
     out, metrics = done["outputs"], done["metrics"]
     bundle = latest_checkpoint(ws.stage_dir("vits", "model"))
     assert bundle == out["bundle"]
-    assert {p.name for p in bundle.iterdir()} >= {"model.pth", "config.json", "model.onnx"}
+    assert {p.name for p in bundle.iterdir()} >= {"model.pth", "config.json", "model.onnx", "model.int8.onnx"}
     assert len(out["samples"]) == len(TEST_SENTENCES)
     for wav in out["samples"]:
         audio, sr = sf.read(wav)
@@ -70,10 +70,12 @@ def test_outputs_and_record(sessions):
     assert out["loss_plot"].stat().st_size > 1000
     assert list(first.run_dir.glob("events.out.tfevents.*"))
     assert metrics["onnx_vs_pytorch"]["ok"], metrics["onnx_vs_pytorch"]
-    assert set(metrics["cpu_rtf"]) == {"pytorch", "onnxruntime"}
+    assert set(metrics["cpu_rtf"]) == {"pytorch", "onnxruntime", "onnxruntime-int8"}
+    assert metrics["int8_vs_fp32"]["ok"] and metrics["int8_vs_fp32"]["lengths_match"], metrics["int8_vs_fp32"]
+    assert metrics["onnx_int8_speedup"] > 0
     rec = read_records(ws, STAGE)[-1]
     assert rec["status"] == "done" and rec["metrics"]["end_step"] == second.end_step
-    assert rec["outputs"]["onnx"].endswith("model.onnx")
+    assert rec["outputs"]["onnx"].endswith("model.onnx") and rec["outputs"]["onnx_int8"].endswith("model.int8.onnx")
 
 
 def test_corrupt_newest_checkpoint_is_set_aside(sessions, tmp_path):

@@ -251,10 +251,11 @@ def _last_done(records: list[dict], stage: str) -> dict | None:
 
 @register("vits-bn")
 def _vits(workspace: Workspace, params: dict[str, Any], records: list[dict]) -> tuple[list[Variant], str | None]:
-    """Stage 04's Bangla VITS bundle (model.pth + config.json + model.onnx): PyTorch, int8, ONNX Runtime."""
+    """Stage 04's Bangla VITS bundle (model.pth + config.json + model.onnx [+ model.int8.onnx]): PyTorch (weight
+    norm folded), dynamic int8, ONNX Runtime fp32 per provider and stage 04's static int8 ONNX model."""
     from ..checkpoint import latest_checkpoint
     from ..paths import find_artifacts
-    from ..vits.export import BUNDLES
+    from ..vits.export import BUNDLES, ONNX_FILES
 
     rec = _last_done(records, "04_vits_bangla_finetune")
     candidates = [Path(rec["outputs"]["bundle"])] if rec and rec.get("outputs", {}).get("bundle") else []
@@ -271,9 +272,9 @@ def _vits(workspace: Workspace, params: dict[str, Any], records: list[dict]) -> 
         import torch
 
         from ..vits.config import SAMPLE_RATE
-        from ..vits.export import load_model, synthesize
+        from ..vits.export import fold_weight_norm, load_model, synthesize
 
-        model = load_model(bundle / "model.pth", bundle / "config.json")
+        model = fold_weight_norm(load_model(bundle / "model.pth", bundle / "config.json"))  # as ONNX does
         if int8:
             model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
         model = model.to(device)
@@ -295,8 +296,15 @@ def _vits(workspace: Workspace, params: dict[str, Any], records: list[dict]) -> 
     if params.get("int8", True):
         out.append(Variant("vits-bn", "torch-int8-dynamic", "int8", "cpu", ("bn",),
                            lambda: torch_load("cpu", "float32", int8=True), src))
-    if (bundle / "model.onnx").is_file():
-        out += _onnx_variants("vits-bn", bundle / "model.onnx", ("bn",), params, onnx_load, src, "suite", cache_dir())
+    if (bundle / ONNX_FILES["fp32"]).is_file():
+        onnx = _onnx_variants("vits-bn", bundle / ONNX_FILES["fp32"], ("bn",), params, onnx_load, src, "suite",
+                              cache_dir())
+        static = bundle / ONNX_FILES["int8"]  # stage 04's calibrated decoder-conv int8 model replaces dynamic int8
+        if params.get("int8", True) and static.is_file():
+            onnx = [v for v in onnx if v.dtype != "int8"]
+            onnx.append(Variant("vits-bn", "onnxruntime[CPU]-int8-static", "int8", "cpu", ("bn",),
+                                lambda: onnx_load(static, "CPUExecutionProvider"), src))
+        out += onnx
     return out, None
 
 

@@ -47,6 +47,9 @@ def test_vits_bundle_found_when_the_record_points_elsewhere(isolated_workspace):
     variants, _ = systems.discover(ws, load_profile("bench", "smoke"), ["vits-bn"])
     assert {v.source for v in variants} == {str(bundle)}
     assert {"torch", "torch-int8-dynamic", "onnxruntime[CPU]", "onnxruntime[CPU]-int8-dynamic"} <= {v.backend for v in variants}
+    (bundle / "model.int8.onnx").write_bytes(b"x")  # stage 04's calibrated int8 model replaces dynamic int8
+    backends = {v.backend for v in systems.discover(ws, load_profile("bench", "smoke"), ["vits-bn"])[0]}
+    assert "onnxruntime[CPU]-int8-static" in backends and "onnxruntime[CPU]-int8-dynamic" not in backends
 
 
 def test_end_to_end_on_baselines(isolated_workspace, monkeypatch):

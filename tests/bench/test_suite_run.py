@@ -27,7 +27,7 @@ def test_discovery_is_tolerant_and_says_why(isolated_workspace):
     assert "bundle" in skipped["vits-bn"] and "after-training samples" in skipped["parler"] and "kokoro" in skipped
     assert "/gone/model.pt" in skipped["pocket"]
     piper = {v.backend for v in variants if v.system == "piper-joe"}
-    assert "onnxruntime[CPU]" in piper and "onnxruntime[CPU]-int8-dynamic" in piper
+    assert "onnxruntime[CPU]" in piper and "onnxruntime[CPU]-int8-static" in piper
     with pytest.raises(ValueError, match="unknown systems"):
         systems.discover(ws, load_profile("bench", "smoke"), ["nope"])
 
@@ -79,3 +79,24 @@ def test_end_to_end_on_baselines(isolated_workspace, monkeypatch):
     assert "item_001" in open(summary["listening_page"]).read()
     stage = read_run_log(Workspace(), "06_benchmark")[-1]
     assert stage["status"] == "done" and stage["metrics"]["records"] == 2
+
+
+def test_piper_int8_variant_runs_the_calibrated_int8_model(isolated_workspace, tmp_path, monkeypatch):
+    """Piper's int8 row is stage 04's static recipe (integer convolutions), cached once, and it speaks."""
+    import onnx
+
+    from nbhelpers.bench.run import TextSet, measure_variant
+
+    monkeypatch.setenv("TTS_BENCH_CACHE", str(tmp_path / "cache"))
+    params = {**load_profile("bench", "smoke"), "languages": ["en"], "asr": True, "dnsmos": False}
+    variants, _ = systems.discover(Workspace(), params, ["piper-joe"])
+    (int8,) = [v for v in variants if v.dtype == "int8"]
+    text = "The weather is lovely today."
+    _, failures = measure_variant(int8, {"en": TextSet("en", [text], source="test")}, params, tmp_path, "r1")
+    assert failures == {}
+    (model,) = (tmp_path / "cache").glob("*.int8-static.onnx")
+    ops = {n.op_type for n in onnx.load(str(model)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    rec = read_records(tmp_path / "records.jsonl", strict=True)[0]
+    assert (rec["system"], rec["backend"], rec["dtype"]) == ("piper-joe", "onnxruntime[CPU]-int8-static", "int8")
+    assert rec["quality"]["cer"] < 0.3  # Whisper base still understands the int8 voice

@@ -23,6 +23,7 @@ from .records import read_records
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 NUMBERED = re.compile(r"^(\d\d)_[\w-]+\.ipynb$")
+RUN_LAST = ("06_benchmark.ipynb",)  # compares what every other stage produced (07 included), so it runs after them
 
 
 @dataclass
@@ -37,8 +38,10 @@ class NotebookResult:
 
 
 def discover(notebooks_dir: Path = NOTEBOOK_DIR, only: list[str] | None = None) -> list[Path]:
-    """Numbered notebooks (NN_name.ipynb) in order, optionally only those whose number is in ``only``."""
-    found = sorted(p for p in notebooks_dir.glob("*.ipynb") if NUMBERED.match(p.name))
+    """Numbered notebooks (NN_name.ipynb) in number order, except that :data:`RUN_LAST` ones come last; optionally
+    only those whose number is in ``only``."""
+    found = sorted((p for p in notebooks_dir.glob("*.ipynb") if NUMBERED.match(p.name)),
+                   key=lambda p: (p.name in RUN_LAST, p.name))
     if only:
         wanted = {o.strip().zfill(2) for o in only if o.strip()}
         unknown = wanted - {p.name[:2] for p in found}

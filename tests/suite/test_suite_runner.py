@@ -52,6 +52,13 @@ def test_runner_only_and_keep_going(notebooks, tmp_path):
         discover(notebooks, ["09"])
 
 
+def test_benchmark_notebook_runs_after_every_other_stage(tmp_path):
+    for name in ("00_environment", "05_kokoro_synthesis", "06_benchmark", "07_pocket_tts_finetune"):
+        _notebook(tmp_path / f"{name}.ipynb", ["x = 1"])
+    assert [p.name[:2] for p in discover(tmp_path)] == ["00", "05", "07", "06"]
+    assert [p.name[:2] for p in discover(tmp_path, ["6", "5"])] == ["05", "06"]
+
+
 def test_cli_exit_code(notebooks, tmp_path):
     assert main(["run", "--profile", "smoke", "--only", "01", "--notebooks", str(notebooks),
                  "--out", str(tmp_path / "r3")]) == 0

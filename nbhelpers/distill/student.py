@@ -193,6 +193,7 @@ def build_student(teacher: ParlerTTSForConditionalGeneration, spec: StudentSpec,
         new_sd[key] = weight.detach().clone()
         copied.append(key)
     student.load_state_dict(new_sd, strict=False)
+    student.eval()  # like from_pretrained: a train-mode codec would draw random numbers while encoding the codes
     student.generation_config = teacher.generation_config.__class__.from_dict(teacher.generation_config.to_dict())
     report = {"spec": asdict(spec), "narrow_decoder": narrow, "decoder_layer_map": dec_map, "hidden_layer_map": hidden_map,
               "text_encoder_layer_map": enc_map, "prompt_vocab": vocab or teacher.config.vocab_size,

@@ -239,3 +239,19 @@ def test_narrow_student_with_disk_cache_resumes_exactly(tmp_path):
     saved = torch.load(next((ws.stage_dir("distill") / "split" / "checkpoints").glob("step-*")) / "training_state.pt",
                        weights_only=False)["model"]
     assert any(k.startswith("distill_projections.") for k in saved)
+
+
+def test_a_run_does_not_depend_on_whether_the_codes_were_cached(tmp_path):
+    """The first run in a workspace encodes the DAC codes, a second one reads them: both train the same. (A fresh
+    student was in train mode, and its codec's quantizer dropout drew random numbers while encoding, which shifted
+    the dropout masks of every later step.)"""
+    data = _train_data()
+    params = _params(teacher_cache="off", max_steps=2, eval_every=0, sample_every=0, sample_sentences=["ನಮಸ್ಕಾರ"],
+                     sample_max_seconds=0.05, warmup_steps=1)
+    ws = Workspace(tmp_path)
+    cold, _, _ = _train({**params, "run": "cold"}, data, ws)
+    warm, _, _ = _train({**params, "run": "warm"}, data, ws)
+    assert [h["loss"] for h in cold.history] == [h["loss"] for h in warm.history]
+    a, b = cold.model.state_dict(), warm.model.state_dict()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k

@@ -22,6 +22,7 @@ N_MELS = 40
 N_CEPS = 24  # c1..c24; c0 (energy) is left out, as usual for MCD
 FLOOR_DB = 80.0
 MCD_CONST = 10.0 / np.log(10.0) * np.sqrt(2.0)
+DNSMOS_FIELDS = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")  # the keys dnsmos() returns
 
 
 def _mono16(audio: np.ndarray, sr: int, target: int = ASR_SR) -> np.ndarray:

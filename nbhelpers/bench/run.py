@@ -15,6 +15,7 @@ import numpy as np
 from ..paths import Workspace
 from . import STAGE
 from .harness import append_record, measure_synthesis, read_records, set_metric
+from .quality import DNSMOS_FIELDS
 
 # Fixed English test sentences (no reference recordings): short, everyday, with a number and a question.
 ENGLISH_TEXTS = (
@@ -35,6 +36,11 @@ class TextSet:
     texts: list[str]
     references: dict[str, tuple[np.ndarray, int]] = field(default_factory=dict)
     source: str = ""
+
+    @property
+    def texts_sha256(self) -> str:
+        """Short digest of the texts, so records of different runs can be matched on the same inputs."""
+        return hashlib.sha256("\n".join(self.texts).encode()).hexdigest()[:16]
 
 
 def text_sets(params: dict[str, Any], workspace: Workspace) -> dict[str, TextSet]:
@@ -72,7 +78,6 @@ def text_sets(params: dict[str, Any], workspace: Workspace) -> dict[str, TextSet
     return out
 
 
-DNSMOS_FIELDS = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")
 ASR_FIELDS = ("cer", "wer")
 REFERENCE_FIELDS = ("mcd_db", "f0_rmse_hz", "vuv_error")
 SCORED_HERE = "06_benchmark, from the saved WAVs on the main stack"
@@ -171,7 +176,7 @@ def score_saved(variant: Any, sets: dict[str, TextSet], params: dict[str, Any], 
         rec = json.loads(json.dumps(saved.record))
         rec.update(system=variant.system, backend=variant.backend, dtype=variant.dtype, run=run_id, stage=STAGE,
                    measured_on=saved.measured_on,
-                   texts_sha256=hashlib.sha256("\n".join(ts.texts).encode()).hexdigest()[:16])
+                   texts_sha256=ts.texts_sha256)
         rec["notes"] = "; ".join(x for x in (
             rec.get("notes"), f"saved audio of {saved.stage} ({saved.record['system']}, {variant.source})",
             f"quality scored on {len(clips)} of its {len(saved.clips)} clips") if x)
@@ -217,7 +222,7 @@ def measure_variant(variant: Any, sets: dict[str, TextSet], params: dict[str, An
     for lang, ts, clips, rec in measured:
         try:
             rec["run"], rec["stage"] = run_id, STAGE
-            rec["texts_sha256"] = hashlib.sha256("\n".join(ts.texts).encode()).hexdigest()[:16]
+            rec["texts_sha256"] = ts.texts_sha256
             quality_metrics(rec, clips, ts, params)
             append_record(rec, out / "records.jsonl")
         except Exception as e:  # noqa: BLE001

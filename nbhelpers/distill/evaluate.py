@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from ..bench.asr import OFFLINE_BASE
 from ..bench.harness import set_metric
+from ..bench.quality import DNSMOS_FIELDS
 from ..parler.data import Collator, Example
 from ..parler.losses import decoder_inputs, valid_mask
 from ..parler.model import ParlerBundle
@@ -24,7 +25,6 @@ from .losses import kd_loss
 from .student import component_params
 
 QUALITY_TOLERANCE = 0.10  # issue 5: on GPU profiles the student's CER and MOS estimate within 10 % of the teacher's
-DNSMOS_FIELDS = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")
 
 
 @dataclass(frozen=True)

@@ -37,19 +37,16 @@ def piper_paths() -> tuple[Path, Path]:
 
 
 class PiperOnnx:
-    """A Piper voice on an ONNX Runtime session of the given model file (fp32 or int8), CPU."""
+    """A Piper voice on an ONNX Runtime session of the given model file (fp32 or int8) and execution provider."""
 
-    def __init__(self, onnx_path: str | Path, threads: int | None = None):
-        import onnxruntime as ort
+    def __init__(self, onnx_path: str | Path, threads: int | None = None, provider: str = "CPUExecutionProvider"):
         from piper.config import PiperConfig
         from piper.voice import PiperVoice
 
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
+        from ..bench.systems import ort_session
+
         config = PiperConfig.from_dict(json.loads(piper_paths()[1].read_text(encoding="utf-8")))
-        session = ort.InferenceSession(str(onnx_path), sess_options=options, providers=["CPUExecutionProvider"])
-        self.voice = PiperVoice(session=session, config=config)
+        self.voice = PiperVoice(session=ort_session(onnx_path, provider, threads), config=config)
         self.sample_rate = config.sample_rate
 
     def phoneme_ids(self, text: str) -> list[list[int]]:
@@ -61,7 +58,8 @@ class PiperOnnx:
         from piper.config import SynthesisConfig
 
         syn = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0) if deterministic else None
-        return np.concatenate([c.audio_float_array for c in self.voice.synthesize(text, syn_config=syn)])
+        chunks = [c.audio_float_array for c in self.voice.synthesize(text, syn_config=syn)]
+        return np.concatenate(chunks).astype(np.float32)
 
 
 def quantize_piper(out_path: str | Path, texts: Sequence[str] = CALIBRATION_SENTENCES) -> Path:

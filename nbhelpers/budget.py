@@ -3,13 +3,17 @@ Kaggle's 12-hour limit (or any other) kills the session."""
 
 from __future__ import annotations
 
+import os
 import time
 
 from .env import detect_platform
 
 
 def process_start_time() -> float:
-    """When this process started (epoch seconds): on Kaggle the kernel process starts with the session."""
+    """When the session started (epoch seconds): $TTS_SESSION_START, which a notebook hands to the stages it runs
+    as child processes (the kernel's own start), else when this process started (a kernel or a shell command)."""
+    if os.environ.get("TTS_SESSION_START"):
+        return float(os.environ["TTS_SESSION_START"])
     try:
         import psutil
 

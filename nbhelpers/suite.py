@@ -56,7 +56,7 @@ def kernel_of(notebook: Path) -> str:
     meta = json.loads(notebook.read_text(encoding="utf-8")).get("metadata", {})
     name = meta.get("kernelspec", {}).get("name")
     if not name:
-        raise ValueError(f"{notebook}: metadata.kernelspec.name is missing; set it to tts-main or tts-parler")
+        raise ValueError(f"{notebook}: metadata.kernelspec.name is missing; run `python -m nbhelpers.nb render`")
     return name
 
 

@@ -1,0 +1,590 @@
+"""What a notebook cell calls: set-up, stages run as child processes in their locked stack, and display.
+
+The kernel is the platform's (Kaggle, Colab, or the plain kernel ``make demo`` uses): this module imports only
+the standard library, IPython (lazily) and the suite's light core, so nothing the kernel imported at start-up
+is ever replaced. Heavy work happens in ``<stack venv>/bin/python -m nbhelpers.<stage> ...``; the cell streams its
+progress, checks its exit status and shows what it wrote to the workspace.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import stacks
+from .env import detect_platform
+from .paths import PROJECT_ROOT, workspace_root
+
+# The repository the set-up cell clones when the code is neither attached nor checked out (the one place it is
+# set: `python -m nbhelpers.nb render` writes it into every notebook's set-up cell, README and badges).
+REPO = "tts-notebook-suite/tts-notebook-suite"
+BRANCH = "main"
+REPO_URL = f"https://github.com/{REPO}.git"
+
+# Which stack each stage's command line runs on, and the notebook stem its stage record carries.
+STAGE_STACK = {"env": "main", "data": "main", "parler": "parler", "distill": "parler", "vits": "main", "kokoro": "main",
+               "bench": "main", "pocket": "main"}
+STAGE_RECORD = {"env": "00_environment", "data": "01_data_prep", "parler": "02_parler_finetune", "distill": "03_parler_distill",
+                "vits": "04_vits_bangla_finetune", "kokoro": "05_kokoro_synthesis", "bench": "06_benchmark",
+                "pocket": "07_pocket_tts_finetune"}
+# Commands that train with Accelerate and therefore use every visible GPU through `accelerate launch`.
+MULTI_PROCESS = {("parler", "train"), ("distill", "run"), ("pocket", "train")}
+SECRET_NAMES = ("HF_TOKEN",)
+
+
+class StageFailed(RuntimeError):
+    """A stage's child process failed; the message names the log to read and what was kept."""
+
+
+@dataclass
+class Session:
+    platform: str
+    code: Path
+    stacks: dict[str, stacks.Stack] = field(default_factory=dict)
+    gpus: list[str] = field(default_factory=list)
+    drive_mounted: bool | None = None
+
+
+_SESSION: Session | None = None
+_SECRETS: dict[str, str] = {}  # read once from the platform's secret store; never printed or written
+
+
+# ---------------------------------------------------------------------------------------------------- set-up
+def visible_gpus() -> list[str]:
+    """GPU names from ``nvidia-smi`` (no torch in the kernel), limited by CUDA_VISIBLE_DEVICES when set."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    names = [line.strip() for line in out.splitlines() if line.strip()]
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        wanted = [v.strip() for v in visible.split(",") if v.strip() and v.strip() != "-1"]
+        names = [n for i, n in enumerate(names) if str(i) in wanted]
+    return names
+
+
+def _read_secret(name: str, platform: str) -> str | None:
+    """A secret from Kaggle Secrets, Colab userdata or the environment, in that order of the platform."""
+    value = None
+    try:
+        if platform.startswith("kaggle"):
+            from kaggle_secrets import UserSecretsClient  # type: ignore[import-not-found]
+
+            value = UserSecretsClient().get_secret(name)
+        elif platform == "colab":
+            from google.colab import userdata  # type: ignore[import-not-found]
+
+            value = userdata.get(name)
+    except Exception:  # not attached / not granted: fall back to the environment
+        value = None
+    return value or os.environ.get(name) or None
+
+
+def _mount_drive() -> bool:
+    try:
+        from google.colab import drive  # type: ignore[import-not-found]
+
+        drive.mount("/content/drive")
+    except Exception as err:  # no google.colab (replica), or the user declined
+        _say(f"Google Drive could not be mounted ({type(err).__name__}: {err}).", level="warning")
+    return Path("/content/drive/MyDrive").is_dir()
+
+
+def _say(text: str, level: str = "info") -> None:
+    """A one-line notice; warnings are shown as a coloured box in a notebook and prefixed on a terminal."""
+    ip = _ipython()
+    if ip is None or level == "info":
+        print(("WARNING: " if level == "warning" else "") + text, flush=True)
+        return
+    from IPython.display import HTML, display
+
+    display(HTML(f'<div style="border:2px solid #c60;background:#fff4e5;padding:6px 10px;margin:4px 0">'
+                 f"<b>Warning:</b> {html.escape(text)}</div>"))
+
+
+def _ensure_espeak(platform: str) -> None:
+    import shutil
+
+    if shutil.which("espeak-ng") or platform == "local":
+        return
+    print("installing espeak-ng with apt-get (a system tool; no Python package of the kernel changes)")
+    subprocess.run(["apt-get", "install", "-y", "-q", "espeak-ng"], check=False,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+
+def setup(stacks_needed: Sequence[str] = ("main",)) -> Session:
+    """The set-up cell: report the platform, mount Drive on Colab, build or reuse the stacks this notebook's
+    stages run on, and read the Hugging Face token (kept in memory, handed only to child processes)."""
+    global _SESSION
+    start = time.monotonic()
+    where = detect_platform()
+    session = Session(where, PROJECT_ROOT, gpus=visible_gpus())
+    print(f"platform: {where} | code: {PROJECT_ROOT} | GPUs: {', '.join(session.gpus) or 'none'}")
+    if where == "colab":
+        session.drive_mounted = _mount_drive()
+        if not session.drive_mounted and not os.environ.get("TTS_WORKSPACE"):
+            os.environ["TTS_WORKSPACE"] = "/content/tts-workspace"
+            _say("Drive is NOT mounted: the workspace is /content/tts-workspace, which a runtime reset deletes "
+                 "(checkpoints included). Mount Drive (run this cell again and allow access) to keep them.",
+                 level="warning")
+    _ensure_espeak(where)
+    for name in stacks_needed:
+        print(f"{name} stack: ", end="", flush=True)
+        lines: list[str] = []
+
+        def log(line: str, lines: list[str] = lines) -> None:
+            lines.append(line)
+            print(f"\n  {line}", end="", flush=True)
+
+        stack = stacks.ensure_stack(name, log=log)
+        session.stacks[name] = stack
+        print(("\n" if lines else "") + stack.describe(), flush=True)
+    for name in SECRET_NAMES:
+        value = _read_secret(name, where)
+        if value:
+            _SECRETS[name] = value
+    print(f"Hugging Face token: {'found (passed to the stages, never shown)' if 'HF_TOKEN' in _SECRETS else 'none'}"
+          f" | set-up took {time.monotonic() - start:.1f} s")
+    _SESSION = session
+    return session
+
+
+# ------------------------------------------------------------------------------------------- child processes
+_BAR = re.compile(r"(\d+%\|)|(\|\s*\d+/\d*\s*\[)|(\d+(?:\.\d+)?[kMG]?(?:it| \w+)? \[\d+:\d\d)")
+
+
+@dataclass
+class StageRun:
+    stage: str
+    command: str
+    returncode: int
+    seconds: float
+    log: Path
+    record: dict[str, Any] | None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str | None:
+        return self.record.get("status") if self.record else None
+
+
+def stage_argv(stage: str, command: str, args: Sequence[str] = (), *, processes: int = 1,
+               cpu: bool = False, stack: str | None = None) -> list[str]:
+    """The child's command line: the stack's Python running the stage CLI, through ``accelerate launch`` when
+    ``processes`` > 1 (``--multi_gpu`` on GPUs, ``--cpu`` with gloo otherwise)."""
+    python = str(stacks.stack_python(stack or STAGE_STACK[stage]))
+    if processes > 1:
+        mode = ["--cpu"] if cpu else ["--multi_gpu"]
+        return [python, "-m", "accelerate.commands.launch", *mode, "--num_processes", str(processes),
+                "--num_machines", "1", "--dynamo_backend", "no", "--mixed_precision", "no",
+                "-m", f"nbhelpers.{stage}", command, *args]
+    return [python, "-m", f"nbhelpers.{stage}", command, *args]
+
+
+def kernel_start_time() -> float:
+    """When this (kernel) process started, from /proc: the session's start for the stages' time budgets."""
+    try:
+        ticks = int(Path(f"/proc/{os.getpid()}/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime"))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return time.time()
+
+
+def child_env(workspace: Path) -> dict[str, str]:
+    """The kernel's environment minus what would leak the kernel's packages or plotting backend into the child,
+    plus the code path, the workspace and the secrets."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "MPLBACKEND", "PYTHONPATH", "JPY_PARENT_PID")}
+    env.update({"PYTHONPATH": str(PROJECT_ROOT), "PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg",
+                "TTS_WORKSPACE": str(workspace), "TQDM_MININTERVAL": "1", **_SECRETS})
+    env.setdefault("TTS_SESSION_START", f"{kernel_start_time():.0f}")
+    return env
+
+
+def _redact(text: str) -> str:
+    for value in _SECRETS.values():
+        text = text.replace(value, "***")
+    return text
+
+
+class _Bars:
+    """One live line per progress bar of the child (keyed by its description), updated in place."""
+
+    def __init__(self) -> None:
+        self.handles: dict[str, Any] = {}
+        self.shown: dict[str, float] = {}
+        self.last: dict[str, str] = {}
+
+    def update(self, text: str, final: bool = False) -> None:
+        key = text.split(":")[0].strip() if ":" in text.split("|")[0] else ""
+        self.last[key] = text
+        now = time.monotonic()
+        if not final and now - self.shown.get(key, 0.0) < 0.5:
+            return
+        self.shown[key] = now
+        ip = _ipython()
+        if ip is None:
+            if final or now - self.shown.get(key + "#print", 0.0) > 10:
+                self.shown[key + "#print"] = now
+                print(text, flush=True)
+            return
+        from IPython.display import display, update_display
+
+        if key not in self.handles:
+            self.handles[key] = f"bar-{id(self)}-{len(self.handles)}"
+            display({"text/plain": text}, raw=True, display_id=self.handles[key])
+        else:
+            update_display({"text/plain": text}, raw=True, display_id=self.handles[key])
+
+    def flush(self) -> None:
+        for text in list(self.last.values()):
+            self.update(text, final=True)
+
+
+def _reader(stream: Any, name: str, out: queue.Queue) -> None:
+    """Split a child's byte stream on newlines and carriage returns (tqdm redraws with \\r)."""
+    buffer = b""
+    while chunk := stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536):
+        buffer += chunk
+        *parts, buffer = re.split(rb"[\r\n]", buffer)
+        for part in parts:
+            out.put((name, part.decode("utf-8", "replace")))
+    if buffer:
+        out.put((name, buffer.decode("utf-8", "replace")))
+    out.put((name, None))
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            sig = signal.Signals(-code).name
+        except ValueError:
+            sig = f"signal {-code}"
+        hint = (" (out of memory, or the platform's time limit)" if sig == "SIGKILL" else "")
+        return f"killed by {sig}{hint}"
+    return f"exit status {code}"
+
+
+def run(stage: str, command: str, *args: str, profile: str = "auto", workspace: str | os.PathLike | None = None,
+        settings: dict[str, Any] | None = None, processes: int | None = None, stack: str | None = None,
+        quiet: bool = False) -> StageRun:
+    """Run ``python -m nbhelpers.<stage> <command> --profile ... --workspace ... [--set k=v] *args`` in the stage's
+    stack as a child process; stream one live line per progress bar and the stage's own printed lines; keep the
+    whole output in ``<workspace>/logs/``; raise :class:`StageFailed` with the log's path on a non-zero exit.
+
+    ``processes``: None uses every visible GPU for the Accelerate trainers (2 on Kaggle's T4 x2), 1 otherwise.
+    ``stack``: run in another stack than the stage's own (notebook 00 reports both)."""
+    if stage not in STAGE_STACK:
+        raise ValueError(f"unknown stage {stage!r}: one of {', '.join(STAGE_STACK)}")
+    ws = workspace_root(workspace)
+    gpus = visible_gpus()
+    if processes is None:
+        processes = len(gpus) if (stage, command) in MULTI_PROCESS and len(gpus) > 1 else 1
+    cli = ["--profile", profile, "--workspace", str(ws)]
+    for key, value in (settings or {}).items():
+        if value is not None:
+            cli += ["--set", f"{key}={json.dumps(value) if not isinstance(value, str) else value}"]
+    stack = stack or STAGE_STACK[stage]
+    argv = stage_argv(stage, command, [*cli, *args], processes=processes, cpu=not gpus, stack=stack)
+    logs = ws / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"{time.strftime('%Y%m%d-%H%M%S')}-{stage}-{command}-{stack}.log"
+    started, since = time.monotonic(), time.time()
+    if not quiet:
+        how = f" as {processes} processes (accelerate launch)" if processes > 1 else ""
+        print(f"running {stage} {command}{how} in the {stack} stack; full log: {log_path}", flush=True)
+    proc = subprocess.Popen(argv, env=child_env(ws), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, cwd=str(PROJECT_ROOT), start_new_session=True)
+    lines: queue.Queue = queue.Queue()
+    for stream, name in ((proc.stdout, "out"), (proc.stderr, "err")):
+        threading.Thread(target=_reader, args=(stream, name, lines), daemon=True).start()
+    bars, warnings, tail, open_streams = _Bars(), [], [], 2
+    with log_path.open("w", encoding="utf-8") as log:
+        log.write(f"$ {' '.join(argv)}\n")
+        try:
+            while open_streams:
+                name, text = lines.get()
+                if text is None:
+                    open_streams -= 1
+                    continue
+                text = _redact(text)
+                if not text.strip():
+                    continue
+                if _BAR.search(text):
+                    if not quiet:
+                        bars.update(text.strip())
+                    continue
+                log.write(f"[{name}] {text}\n")
+                tail.append(text)
+                del tail[:-25]
+                if name == "out":
+                    if not quiet:
+                        print(text, flush=True)
+                elif "warn" in text.lower():
+                    warnings.append(text.strip())
+            code = proc.wait()
+        except KeyboardInterrupt:
+            _stop(proc)
+            raise
+        bars.flush()
+        log.write(f"[exit] {code}\n")
+    record = latest_record(STAGE_RECORD[stage], ws, since=since)
+    result = StageRun(stage, command, code, round(time.monotonic() - started, 1), log_path, record, warnings)
+    if warnings and not quiet:
+        distinct = list(dict.fromkeys(warnings))
+        print(f"{len(warnings)} warning line(s) from the child, e.g. {distinct[0][:160]!r} (all in the log)")
+    if code != 0:
+        raise StageFailed(f"{stage} {command} failed: {_describe_exit(code)} after {result.seconds:.0f} s.\n"
+                          f"Last lines:\n  " + "\n  ".join(tail[-15:]) + f"\nFull log: {log_path}\n"
+                          "Everything already in the workspace is kept (earlier outputs, the newest complete "
+                          "checkpoint): fix the cause and run the cell again to continue.")
+    return result
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Interrupt the child's whole process group (accelerate's workers too); kill it if it does not stop."""
+    for sig, wait in ((signal.SIGINT, 60), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout=wait)
+            return
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            continue
+
+
+# ------------------------------------------------------------------------------------------ workspace reading
+def latest_record(stage_record: str, workspace: str | os.PathLike | None = None, *,
+                  since: float | None = None) -> dict[str, Any] | None:
+    """The newest record of a stage in ``run_log.jsonl`` (written after ``since``, a UNIX time, when given)."""
+    log = workspace_root(workspace) / "run_log.jsonl"
+    if not log.is_file():
+        return None
+    found = None
+    for line in log.read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue  # a torn last line
+        if rec.get("stage") != stage_record:
+            continue
+        if since is not None:
+            try:
+                when = time.mktime(time.strptime(rec.get("time", "")[:19], "%Y-%m-%dT%H:%M:%S"))
+            except ValueError:
+                continue
+            if when < int(since):
+                continue
+        found = rec
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------- display
+def _ipython() -> Any:
+    """The running IPython shell, or None (plain Python, a child process)."""
+    if "IPython" not in sys.modules:
+        return None
+    from IPython import get_ipython
+
+    return get_ipython()
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return "" if value is None else str(value)
+
+
+def table(rows: Iterable[dict[str, Any]] | dict[str, Any], columns: Sequence[str] | None = None,
+          title: str | None = None) -> None:
+    """Show rows (dicts) as a table with every column, text wrapped rather than cut; a single dict is shown as
+    a two-column key/value table."""
+    if isinstance(rows, dict):
+        rows, columns = [{"key": k, "value": v} for k, v in rows.items()], ["key", "value"]
+    rows = list(rows)
+    columns = list(columns or dict.fromkeys(k for r in rows for k in r))
+    if _ipython() is None:
+        if title:
+            print(title)
+        print(" | ".join(columns))
+        for r in rows:
+            print(" | ".join(_fmt(r.get(c)) for c in columns))
+        return
+    from IPython.display import HTML, display
+
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f'<td style="white-space:normal;text-align:left">{html.escape(_fmt(r.get(c)))}'
+                                    "</td>" for c in columns) + "</tr>" for r in rows)
+    caption = f"<caption style='text-align:left'><b>{html.escape(title)}</b></caption>" if title else ""
+    display(HTML(f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"))
+
+
+def audio(path: str | os.PathLike, caption: str | None = None) -> None:
+    """An audio player for a WAV written by a stage (the file's bytes are embedded; no numpy in the kernel)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: did the stage that writes it finish?")
+    if _ipython() is None:
+        print(f"{caption or ''} {path}")
+        return
+    from IPython.display import Audio, Markdown, display
+
+    if caption:
+        display(Markdown(caption))
+    display(Audio(filename=str(path)))
+
+
+def image(path: str | os.PathLike, caption: str | None = None) -> None:
+    """A PNG/JPEG written by a stage (plots are drawn in the child; the kernel only shows them)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: did the stage that writes it finish?")
+    if _ipython() is None:
+        print(f"{caption or ''} {path}")
+        return
+    from IPython.display import Image, Markdown, display
+
+    if caption:
+        display(Markdown(caption))
+    display(Image(filename=str(path)))
+
+
+def markdown(text: str) -> None:
+    if _ipython() is None:
+        print(text)
+        return
+    from IPython.display import Markdown, display
+
+    display(Markdown(text))
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+# ------------------------------------------------------------------------------------------- set-up rendering
+SETUP_TAG = "setup"
+
+
+def setup_cell_source(stacks_needed: Sequence[str]) -> str:
+    """The first code cell of every notebook: find the code, then :func:`setup` (same text in all notebooks
+    except the stacks; ``python -m nbhelpers.nb render`` writes it, a test checks it)."""
+    return f'''# Set-up: find the suite's code (local checkout, attached Kaggle dataset, or a clone), then build or reuse its
+# locked Python stacks beside the kernel. The kernel's own packages are never changed; stages run as child processes.
+import os, subprocess, sys, zipfile
+from pathlib import Path
+REPO_URL = "{REPO_URL}"  # set in nbhelpers/nb.py (REPO); `python -m nbhelpers.nb render` writes it here
+
+def find_suite_code() -> Path:
+    inputs, home = Path(os.environ.get("TTS_KAGGLE_INPUT", "/kaggle/input")), Path.home() / "tts-suite"
+    near = [Path(os.environ.get("TTS_SUITE_CODE") or "."), Path.cwd(), Path.cwd().parent, home]
+    attached = [p.parents[1] for d in range(1, 5) for p in sorted(inputs.glob("*/" * d + "nbhelpers/nb.py"))]
+    for root in near + attached:
+        if (root / "nbhelpers" / "nb.py").is_file():
+            return root.resolve()
+    archive = next((p for d in range(1, 5) for p in sorted(inputs.glob("*/" * d + "tts_suite.zip"))), None)
+    if archive:
+        zipfile.ZipFile(archive).extractall(home)
+        return home
+    done = subprocess.run(["git", "clone", "--depth", "1", REPO_URL, str(home)], capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"the suite's code was not found and `git clone {{REPO_URL}}` failed:\\n{{done.stderr}}\\n"
+                           "Attach the tts-suite-code dataset (Kaggle: Add Input) or turn the internet on.")
+    return home
+
+sys.path.insert(0, str(find_suite_code()))
+from nbhelpers import nb
+session = nb.setup({tuple(stacks_needed)!r})'''
+
+
+def badges(notebook: str) -> str:
+    """The "Open in Colab" / "Open in Kaggle" links of one notebook."""
+    colab = f"https://colab.research.google.com/github/{REPO}/blob/{BRANCH}/notebooks/{notebook}"
+    kaggle = f"https://kaggle.com/kernels/welcome?src=https://github.com/{REPO}/blob/{BRANCH}/notebooks/{notebook}"
+    return (f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab}) "
+            f"[![Open in Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)]({kaggle})")
+
+
+# Which stacks each notebook's stages run on (00 builds both, so a new session pays the build up front).
+NOTEBOOK_STACKS = {"00_environment": ("main", "parler"), "01_data_prep": ("main",), "02_parler_finetune": ("parler",),
+                   "03_parler_distill": ("parler",), "04_vits_bangla_finetune": ("main",),
+                   "05_kokoro_synthesis": ("main",), "06_benchmark": ("main",), "07_pocket_tts_finetune": ("main",)}
+KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+
+
+def render_notebook(nb: dict[str, Any], stem: str) -> dict[str, Any]:
+    """``nb`` with its set-up cell (the first code cell, tagged ``setup``), badge line (second line of the
+    first Markdown cell) and the platforms' plain ``python3`` kernelspec rendered from this module."""
+    cells = nb["cells"]
+    source = setup_cell_source(NOTEBOOK_STACKS[stem])
+    code = [c for c in cells if c["cell_type"] == "code"]
+    setup_cells = [c for c in code if SETUP_TAG in c.get("metadata", {}).get("tags", [])]
+    lines = source.splitlines(keepends=True)
+    if setup_cells:
+        setup_cells[0]["source"] = lines
+    else:
+        cell = {"cell_type": "code", "execution_count": None, "id": f"setup-{stem[:2]}",
+                "metadata": {"tags": [SETUP_TAG]}, "outputs": [], "source": lines}
+        first_code = cells.index(code[0]) if code else len(cells)
+        cells.insert(first_code, cell)
+    intro = cells[0]
+    text = "".join(intro["source"]).split("\n")
+    badge = badges(f"{stem}.ipynb")
+    if len(text) > 2 and "Open in Colab" in text[2]:
+        text[2] = badge
+    else:
+        text[1:1] = ["", badge]
+    intro["source"] = [line + "\n" for line in text[:-1]] + [text[-1]]
+    nb["metadata"]["kernelspec"] = dict(KERNELSPEC)
+    return nb
+
+
+def render_all(write: bool, notebook_dir: Path = NOTEBOOK_DIR) -> list[str]:
+    """Render every numbered notebook; returns the names that differed (and writes them when ``write``)."""
+    changed = []
+    for path in sorted(notebook_dir.glob("[0-9][0-9]_*.ipynb")):
+        before = path.read_text(encoding="utf-8")
+        after = json.dumps(render_notebook(json.loads(before), path.stem), indent=1, ensure_ascii=False) + "\n"
+        if after != before:
+            changed.append(path.name)
+            if write:
+                tmp = path.with_suffix(".ipynb.tmp")
+                tmp.write_text(after, encoding="utf-8")
+                tmp.replace(path)
+    return changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m nbhelpers.nb", description="notebook set-up cells and links")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("render", help="rewrite every notebook's set-up cell and badge line from nbhelpers/nb.py")
+    sub.add_parser("check", help="exit 1 when a notebook's set-up cell or badges differ from the rendered ones")
+    args = parser.parse_args(argv)
+    changed = render_all(write=args.command == "render")
+    for name in changed:
+        print(("rendered " if args.command == "render" else "out of date: ") + name)
+    return 1 if changed and args.command == "check" else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

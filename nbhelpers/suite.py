@@ -92,12 +92,14 @@ def _format_metrics(metrics: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
 
 
-def run_notebook(notebook: Path, out_dir: Path, workspace: Path, profile: str) -> NotebookResult:
-    """Execute one notebook; a failing cell is reported with its index and error instead of raising."""
+def run_notebook(notebook: Path, out_dir: Path, workspace: Path, profile: str,
+                 kernel: str | None = None) -> NotebookResult:
+    """Execute one notebook (on its own kernelspec, or ``kernel``); a failing cell is reported with its index and
+    error instead of raising."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    result = NotebookResult(notebook.name, kernel_of(notebook))
+    result = NotebookResult(notebook.name, kernel or kernel_of(notebook))
     start = time.monotonic()
     try:
         papermill.execute_notebook(
@@ -133,9 +135,10 @@ def summary_table(results: list[NotebookResult]) -> str:
 
 def run_suite(profile: str = "smoke", only: list[str] | None = None, out: Path | None = None,
               workspace: Path | None = None, notebooks_dir: Path = NOTEBOOK_DIR,
-              keep_going: bool = False) -> tuple[Path, list[NotebookResult]]:
-    """Run the suite; returns the run folder and one result per notebook (later ones 'not run' after a
-    failure unless ``keep_going``)."""
+              keep_going: bool = False, kernel: str | None = None) -> tuple[Path, list[NotebookResult]]:
+    """Run the suite, each notebook in a fresh kernel (its kernelspec's, or ``kernel``: a replica platform
+    kernel); returns the run folder and one result per notebook (later ones 'not run' after a failure unless
+    ``keep_going``)."""
     from tqdm.auto import tqdm
 
     if profile not in PROFILES:
@@ -151,7 +154,7 @@ def run_suite(profile: str = "smoke", only: list[str] | None = None, out: Path |
     os.environ.update({"TTS_WORKSPACE": str(workspace), "TTS_HEADLESS": "1", "PYTHONUNBUFFERED": "1",
                        "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
                        "JUPYTER_PATH": os.environ.get("JUPYTER_PATH") or str(PROJECT_ROOT / "build" / "jupyter")})
-    results = [NotebookResult(nb.name, kernel_of(nb)) for nb in notebooks]
+    results = [NotebookResult(nb.name, kernel or kernel_of(nb)) for nb in notebooks]
     check_kernels({r.kernel for r in results})
     failed = False
     bar = tqdm(notebooks, desc=f"suite ({profile})", unit="nb")
@@ -159,7 +162,7 @@ def run_suite(profile: str = "smoke", only: list[str] | None = None, out: Path |
         if failed and not keep_going:
             break
         bar.set_postfix_str(nb.name)
-        results[i] = run_notebook(nb, executed, workspace, profile)
+        results[i] = run_notebook(nb, executed, workspace, profile, kernel)
         failed = failed or results[i].status == "failed"
         tqdm.write(f"{nb.name}: {results[i].status} in {results[i].seconds:.1f} s"
                    + (f" -- {results[i].error}" if results[i].error else ""))
@@ -181,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--workspace", type=Path, help="workspace to use (default <run folder>/workspace)")
     run.add_argument("--notebooks", type=Path, default=NOTEBOOK_DIR, help="folder with the notebooks")
     run.add_argument("--keep-going", action="store_true", help="run later notebooks after a failure")
+    run.add_argument("--kernel", help="kernelspec to run every notebook on (default: each notebook's, python3)")
     sub.add_parser("list", help="list the numbered notebooks and their kernels")
     args = parser.parse_args(argv)
     if args.command == "list":
@@ -188,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{nb.name:40s} {kernel_of(nb)}")
         return 0
     out, results = run_suite(args.profile, args.only.split(",") if args.only else None, args.out,
-                             args.workspace, args.notebooks, args.keep_going)
+                             args.workspace, args.notebooks, args.keep_going, args.kernel)
     print(f"\n{summary_table(results)}\n\nrun folder: {out}")
     return 0 if all(r.status == "ok" for r in results) else 1
 

@@ -28,7 +28,7 @@ register_kernel() {
   mkdir -p "$d"
   cat >"$d/kernel.json" <<JSON
 {
-  "argv": ["$ROOT/.venv-kernel/bin/python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+  "argv": ["$ROOT/.venv-kernel/bin/python", "-Xfrozen_modules=off", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
   "display_name": "Python 3",
   "language": "python",
   "env": {"PYTHONUNBUFFERED": "1"},

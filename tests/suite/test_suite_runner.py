@@ -1,4 +1,4 @@
-"""The papermill suite runner on small fixture notebooks, using the real tts-main kernel."""
+"""The papermill suite runner on small fixture notebooks, using the real plain python3 kernel (.venv-kernel)."""
 
 import json
 
@@ -13,7 +13,7 @@ def _notebook(path, cells):
     params = nbformat.v4.new_code_cell('profile = "auto"\nworkspace = None')
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params] + [nbformat.v4.new_code_cell(c) for c in cells]
-    nb.metadata["kernelspec"] = {"name": "tts-main", "display_name": "main", "language": "python"}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
 
 
@@ -42,7 +42,7 @@ def test_runner_reports_success_failure_and_stops(notebooks, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["results"][1]["status"] == "failed"
     md = (out / "summary.md").read_text()
-    assert "| 01_ok.ipynb | tts-main | ok |" in md and "loss_last=0.5" in md
+    assert "| 01_ok.ipynb | python3 | ok |" in md and "loss_last=0.5" in md
 
 
 def test_runner_only_and_keep_going(notebooks, tmp_path):

@@ -25,7 +25,6 @@ ENGLISH_TEXTS = (
     "She sells fresh bread at the corner shop every morning.",
     "Turn left at the second traffic light, then go straight.",
 )
-DATASETS = {"bn": "bn_smoke", "kn": "kn_smoke"}
 
 
 @dataclass
@@ -53,7 +52,7 @@ def text_sets(params: dict[str, Any], workspace: Workspace) -> dict[str, TextSet
     n = int(params["max_texts"])
     out = {}
     for lang in params["languages"]:
-        name = params.get("datasets", {}).get(lang, DATASETS.get(lang))
+        name = params["datasets"].get(lang)
         rows = []
         if name:
             try:

@@ -143,16 +143,21 @@ def setup(stacks_needed: Sequence[str] = ("main",)) -> Session:
                  level="warning")
     _ensure_espeak(where)
     for name in stacks_needed:
-        print(f"{name} stack: ", end="", flush=True)
-        lines: list[str] = []
+        installed: list[str] = []
 
-        def log(line: str, lines: list[str] = lines) -> None:
-            lines.append(line)
-            print(f"\n  {line}", end="", flush=True)
+        def log(line: str, installed: list[str] = installed, name: str = name) -> None:
+            if line.lstrip().startswith(("+ ", "- ", "~ ")):  # one line per package: counted, not listed
+                installed.append(line)
+            else:
+                print(f"  {name}: {line}", flush=True)
 
-        stack = stacks.ensure_stack(name, log=log)
+        try:
+            stack = stacks.ensure_stack(name, log=log)
+        except stacks.StackError as err:
+            _say(f"the {name} stack could not be built; see the message below", level="warning")
+            raise stacks.StackError(str(err)) from None
         session.stacks[name] = stack
-        print(("\n" if lines else "") + stack.describe(), flush=True)
+        print(stack.describe() + (f" ({len(installed)} packages installed)" if installed else ""), flush=True)
     for name in SECRET_NAMES:
         value = _read_secret(name, where)
         if value:

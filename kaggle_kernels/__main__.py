@@ -169,7 +169,10 @@ def _dry_run(args: argparse.Namespace, cfg: SuiteConfig, params: dict) -> int:
         folder = package_suite(cfg, out / "datasets", args.suite_root)
         manifest = json.loads((folder / "tts_suite_manifest.json").read_text())
         report["code_dataset"] = {"ref": cfg.code_dataset_ref, "folder": str(folder), "sha256": manifest["sha256"],
-                                  "files": len(manifest["files"])}
+                                  "lock_sha256": manifest["lock_sha256"], "files": len(manifest["files"])}
+    elif args.command in ("package", "push", "run"):
+        report["code_clone"] = {"repo_url": cfg.repo_url, "note": "install = 'internet': each kernel's set-up cell "
+                                "clones this repository's default branch; nothing is uploaded"}
     if args.command in ("push", "run"):
         report["stages"] = plan(cfg, args.keys, out, params)
     elif args.command in ("status", "output"):

@@ -1,5 +1,6 @@
 """Kernel folders (notebook with baked parameters + kernel-metadata.json) and the packaged suite (a folder
-ready to upload as the code dataset the kernels install from). Nothing here talks to Kaggle."""
+ready to upload as the code dataset whose code the notebooks' own set-up cell finds). Nothing here talks to
+Kaggle."""
 
 from __future__ import annotations
 
@@ -10,51 +11,44 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from nbhelpers import nb as nbcell
+from nbhelpers.stacks import LOCK_FILES
+
 from .config import PROJECT_ROOT, KernelSpec, SuiteConfig
 
-KAGGLE_KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
-SUITE_ARCHIVE = "tts_suite.zip"
+KAGGLE_KERNELSPEC = dict(nbcell.KERNELSPEC)  # the platforms' plain kernel: the notebooks run on Kaggle's Python
+SUITE_ARCHIVE = "tts_suite.zip"  # the name the set-up cell looks for under the input root (nbhelpers/nb.py)
 MANIFEST = "tts_suite_manifest.json"
-# what the packaged suite holds (relative to the project root) and what it never holds
-PACKAGE_PATHS = ("nbhelpers", "kaggle_kernels", "requirements.txt", "requirements-parler.txt", "requirements.in",
-                 "requirements-parler.in", "pyproject.toml", "README.md")
+# What the packaged suite holds (relative to the project root): the library the set-up cell puts on sys.path and
+# the lock files its stacks are built from (nbhelpers.stacks.LOCK_FILES, found beside nbhelpers/). The
+# kaggle_kernels tool itself runs on your machine, not in the kernels.
+PACKAGE_PATHS = ("nbhelpers", "requirements.txt", "requirements-parler.txt", "requirements-kernel.txt",
+                 "requirements.in", "requirements-parler.in", "requirements-kernel.in", "pyproject.toml", "README.md")
+# Without these the set-up cell cannot find the code (nb.py) or build a stack (stacks.py and every lock file).
+REQUIRED_FILES = ("nbhelpers/__init__.py", "nbhelpers/nb.py", "nbhelpers/stacks.py", *sorted(LOCK_FILES.values()))
 EXCLUDED_NAMES = {"__pycache__", ".pytest_cache", "kaggle.json", "access_token", "credentials.json", ".env",
                   ".netrc"}
 EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".ipynb_checkpoints")
 
 
-def bootstrap_source(cfg: SuiteConfig) -> str:
-    """Code of the first kernel cell: make the suite importable from the code dataset (or a clone with
-    internet), so that the notebook's own install cell (``nbhelpers.bootstrap.install_stage``) finds nbhelpers."""
-    s = cfg.suite
-    return f'''# Added by kaggle_kernels: put the TTS suite on sys.path (see docs/kaggle.md).
-import os, subprocess, sys, zipfile
-from pathlib import Path
-INSTALL = {s["install"]!r}
-REPO_URL = {s["repo_url"]!r}
-inputs = Path(os.environ.get("TTS_KAGGLE_INPUT", "/kaggle/input"))
-suite = Path(os.environ.get("TTS_SUITE_DIR", "/tmp/tts-suite"))
-def near(name):  # both input layouts: /kaggle/input/<slug>/ and /kaggle/input/datasets/<owner>/<slug>/
-    return next((p for d in range(1, 5) for p in sorted(inputs.glob("*/" * d + name))), None)
-if INSTALL == "dataset":
-    found = near("nbhelpers/__init__.py")
-    if found:
-        suite = found.parents[1]
-    else:
-        archive = near({SUITE_ARCHIVE!r})
-        assert archive, "attach the code dataset ({cfg.code_dataset_ref}) or set install = 'internet'"
-        zipfile.ZipFile(archive).extractall(suite)
-elif not (suite / "nbhelpers").is_dir():
-    subprocess.run(["git", "clone", "--depth", "1", REPO_URL, str(suite)], check=True)
-sys.path.insert(0, str(suite))
-os.environ["PYTHONPATH"] = str(suite) + os.pathsep + os.environ.get("PYTHONPATH", "")
-print("TTS suite from", suite)
-'''
+def check_setup_cell(notebook: Path, cells: list[Any]) -> None:
+    """The notebook's first code cell must be its set-up cell as ``nbhelpers.nb`` renders it today: that cell,
+    not the kernel builder, finds the code (attached dataset or clone) and builds the stacks on Kaggle."""
+    code = [c for c in cells if c.cell_type == "code"]
+    fix = "run `python -m nbhelpers.nb render` and commit the notebook"
+    if not code or nbcell.SETUP_TAG not in code[0].metadata.get("tags", []):
+        raise ValueError(f"{notebook}: the first code cell is not tagged {nbcell.SETUP_TAG!r}, so the kernel would "
+                         f"not find the suite's code on Kaggle; {fix}")
+    stacks = nbcell.NOTEBOOK_STACKS.get(notebook.stem)
+    if stacks is not None and code[0].source != nbcell.setup_cell_source(stacks):
+        raise ValueError(f"{notebook}: its set-up cell differs from the one nbhelpers/nb.py renders (edited by hand, "
+                         f"or rendered before nb.py changed); {fix}")
 
 
 def build_notebook(spec: KernelSpec, cfg: SuiteConfig, dest: Path) -> Path:
-    """Bake ``spec.parameters`` into the notebook with papermill (prepare only), switch the kernelspec to
-    Kaggle's ``python3``, drop outputs and put the install cell first. Returns the written notebook."""
+    """Bake ``spec.parameters`` into the notebook with papermill (prepare only), set Kaggle's ``python3``
+    kernelspec and drop outputs. The notebook's own set-up cell (checked, never changed) gets the code and the
+    stacks on Kaggle. Returns the written notebook."""
     import nbformat
     import papermill
 
@@ -64,10 +58,10 @@ def build_notebook(spec: KernelSpec, cfg: SuiteConfig, dest: Path) -> Path:
     original = nbformat.read(spec.notebook, as_version=4)
     if not any("parameters" in c.metadata.get("tags", []) for c in original.cells):
         raise ValueError(f"{spec.notebook}: no cell tagged 'parameters'; papermill cannot bake parameters into it")
-    stack = original.metadata.get("kernelspec", {}).get("name", "tts-main")
+    check_setup_cell(spec.notebook, original.cells)
     dest.parent.mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(str(spec.notebook), str(dest), parameters=spec.parameters, prepare_only=True,
-                               language="python", kernel_name=stack, progress_bar=False,
+                               language="python", kernel_name=KAGGLE_KERNELSPEC["name"], progress_bar=False,
                                cwd=str(spec.notebook.parent))
     nb = nbformat.read(dest, as_version=4)
     nb.metadata["kernelspec"] = dict(KAGGLE_KERNELSPEC)
@@ -77,8 +71,6 @@ def build_notebook(spec: KernelSpec, cfg: SuiteConfig, dest: Path) -> Path:
         cell.metadata.pop("execution", None)
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    install = nbformat.v4.new_code_cell(bootstrap_source(cfg), metadata={"tags": ["kaggle-install"]})
-    nb.cells.insert(0, install)
     nbformat.write(nb, dest)
     return dest
 
@@ -118,7 +110,8 @@ def build_kernel(spec: KernelSpec, cfg: SuiteConfig, out_root: Path, *, extra_ke
 
 
 def _package_files(root: Path) -> list[Path]:
-    """Files of the suite to package, sorted, without caches or anything that can hold credentials."""
+    """Files of the suite to package, sorted, without caches or anything that can hold credentials; refuses a
+    package the kernels' set-up cell could not use."""
     files = []
     for name in PACKAGE_PATHS:
         path = root / name
@@ -127,6 +120,13 @@ def _package_files(root: Path) -> list[Path]:
             rel = f.relative_to(root)
             if f.is_file() and not (set(rel.parts) & EXCLUDED_NAMES) and not f.name.endswith(EXCLUDED_SUFFIXES):
                 files.append(f)
+    packaged = {f.relative_to(root).as_posix() for f in files}
+    missing = [name for name in REQUIRED_FILES if name not in packaged]
+    if missing:
+        where = [f"{n} ({'not in PACKAGE_PATHS' if (root / n).is_file() else 'missing'})" for n in missing]
+        raise FileNotFoundError(f"cannot package the suite from {root}: {', '.join(where)}; the kernels' set-up cell "
+                                "needs nbhelpers/nb.py and stacks.py to find the code and every lock file to build "
+                                "its stacks (`make lock` writes the lock files)")
     return files
 
 
@@ -145,12 +145,15 @@ def package_suite(cfg: SuiteConfig, out_root: Path, root: Path = PROJECT_ROOT) -
             info.compress_type, info.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
             zf.writestr(info, f.read_bytes())
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
-    manifest = {"archive": SUITE_ARCHIVE, "sha256": digest, "files": [str(f.relative_to(root)) for f in files]}
+    locks = {stack: hashlib.sha256((root / name).read_bytes()).hexdigest() for stack, name in LOCK_FILES.items()}
+    manifest = {"archive": SUITE_ARCHIVE, "sha256": digest, "lock_sha256": locks,
+                "files": [str(f.relative_to(root)) for f in files]}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     meta = {"id": cfg.code_dataset_ref, "title": "TTS notebook suite code", "licenses": [{"name": "apache-2.0"}],
-            "subtitle": "nbhelpers + kaggle_kernels for the TTS notebooks",
-            "description": "The TTS notebook suite's Python code and pinned requirements; the suite's Kaggle "
-                           "kernels install from it (packaged by kaggle_kernels)."}
+            "subtitle": "nbhelpers and the locked requirements of the TTS notebooks",
+            "description": "The TTS notebook suite's Python code (nbhelpers) and its lock files. Each notebook's "
+                           "set-up cell finds it under /kaggle/input (as tts_suite.zip or unpacked) and builds "
+                           "the locked stacks beside the kernel (packaged by kaggle_kernels)."}
     (folder / "dataset-metadata.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return folder
 

@@ -11,16 +11,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nbhelpers.nb import REPO_URL
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = Path(__file__).with_name("kernels.toml")
 OWNER_PLACEHOLDER = "your-kaggle-username"
+_REPO_URL = re.compile(r"https://[^/\s]+/[^/\s]+/[^/\s]+?(\.git)?/?|git@[^:\s]+:[^/\s]+/[^/\s]+")
 _SECRET_NAME = re.compile(r"(key|token|secret|password|passwd|credential)", re.I)
 _KERNEL_KEYS = {"notebook", "title", "enable_gpu", "enable_internet", "machine_shape", "is_private",
                 "dataset_sources", "kernel_sources", "model_sources", "competition_sources", "after", "chain",
                 "max_sessions", "parameters", "resume_via"}
-_SUITE_KEYS = {"owner", "slug_prefix", "test_slug_prefix", "code_dataset", "install", "repo_url",
-               "machine_shape", "enable_gpu", "enable_internet", "is_private", "profile", "test_profile",
-               "workspace", "max_sessions", "resume_via"}
+_SUITE_KEYS = {"owner", "slug_prefix", "test_slug_prefix", "code_dataset", "install", "machine_shape", "enable_gpu",
+               "enable_internet", "is_private", "profile", "test_profile", "workspace", "max_sessions", "resume_via"}
 
 
 class ConfigError(ValueError):
@@ -78,6 +80,11 @@ class SuiteConfig:
     def code_dataset_ref(self) -> str:
         return f"{self.owner}/{self.suite['code_dataset']}"
 
+    @property
+    def repo_url(self) -> str | None:
+        """What the set-up cell clones with ``install = "internet"``: ``nbhelpers.nb.REPO_URL``, set in one place."""
+        return REPO_URL if self.suite["install"] == "internet" else None
+
     def keys(self) -> list[str]:
         return list(self.kernels)
 
@@ -106,12 +113,18 @@ class SuiteConfig:
         if slug_for("", title) != slug:  # the client only warns; Kaggle would file the kernel under another slug
             raise ConfigError(f"{self.path}: [kernels.{key}] title {title!r} does not turn into the slug {slug!r}; "
                               f"use a title like {slug.replace('-', ' ')!r}")
+        enable_internet = bool(entry.get("enable_internet", s["enable_internet"]))
+        if not enable_internet:
+            why = f"clones {REPO_URL} and " if s["install"] == "internet" else ""
+            raise ConfigError(f"{self.path}: kernel {key!r} has enable_internet = false, but every notebook's set-up "
+                              f"cell {why}builds its locked stacks with uv from PyPI; the kernel could not start. "
+                              "Set enable_internet = true (it needs a phone-verified Kaggle account)")
         notebook = Path(entry["notebook"])
         return KernelSpec(
             key=key, notebook=notebook if notebook.is_absolute() else PROJECT_ROOT / notebook, owner=self.owner,
             slug=slug, title=title,
             enable_gpu=bool(entry.get("enable_gpu", s["enable_gpu"])),
-            enable_internet=bool(entry.get("enable_internet", s["enable_internet"])),
+            enable_internet=enable_internet,
             machine_shape=entry.get("machine_shape", s["machine_shape"]),
             is_private=bool(entry.get("is_private", s["is_private"])),
             dataset_sources=datasets, kernel_sources=kernels,
@@ -152,15 +165,19 @@ def load_config(path: str | os.PathLike | None = None, *, owner: str | None = No
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"cannot read kernels config {path}: {e}") from e
     suite = raw.get("suite", {})
+    if "repo_url" in suite:
+        raise ConfigError(f"{path}: [suite] repo_url is no longer read: the repository the set-up cell clones is set "
+                          f"once, in nbhelpers/nb.py (REPO, now {REPO_URL}); delete repo_url from [suite] and change "
+                          "REPO there for a fork, then run `python -m nbhelpers.nb render`")
     missing = _SUITE_KEYS - set(suite)
     unknown = set(suite) - _SUITE_KEYS
     if missing or unknown:
         raise ConfigError(f"{path}: [suite] is missing {sorted(missing)} / has unknown {sorted(unknown)}")
     if suite["install"] not in ("dataset", "internet"):
         raise ConfigError(f"{path}: [suite] install must be 'dataset' or 'internet', got {suite['install']!r}")
-    if suite["install"] == "internet" and not str(suite["repo_url"]).strip():
-        raise ConfigError(f"{path}: [suite] install = 'internet' clones repo_url in the kernel, but repo_url is "
-                          "empty; set it to your fork's git URL, or use install = 'dataset'")
+    if suite["install"] == "internet" and not _REPO_URL.fullmatch(REPO_URL):
+        raise ConfigError(f"{path}: [suite] install = 'internet' clones nbhelpers.nb.REPO_URL in the kernel, but it "
+                          f"is {REPO_URL!r}; set REPO in nbhelpers/nb.py to your repository, or use install = 'dataset'")
     kernels = raw.get("kernels", {})
     for key, entry in kernels.items():
         bad = set(entry) - _KERNEL_KEYS

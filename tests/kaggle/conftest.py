@@ -14,17 +14,21 @@ import nbformat
 import pytest
 from fake_kaggle import FakeKaggle
 
+from nbhelpers import nb as nbcell
+
 PROJECT = Path(__file__).resolve().parents[2]
 USER = "alice"
 SECRET_KEY = "k4gg1e-SECRET-0f9e8d7c6b5a4f3e2d1c0b9a"
 
 
 def write_notebook(path: Path) -> Path:
-    """A small notebook shaped like the suite's: tts-main kernelspec, a parameters cell, one code cell."""
+    """A small notebook shaped like the suite's: python3 kernelspec, the set-up cell rendered by nbhelpers.nb
+    for its stem, a parameters cell, one code cell."""
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "tts-main", "display_name": "TTS main stack (coqui, kokoro, pocket)",
-                                 "language": "python"}
+    nb.metadata["kernelspec"] = dict(nbcell.KERNELSPEC)
+    setup = nbcell.setup_cell_source(nbcell.NOTEBOOK_STACKS[path.stem])
     nb.cells = [nbformat.v4.new_markdown_cell("# fixture"),
+                nbformat.v4.new_code_cell(setup, metadata={"tags": [nbcell.SETUP_TAG]}),
                 nbformat.v4.new_code_cell('profile = "auto"\nworkspace = None', metadata={"tags": ["parameters"]}),
                 nbformat.v4.new_code_cell("print(profile, workspace)")]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,7 +43,6 @@ slug_prefix = "tts-suite"
 test_slug_prefix = "tts-suite-test"
 code_dataset = "tts-suite-code"
 install = "dataset"
-repo_url = "https://example.invalid/tts-suite.git"
 machine_shape = "NvidiaTeslaT4"
 enable_gpu = true
 enable_internet = true

@@ -23,9 +23,10 @@ def record(stage: str, status: str) -> bytes:
 
 def test_push_status_output(cli, fake, tmp_path):
     suite = tmp_path / "suite"  # a frozen copy: the shared working tree may change between the two pushes
-    shutil.copytree(Path(__file__).resolve().parents[2] / "kaggle_kernels", suite / "kaggle_kernels",
+    shutil.copytree(Path(__file__).resolve().parents[2] / "nbhelpers", suite / "nbhelpers",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    (suite / "requirements.txt").write_text("tqdm\n")
+    for name in ("requirements.txt", "requirements-parler.txt", "requirements-kernel.txt"):
+        (suite / name).write_text("tqdm\n")
     files = {f"data/kn_smoke/wav/{i:02d}.wav": bytes([i]) * 10 for i in range(5)}
     files["run_log.jsonl"] = record("01_data_prep", "done")
     fake.output_fn = lambda ref, version, body: (files, "cell 1 ok\n")
@@ -36,6 +37,10 @@ def test_push_status_output(cli, fake, tmp_path):
     assert f"{K01} version 1" in pushed.stdout
     # the code dataset was packaged and created before the push, with the suite archive uploaded
     assert CODE in fake.datasets and "tts_suite.zip" in fake.datasets[CODE][0]
+    uploaded = {name: data for name, data in fake.blobs.values()}  # what the set-up cell will find on Kaggle
+    with zipfile.ZipFile(io.BytesIO(uploaded["tts_suite.zip"])) as zf:
+        assert {"nbhelpers/nb.py", "nbhelpers/stacks.py", "requirements.txt", "requirements-parler.txt",
+                "requirements-kernel.txt"} <= set(zf.namelist())
     (save,) = fake.calls_of("SaveKernel")
     assert save["slug"] == K01 and save["newTitle"] == "tts suite test 01 data prep"
     assert save["datasetDataSources"] == [CODE] and save["isPrivate"] is True

@@ -43,16 +43,34 @@ def append_jsonl(path: str | os.PathLike, obj: Any) -> Path:
     return path
 
 
+_RUN_ID: str | None = None
+
+
+def run_id() -> str:
+    """One id per stage process (every record it writes carries it), so the chain report can say which run of an
+    earlier stage produced an artefact; $TTS_RUN_ID overrides it."""
+    global _RUN_ID
+    if _RUN_ID is None:
+        _RUN_ID = os.environ.get("TTS_RUN_ID") or f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    return _RUN_ID
+
+
 def append_stage_record(stage: str, *, profile: str, status: str = "done", inputs: dict | None = None,
                         outputs: dict | None = None, metrics: dict | None = None,
                         workspace: Workspace | None = None, **extra: Any) -> dict[str, Any]:
     """Append one record to ``<workspace>/run_log.jsonl`` (file-locked, one line) and return it."""
     if status not in STATUSES:
         raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+    from .profiles import size_overrides
+
     ws = workspace or Workspace()
     env = environment_report()
+    sized = size_overrides()
+    if sized:  # a dress rehearsal: the real profile with sizes shrunk; every record says by how much
+        extra.setdefault("size_overrides", {"file": os.environ["TTS_SIZE_OVERRIDES"], "values": sized})
     record = _jsonable({
         "stage": stage, "profile": profile, "status": status, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "run_id": run_id(),
         "inputs": inputs or {}, "outputs": outputs or {}, "metrics": metrics or {},
         "environment": {"platform": env.platform, "stack": env.stack, "gpus": [g["name"] for g in env.gpus],
                         "dtype": env.dtype, "packages": {k: v for k, v in env.packages.items() if v != "-"}},

@@ -123,6 +123,70 @@ def run_notebook(notebook: Path, out_dir: Path, workspace: Path, profile: str,
     return result
 
 
+# Which earlier stages a stage must have consumed an artefact of, in one run of the whole chain.
+REQUIRED_LINKS = {"02_parler_finetune": ("01_data_prep",), "03_parler_distill": ("01_data_prep", "02_parler_finetune"),
+                  "04_vits_bangla_finetune": ("01_data_prep",), "07_pocket_tts_finetune": ("01_data_prep",)}
+
+
+def _values(obj: Any) -> list[str]:
+    """Every string inside a record's inputs/outputs (nested dicts and lists flattened)."""
+    if isinstance(obj, dict):
+        return [s for v in obj.values() for s in _values(v)] + [str(k) for k in obj]
+    if isinstance(obj, (list, tuple)):
+        return [s for v in obj for s in _values(v)]
+    return [obj] if isinstance(obj, str) else []
+
+
+def _same_artefact(used: str, made: str) -> bool:
+    if used == made:
+        return True
+    if "/" in used and "/" in made:  # a path: the same file/folder, or one inside the other
+        a, b = used.rstrip("/") + "/", made.rstrip("/") + "/"
+        return a.startswith(b) or b.startswith(a)
+    return False
+
+
+def chain_report(records: list[dict[str, Any]], profile: str) -> dict[str, Any]:
+    """For each final stage record: which artefacts it consumed and which earlier stage/run wrote them; problems
+    when a stage under a real profile read a smoke artefact, read the output of a run of another profile, or
+    misses a link :data:`REQUIRED_LINKS` demands."""
+    finished = [r for r in records if r.get("status") in ("done", "resume_needed")]
+    stages, problems = [], []
+    for i, rec in enumerate(finished):
+        links, external = [], []
+        for used in _values(rec.get("inputs", {})):
+            producer = next((q for q in reversed(finished[:i]) if q["stage"] != rec["stage"]
+                             and any(_same_artefact(used, made) for made in _values(q.get("outputs", {})))), None)
+            if producer is None:
+                external.append(used)
+                continue
+            links.append({"artefact": used, "stage": producer["stage"], "run_id": producer.get("run_id"),
+                          "profile": producer.get("profile")})
+            if producer.get("profile") != rec.get("profile"):
+                problems.append(f"{rec['stage']} ({rec.get('profile')}) read {used} written by {producer['stage']} "
+                                f"under profile {producer.get('profile')}")
+        if profile != "smoke":
+            smoke = [u for u in _values(rec.get("inputs", {})) if "smoke" in u or u == "tiny"]
+            problems += [f"{rec['stage']} read a smoke artefact under {profile}: {u}" for u in smoke]
+        missing = set(REQUIRED_LINKS.get(rec["stage"], ())) - {link["stage"] for link in links}
+        problems += [f"{rec['stage']} consumed nothing written by {m} in this run" for m in sorted(missing)]
+        stages.append({"stage": rec["stage"], "run_id": rec.get("run_id"), "status": rec["status"],
+                       "profile": rec.get("profile"), "consumed": links, "external": external})
+    return {"profile": profile, "stages": stages, "problems": problems, "ok": not problems}
+
+
+def chain_markdown(report: dict[str, Any]) -> str:
+    lines = [f"# Chain report, profile {report['profile']}: {'ok' if report['ok'] else 'BROKEN'}", "",
+             "| stage | run | consumed (from stage / run) | external inputs |", "|---|---|---|---|"]
+    for s in report["stages"]:
+        used = "; ".join(f"{c['artefact']} <- {c['stage']} / {c['run_id']}" for c in s["consumed"]) or "-"
+        lines.append(f"| {s['stage']} | {s['run_id']} | {used.replace('|', '/')} | "
+                     f"{', '.join(s['external']).replace('|', '/') or '-'} |")
+    if report["problems"]:
+        lines += ["", "## Problems", *[f"- {p}" for p in report["problems"]]]
+    return "\n".join(lines) + "\n"
+
+
 def summary_table(results: list[NotebookResult]) -> str:
     """A Markdown table: notebook, kernel, status, wall time, key metrics (and the error when failed)."""
     lines = ["| notebook | kernel | status | wall s | key metrics |", "|---|---|---|---:|---|"]

@@ -51,8 +51,20 @@ def _table(stage: str, profile: str, tables: dict[str, Any], seen: tuple[str, ..
     return {**_table(stage, parent, tables, seen + (profile,)), **table}
 
 
+def size_overrides(stage: str | None = None) -> dict[str, Any]:
+    """The size-override table named by $TTS_SIZE_OVERRIDES (the dress rehearsal's ``rehearsal.toml``): per stage,
+    values applied on top of whatever profile is loaded, so a real profile runs small. Empty when unset."""
+    path = os.environ.get("TTS_SIZE_OVERRIDES")
+    if not path:
+        return {}
+    with open(path, "rb") as f:
+        table = tomllib.load(f)
+    return table.get(stage, {}) if stage else table
+
+
 def load_profile(stage: str, profile: str = "auto", overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The parameters of one stage under one profile, with optional overrides.
+    """The parameters of one stage under one profile, then the size-override table (when set, see
+    :func:`size_overrides`), then ``overrides``.
 
     An override whose key the profile does not define is an error (a typo would otherwise be ignored).
     The result always carries ``profile`` with the resolved name.
@@ -64,6 +76,12 @@ def load_profile(stage: str, profile: str = "auto", overrides: dict[str, Any] | 
     with path.open("rb") as f:
         tables = tomllib.load(f)
     params = _table(stage, name, tables)
+    sized = size_overrides(stage)
+    unknown = set(sized) - set(params)
+    if unknown:
+        raise KeyError(f"{os.environ['TTS_SIZE_OVERRIDES']}: [{stage}] sets {', '.join(sorted(unknown))}, which "
+                       f"profiles/{stage}.toml does not define")
+    params.update(sized)
     for key, value in (overrides or {}).items():
         if key not in params:
             raise KeyError(f"{key!r} is not a parameter of stage {stage!r}; known: {', '.join(sorted(params))}")

@@ -2,6 +2,7 @@
 
 Examples:
   python -m nbhelpers.pocket tokenizer --profile smoke              # train the SentencePiece model, print coverage
+  python -m nbhelpers.pocket prepare --profile smoke                # tokenizer, model, latents: <run>/prepare.json
   python -m nbhelpers.pocket train --profile smoke                  # resumes the run when a checkpoint exists
   python -m nbhelpers.pocket train --profile kaggle-t4 --dataset kn_slr79
   accelerate launch --num_processes 2 -m nbhelpers.pocket train --profile kaggle-t4   # Kaggle T4 x2
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("tokenizer", "train the new-language SentencePiece model and report its coverage"),
+                       ("prepare", "tokenizer, model and cached latents; writes <run>/prepare.json and lengths.png"),
                        ("train", "tokenizer, model, cached latents, train or resume, export, samples, record")):
         p = sub.add_parser(name, help=text)
         add_stage_arguments(p, dataset_help="prepared dataset name or a folder with train.json (default: profile's)")
@@ -34,9 +36,11 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--max-steps", type=int)
             add_training_arguments(p)
     speak = sub.add_parser("speak", help="synthesise with a fine-tuned checkpoint through the package loader")
-    speak.add_argument("--config", type=Path, required=True)
-    speak.add_argument("--checkpoint", type=Path, required=True)
-    speak.add_argument("--voice", type=Path, required=True, help="voice prompt wav")
+    add_stage_arguments(speak)
+    speak.add_argument("--run", default="run", help="run whose export/ is used when --config/--checkpoint are not given")
+    speak.add_argument("--config", type=Path, help="model.yaml (default: <workspace>/pocket/<run>/export/model.yaml)")
+    speak.add_argument("--checkpoint", type=Path, help="model.pt (default: beside the default config)")
+    speak.add_argument("--voice", type=Path, help="voice prompt wav (default: the run's, from its prepare.json)")
     speak.add_argument("--out", type=Path, required=True)
     speak.add_argument("--temperature", type=float, default=0.3)
     speak.add_argument("--seed", type=int, default=0)
@@ -47,10 +51,24 @@ def main(argv: list[str] | None = None) -> int:
         import numpy as np
         import soundfile as sf
 
+        from ..paths import Workspace
         from .stage import load_finetuned, synthesize
+        from .train import RunPaths
 
-        model = load_finetuned(args.config, args.checkpoint, temp=args.temperature)
-        audio = synthesize(model, [args.text], args.voice, seed=args.seed)[0]
+        paths = RunPaths(Workspace(args.workspace).stage_dir("pocket"), args.run)
+        config = args.config or paths.export / "model.yaml"
+        checkpoint = args.checkpoint or config.parent / "model.pt"
+        voice = args.voice
+        if voice is None and (paths.run_dir / "prepare.json").is_file():
+            voice = Path(json.loads((paths.run_dir / "prepare.json").read_text(encoding="utf-8"))["voice_prompt"])
+        missing = [str(p) for p in (config, checkpoint, voice) if p is None or not Path(p).is_file()]
+        if missing:
+            print(f"not found: {', '.join(missing)} (None: no voice prompt). Fix: train first "
+                  "(python -m nbhelpers.pocket train) or pass --config/--checkpoint/--voice", file=sys.stderr)
+            return 2
+        model = load_finetuned(config, checkpoint, temp=args.temperature)
+        audio = synthesize(model, [args.text], voice, seed=args.seed)[0]
+        args.out.parent.mkdir(parents=True, exist_ok=True)
         sf.write(args.out, np.clip(audio, -1, 1), model.sample_rate)
         print(json.dumps({"wav": str(args.out), "seconds": round(len(audio) / model.sample_rate, 2)}))
         return 0
@@ -74,6 +92,17 @@ def main(argv: list[str] | None = None) -> int:
         texts = [r["text"] for r in read_manifest(train_manifest)]
         tok = train_sentencepiece(texts, RunPaths(ws.stage_dir("pocket"), args.run).tokenizer_dir, int(cfg["vocab_size"]))
         print(json.dumps({"tokenizer": str(tok), **coverage_report(tok, texts)}, ensure_ascii=False, indent=1))
+        return 0
+    if args.command == "prepare":
+        from .report import write_prepare_outputs
+        from .stage import prepare
+
+        prep = prepare(cfg, workspace=ws, dataset=args.dataset, run=args.run)
+        written = write_prepare_outputs(prep, cfg)
+        cov = prep.coverage
+        print(f"vocabulary: {cov['vocab_size']} pieces (asked {cfg['vocab_size']}); {len(prep.train_items)} training "
+              f"items, {len(prep.dropped)} left out as too long; latent cache {prep.latent_cache}")
+        print(json.dumps({k: str(v) for k, v in written.items()}, indent=1))
         return 0
     from .stage import run_stage
 

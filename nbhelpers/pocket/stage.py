@@ -130,26 +130,40 @@ def run_stage(cfg: dict[str, Any], *, workspace: Workspace | None = None, datase
               prepared: Prepared | None = None) -> tuple[TrainResult, dict[str, Any]]:
     """Prepare (or reuse ``prepared``), train/resume, export, synthesise samples, append the stage record."""
     import soundfile as sf
+    from accelerate import PartialState
+
+    from .report import plot_losses, write_prepare_outputs, write_sample_texts
 
     ws = workspace or Workspace()
-    prep = prepared or prepare(cfg, workspace=ws, dataset=dataset, run=run)
+    state = PartialState(cpu=not torch.cuda.is_available())
+    if prepared is not None:
+        prep = prepared
+    else:  # the main process trains the tokenizer and fills the latent cache; the others then reuse them
+        with state.main_process_first():
+            prep = prepare(cfg, workspace=ws, dataset=dataset, run=run)
     result = train(cfg, prep.tts_model, prep.train_items, paths=prep.paths, budget=budget, stop_after=stop_after,
                    workspace=ws)
     outputs: dict[str, Any] = {}
-    from accelerate import PartialState
-
-    if not PartialState().is_main_process:
+    if not state.is_main_process:
         return result, outputs
     outputs.update(export(prep, result))
+    outputs.update(write_prepare_outputs(prep, cfg))
     model = load_finetuned(outputs["config"], outputs["checkpoint"], temp=float(cfg["sample_temperature"]))
-    audios = synthesize(model, list(cfg["sample_sentences"]), prep.voice_prompt, seed=result.metrics["seed"])
+    sentences = list(cfg["sample_sentences"])
+    audios = synthesize(model, sentences, prep.voice_prompt, seed=result.metrics["seed"])
     prep.paths.samples.mkdir(parents=True, exist_ok=True)
     wavs = []
     for i, audio in enumerate(audios):
         wavs.append(prep.paths.samples / f"sample_{i}.wav")
-        sf.write(wavs[-1], np.clip(audio, -1, 1), model.sample_rate)
+        tmp = wavs[-1].with_name(f".{wavs[-1].stem}.tmp.wav")
+        sf.write(tmp, np.clip(audio, -1, 1), model.sample_rate)
+        tmp.replace(wavs[-1])
     outputs["samples"] = wavs
+    outputs["sample_texts"] = write_sample_texts(wavs, sentences, prep.paths.samples / "texts.json")
+    outputs["voice_prompt"] = prep.voice_prompt
     outputs["history"] = prep.paths.history
+    if result.history:
+        outputs["loss_plot"] = plot_losses(result.history, prep.paths.run_dir / "losses.png")
     h = result.history
     k = max(1, min(10, len(h) // 5))
     metrics = {**result.metrics, **parameter_counts(prep.tts_model),
@@ -160,9 +174,12 @@ def run_stage(cfg: dict[str, Any], *, workspace: Workspace | None = None, datase
                "dropped_too_long": len(prep.dropped),
                "sample_seconds": [round(len(a) / model.sample_rate, 2) for a in audios]}
     result.metrics = metrics
+    tmp = prep.paths.run_dir / ".metrics.json.tmp"
+    tmp.write_text(json.dumps(metrics, indent=1, default=str))
+    tmp.replace(prep.paths.run_dir / "metrics.json")
+    outputs["metrics"] = prep.paths.run_dir / "metrics.json"
     append_stage_record(STAGE, profile=cfg["profile"], status=result.status, workspace=ws,
                         inputs={"manifest": prep.manifest, "model": cfg["model"], "latent_cache": prep.latent_cache,
                                 "voice_prompt": prep.voice_prompt},
                         outputs={k: v for k, v in outputs.items()}, metrics=metrics)
-    (prep.paths.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, default=str))
     return result, outputs

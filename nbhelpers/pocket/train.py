@@ -196,6 +196,18 @@ def package_payload(tts_model, ema: EMA | None) -> dict[str, Any]:
     return out
 
 
+def rank_rng(state: dict[str, Any], rank: int, world: int) -> dict[str, Any]:
+    """The RNG state process ``rank`` of ``world`` resumes with: its own when the checkpoint holds one per process
+    (written by as many processes), else the single saved state (checkpoints of one process, older ones)."""
+    per_process = state.get("rng_per_process")
+    if per_process and len(per_process) == world:
+        return per_process[rank]
+    if world > 1:
+        raise ValueError(f"this checkpoint holds the RNG of {len(per_process or [1])} process(es), not {world}: "
+                         "resume with the same number of processes (GPUs) it was written with")
+    return state["rng"]
+
+
 def length_batches(frames: list[int], size: int) -> list[list[int]]:
     """Indices grouped into batches of similar length (less padding); the last partial batch is dropped."""
     order = sorted(range(len(frames)), key=lambda i: (frames[i], i))
@@ -219,6 +231,7 @@ def train(cfg: dict[str, Any], tts_model, items: list[Item], *, paths: RunPaths,
     ``stop_after`` saves and stops with ``resume_needed`` at that step, the path a budget stop takes.
     """
     from accelerate import Accelerator, DistributedDataParallelKwargs
+    from accelerate.utils import gather_object
 
     ws = workspace or Workspace()
     suite = load_profile("suite", cfg["profile"])
@@ -265,19 +278,21 @@ def train(cfg: dict[str, Any], tts_model, items: list[Item], *, paths: RunPaths,
         ema.load_state_dict(state["extra"]["ema"])
     objective, optimizer = accelerator.prepare(objective, optimizer)
     if found is not None:  # RNG last, after everything that may draw random numbers while setting up
-        set_rng_state(torch.load(found / STATE_FILE, map_location="cpu", weights_only=False)["rng"])
+        set_rng_state(rank_rng(torch.load(found / STATE_FILE, map_location="cpu", weights_only=False), rank, world))
     last_checkpoint = found
 
     mean, std = flow_lm.emb_mean.detach().cpu().float(), flow_lm.emb_std.detach().cpu().float()
 
     def checkpoint() -> Path | None:
         folder = None
+        # every process draws its own dropout/noise numbers: each one's RNG is saved (a collective call)
+        rngs = gather_object([rng_state()]) if world > 1 else [rng_state()]
         if main:
             state = {"step": step, "model": flow_lm.state_dict(), "optimizer": optimizer.state_dict(),
                      "scheduler": scheduler.state_dict(),
                      "scaler": accelerator.scaler.state_dict() if accelerator.scaler is not None else None,
-                     "sampler": sampler.state_dict(),
-                     "rng": rng_state(), "extra": {"history": history, "ema": ema.state_dict()}}
+                     "sampler": sampler.state_dict(), "rng": rngs[0], "rng_per_process": rngs,
+                     "extra": {"history": history, "ema": ema.state_dict()}}
             payload = package_payload(tts_model, ema)
 
             def write(tmp: Path) -> None:
@@ -334,7 +349,8 @@ def train(cfg: dict[str, Any], tts_model, items: list[Item], *, paths: RunPaths,
         paths.history.write_text(json.dumps(history, indent=0))
     elapsed = time.time() - t0
     metrics = {"step": step, "max_steps": max_steps, "seconds_per_step": round(elapsed / max(steps_run, 1), 4),
-               "precision": accelerator.mixed_precision, "processes": world, "seed": seed,
+               "precision": accelerator.mixed_precision, "processes": world, "batch_per_process": int(cfg["batch_size"]),
+               "effective_batch": global_batch, "seed": seed,
                "train_utterances": len(items)}
     if device.type == "cuda":
         metrics["peak_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 3)

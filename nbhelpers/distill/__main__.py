@@ -1,11 +1,14 @@
 """Command line for stage 03 (distil the fine-tuned Parler-TTS into a smaller Kannada-only student), on the
 parler stack.
 
+Notebook 03 runs `plan` and `run` in child processes and shows the files they write into
+<workspace>/distill/<run>/ (listed in the stage record's outputs).
+
 Examples:
-  python -m nbhelpers.distill plan --profile smoke --teacher tiny       # architecture diff, layer mapping
+  python -m nbhelpers.distill plan --profile smoke --teacher tiny       # settings, layer map -> distill/run/plan.json
   python -m nbhelpers.distill run --profile smoke                       # resumes the run when a checkpoint exists
   python -m nbhelpers.distill run --profile kaggle-t4 --set student_decoder_layers=4
-  accelerate launch --num_processes 2 -m nbhelpers.distill run --profile kaggle-t4     # Kaggle T4 x2
+  accelerate launch --multi_gpu --num_processes 2 -m nbhelpers.distill run --profile kaggle-t4   # Kaggle T4 x2
   python -m nbhelpers.distill mapping 24 5
 """
 
@@ -52,17 +55,30 @@ def main(argv: list[str] | None = None) -> int:
     params = params_for(args.profile, overrides)
     ws = Workspace(args.workspace)
     if args.command == "plan":
-        from .pipeline import plan
+        from .pipeline import write_plan
 
-        print(json.dumps(plan(params, workspace=ws), indent=1, ensure_ascii=False, default=str))
+        path = write_plan(params, workspace=ws)
+        arch = json.loads(path.read_text(encoding="utf-8"))["architecture"]
+        print(f"teacher: {arch['teacher_source']} | student decoder layers copied from teacher layers "
+              f"{[row['copied from teacher layer'] for row in arch['layers']]} | prompt vocabulary "
+              f"{arch['prompt_vocab']['teacher']} -> {arch['prompt_vocab']['student']} ids")
+        print(f"wrote {path}")
         return 0
     from .pipeline import run
 
     budget = budget_from_args(args)
     out = run(params, workspace=ws, budget=budget, stop_after=args.stop_after)
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:
+        return 0
+    m = out.metrics
+    print(f"status {out.status} at step {m.get('step')}/{m.get('max_steps')}: {m.get('processes')} process(es), "
+          f"effective batch {m.get('effective_batch')} ({m.get('batch_size')} per device x {m.get('processes')} x "
+          f"{m.get('grad_accum')} accumulation)")
     table = {n: {k: v for k, v in r.items() if k != "audios"} for n, r in out.comparison.items()}
     print(json.dumps({"status": out.status, "student": str(out.student_dir) if out.status == "done" else None,
-                      "metrics": out.metrics, "comparison": table}, indent=1, default=str))
+                      "metrics": out.metrics, "comparison": table}, indent=1, default=str, ensure_ascii=False))
     return 0
 
 

@@ -4,7 +4,6 @@ and records ``resume_needed``; calling again resumes it exactly."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,11 +15,25 @@ from ..budget import TimeBudget
 from ..parler.codes import load_or_encode
 from ..parler.data import build_examples
 from ..parler.model import ParlerBundle
-from ..parler.train import RunPaths, load_dataset, train, write_wavs
+from ..parler.train import RunPaths, load_dataset, train, write_wav, write_wavs
 from ..paths import Workspace
 from ..profiles import load_profile
 from ..records import append_stage_record
 from .evaluate import Reference, compare, int8_copy, reference_rows
+from .report import (
+    ARCHITECTURE_FILE,
+    LISTEN_FILE,
+    LOSS_CURVE_FILE,
+    LOSS_PARTS,
+    PLAN_FILE,
+    TEACHER_CACHE_FILE,
+    architecture_tables,
+    cache_decision,
+    listen_index,
+    plot_curves,
+    write_json,
+    write_tables,
+)
 from .train import (
     STAGE,
     find_teacher,
@@ -79,6 +92,19 @@ def plan(params: dict[str, Any], *, workspace: Workspace | None = None, dataset:
     return {"teacher_source": teacher_src, **report}
 
 
+def run_dir(params: dict[str, Any], workspace: Workspace) -> Path:
+    return RunPaths(workspace.stage_dir("distill"), str(params["run"])).run_dir
+
+
+def write_plan(params: dict[str, Any], *, workspace: Workspace | None = None, dataset: Any = None) -> Path:
+    """What notebook 03 shows before training: the settings and the initial student's architecture tables,
+    written to ``<workspace>/distill/<run>/plan.json``."""
+    ws = workspace or Workspace()
+    report = plan(params, workspace=ws, dataset=dataset)
+    return write_json(run_dir(params, ws) / PLAN_FILE, {"settings": params,
+                                                         "architecture": architecture_tables(report, params)})
+
+
 def evaluate_pair(teacher: ParlerBundle, student: ParlerBundle, params: dict[str, Any], data: Any, *,
                   workspace: Workspace, disk: dict[str, Path] | None = None,
                   references: list[Reference] | None = None) -> dict[str, dict[str, Any]]:
@@ -121,16 +147,23 @@ def run(params: dict[str, Any], *, workspace: Workspace | None = None, dataset: 
     texts = list(data["train"]["text"]) + list(data["validation"]["text"])
     student, report = make_student(params, teacher, texts)
     report["teacher_source"] = teacher_src
+    if state.is_main_process:
+        write_json(run_dir(params, ws) / ARCHITECTURE_FILE, architecture_tables(report, params))
     objective = make_objective(params, teacher, student, report, data, workspace=ws)
     result = train(loop_config(params, "student"), workspace=ws, dataset=data, run=str(params["run"]),
                    budget=budget, stop_after=stop_after, bundle=student, loss_fn=objective, stage_dir="distill")
     paths = result.paths
     out = DistillResult(result.status, paths, report, result.history, teacher=teacher,
                         metrics={**result.metrics, **objective.cache_report()})
-    outputs: dict[str, Any] = {"run_dir": paths.run_dir, "checkpoints": paths.checkpoints}
-    if not state.is_main_process:  # multi-GPU: the main process exports, compares and records
-        state.wait_for_everyone()
-        return out
+    if not state.is_main_process:  # multi-GPU: the main process exports, compares and records; no barrier after
+        return out                   # this point, so a long comparison cannot time out a waiting process
+    outputs: dict[str, Any] = {"run_dir": paths.run_dir, "checkpoints": paths.checkpoints, "history": paths.history,
+                               "architecture": paths.run_dir / ARCHITECTURE_FILE,
+                               "loss_curve": plot_curves(result.history, paths.run_dir / LOSS_CURVE_FILE,
+                                                         parts=LOSS_PARTS, title="distillation",
+                                                         ylabel="loss and its parts (nats)"),
+                               "teacher_cache": write_json(paths.run_dir / TEACHER_CACHE_FILE,
+                                                           cache_decision(out.metrics))}
     if result.status == "done":
         trained = ParlerBundle(result.model, student.prompt_tokenizer, student.description_tokenizer, "student")
         report["steps"] = result.step
@@ -143,15 +176,22 @@ def run(params: dict[str, Any], *, workspace: Workspace | None = None, dataset: 
                                        references=out.references)
         wavs = []
         n_fixed = len(dict.fromkeys(params["eval_sentences"]))  # the eval_sentences come first, then test-split rows
+        compare_dir = paths.run_dir / "compare"
         for name, row in out.comparison.items():
-            wavs += write_wavs(paths.run_dir / "compare", name, row["audios"][:n_fixed], teacher.sampling_rate)
-            wavs += write_wavs(paths.run_dir / "compare", f"{name}_test", row["audios"][n_fixed:], teacher.sampling_rate)
+            wavs += write_wavs(compare_dir, name, row["audios"][:n_fixed], teacher.sampling_rate)
+            wavs += write_wavs(compare_dir, f"{name}_test", row["audios"][n_fixed:], teacher.sampling_rate)
+        recordings = {ref.text: str(write_wav(compare_dir / f"recording_test_{i}.wav", ref.audio, ref.sampling_rate))
+                      for i, ref in enumerate(out.references)}
         table = {n: {k: v for k, v in r.items() if k != "audios"} for n, r in out.comparison.items()}
-        (paths.run_dir / "comparison.json").write_text(json.dumps(table, indent=1))
+        write_json(paths.run_dir / "comparison.json", table)
+        bench = paths.run_dir / "bench_records.jsonl"
+        bench.unlink(missing_ok=True)  # this run's records only (a resumed run used to append twice)
         for row in table.values():  # tts-bench/1 records, for the suite benchmark (06)
-            append_record({**row["record"], "stage": STAGE}, paths.run_dir / "bench_records.jsonl")
-        outputs.update(student=out.student_dir, comparison=paths.run_dir / "comparison.json",
-                       wavs=[str(w) for w in wavs])
+            append_record({**row["record"], "stage": STAGE}, bench)
+        listen = listen_index(table["teacher"]["texts"], n_fixed, list(table), compare_dir, recordings)
+        outputs.update(student=out.student_dir, comparison=paths.run_dir / "comparison.json", bench_records=bench,
+                       wavs=[str(w) for w in wavs], listen=write_json(paths.run_dir / LISTEN_FILE, listen),
+                       **write_tables(paths.run_dir, table, params["profile"]))
         s = table["student"]
         out.metrics.update({k: s[k] for k in ("params_total_ratio", "params_decoder_ratio", "speedup", "test_ce",
                                               "code_accuracy", "cer", "dnsmos_ovrl", "mcd_db", "cer_vs_teacher",
@@ -160,5 +200,4 @@ def run(params: dict[str, Any], *, workspace: Workspace | None = None, dataset: 
     append_stage_record(STAGE, profile=params["profile"], status=result.status, workspace=ws,
                         inputs={"teacher": teacher_src, "dataset": params["dataset"]}, outputs=outputs,
                         metrics=out.metrics)
-    state.wait_for_everyone()
     return out

@@ -1,11 +1,14 @@
-"""Command line for stage 02 (Parler-TTS fine-tune, Kannada), on the parler stack.
+"""Command line for stage 02 (Parler-TTS fine-tune, Kannada), on the parler stack. Notebook 02 runs each step
+as one of these commands in a child process and shows the files they write.
 
 Examples:
-  python -m nbhelpers.parler coverage --profile smoke
+  python -m nbhelpers.parler plan --profile smoke                     # settings + memory plan -> parler/run/plan.json
+  python -m nbhelpers.parler coverage --profile smoke                 # -> parler/run/coverage.json
   python -m nbhelpers.parler train --profile smoke                    # resumes the run when a checkpoint exists
   python -m nbhelpers.parler train --profile kaggle-t4 --mode lora
-  accelerate launch --num_processes 2 -m nbhelpers.parler train --profile kaggle-t4   # Kaggle T4 x2
+  accelerate launch --multi_gpu --num_processes 2 -m nbhelpers.parler train --profile kaggle-t4   # Kaggle T4 x2
   python -m nbhelpers.parler train --profile smoke --set max_steps=20 --set learning_rate=1e-3
+  python -m nbhelpers.parler speak --profile smoke --text "ನಮಸ್ಕಾರ" --out hello.wav   # newest export speaks
 """
 
 from __future__ import annotations
@@ -32,35 +35,71 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nbhelpers.parler", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("coverage", "check that the prompt tokenizer represents the training transcripts"),
-                       ("train", "coverage check, train or resume, export and stage record")):
+    for name, text in (("plan", "settings, precision, processes and the memory plan (no model is loaded)"),
+                       ("coverage", "check that the prompt tokenizer represents the training transcripts"),
+                       ("train", "coverage check, train or resume, export and stage record"),
+                       ("speak", "speak one sentence with a stage-02 export (the notebook's Try it)")):
         p = sub.add_parser(name, help=text)
         add_stage_arguments(p, dataset_help="prepared dataset name or a saved DatasetDict folder (default: profile's)")
-        p.add_argument("--model", help="tiny, indic, mini-v1, a hub id or a local folder (default: profile's)")
-        if name == "train":
+        p.add_argument("--run", default="run", help="run name: its folder is <workspace>/parler/<run>")
+        if name != "speak":
+            p.add_argument("--model", help="tiny, indic, mini-v1, a hub id or a local folder (default: profile's)")
+        if name in ("plan", "train"):
             p.add_argument("--mode", choices=("full", "lora", "8bit", "4bit"))
             p.add_argument("--max-steps", type=int)
-            p.add_argument("--run", default="run", help="run name: its folder is <workspace>/parler/<run>")
+        if name == "train":
             add_training_arguments(p)
+        if name == "speak":
+            p.add_argument("--text", required=True, help="the Kannada sentence")
+            p.add_argument("--description", help="voice description (default: the profile's sample_description)")
+            p.add_argument("--export", help="model folder (default: the newest parler/<run>/export)")
+            p.add_argument("--out", help="WAV to write (default: <workspace>/parler/<run>/try_it/speak.wav)")
+            p.add_argument("--seed", type=int, default=0)
+            p.add_argument("--max-seconds", type=float, help="longest audio (default: 2 x sample_max_seconds)")
     args = parser.parse_args(argv)
 
     from ..paths import Workspace
+    from . import stage
 
     cfg = _config(args)
     ws = Workspace(args.workspace)
-    if args.command == "coverage":
-        from .stage import coverage_report
+    paths = stage.run_paths(ws, args.run)
+    if args.command == "plan":
+        from ..env import gpu_info
+        from .report import plan, write_json
+        from .train import mixed_precision
 
-        print(json.dumps(coverage_report(cfg, workspace=ws, dataset=args.dataset), ensure_ascii=False, indent=1))
+        info = plan(cfg, precision=mixed_precision(cfg["mixed_precision"]), gpus=len(gpu_info()))
+        path = write_json(paths.run_dir / stage.PLAN_FILE, info)
+        print(f"profile {info['profile']} | mode {info['mode']} | model {info['model']} | precision "
+              f"{info['precision']} | {info['processes_expected']} process(es), effective batch "
+              f"{info['effective_batch_expected']}" + (f"\nNOTE: {info['note']}" if info["note"] else ""))
+        print(f"wrote {path}")
         return 0
-    from .stage import run_stage
-
-    budget = budget_from_args(args)
-    result, outputs = run_stage(cfg, workspace=ws, dataset=args.dataset, run=args.run, budget=budget,
-                                stop_after=args.stop_after)
+    if args.command == "coverage":
+        report, path = stage.write_coverage(cfg, workspace=ws, dataset=args.dataset, run=args.run)
+        print(f"prompt tokenizer: {report['unknown_share']:.2%} unknown tokens, {report['byte_fallback_share']:.2%} "
+              f"byte fallback, {report['tokens_per_char']:.2f} tokens/character, {report['not_round_trip']} of "
+              f"{report['texts']} texts do not decode back")
+        print(f"wrote {path}")
+        return 0
+    if args.command == "speak":
+        out = args.out or paths.run_dir / stage.TRY_DIR / "speak.wav"
+        info = stage.speak(cfg, text=args.text, description=args.description, export=args.export, out=out,
+                           workspace=ws, seed=args.seed, max_seconds=args.max_seconds)
+        print(f"{info['audio_seconds']} s of audio in {info['generation_seconds']} s from {info['model']}")
+        print(f"wrote {info['wav']}")
+        return 0
+    result, outputs = stage.run_stage(cfg, workspace=ws, dataset=args.dataset, run=args.run,
+                                      budget=budget_from_args(args), stop_after=args.stop_after)
     if outputs:
+        m = result.metrics
+        print(f"status {result.status} at step {result.step}/{m['max_steps']}: {m['processes']} process(es), "
+              f"effective batch {m['effective_batch']} ({m['batch_size']} per device x {m['processes']} x "
+              f"{m['grad_accum']} accumulation)")
         print(json.dumps({"status": result.status, "step": result.step, "metrics": result.metrics,
-                          "outputs": {k: str(v) for k, v in outputs.items() if k != "samples"}}, indent=1))
+                          "outputs": {k: str(v) for k, v in outputs.items() if k != "samples"}}, indent=1,
+                         ensure_ascii=False))
     return 0
 
 

@@ -12,6 +12,7 @@ import torch
 from ..paths import Workspace
 from ..records import append_stage_record
 from .model import ParlerBundle, get_bundle, save_bundle
+from .report import loss_summary, plot_curves, sample_index, write_json
 from .train import STAGE, TrainResult, generate_samples, parler_of, write_wavs
 
 
@@ -100,14 +101,27 @@ def export(result: TrainResult, cfg: dict[str, Any], *, workspace: Workspace | N
     return {"export": paths.export, "samples": sorted(str(p) for p in (paths.export / "samples").glob("*.wav"))}
 
 
+LOSS_CURVE_FILE = "loss_curve.png"
+SAMPLES_FILE = "samples.json"
+
+
 def finish(result: TrainResult, cfg: dict[str, Any], *, workspace: Workspace | None = None,
            extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Export when training is complete, then append the stage record (``done`` or ``resume_needed``)."""
-    outputs: dict[str, Any] = {"run_dir": result.paths.run_dir, "checkpoints": result.paths.checkpoints,
-                               "tensorboard": result.paths.tensorboard}
+    """Draw the loss curve, export when training is complete (with the before/after sample index), then append
+    the stage record (``done`` or ``resume_needed``) listing every file notebook 02 shows."""
+    paths = result.paths
+    outputs: dict[str, Any] = {"run_dir": paths.run_dir, "checkpoints": paths.checkpoints,
+                               "tensorboard": paths.tensorboard, "history": paths.history,
+                               "loss_curve": plot_curves(result.history, paths.run_dir / LOSS_CURVE_FILE)}
+    coverage = paths.run_dir / "coverage.json"
+    if coverage.is_file():
+        outputs["coverage"] = coverage
     if result.status == "done":
         outputs.update(export(result, cfg, workspace=workspace, extra=extra))
+        outputs["samples_index"] = write_json(paths.run_dir / SAMPLES_FILE,
+                                              sample_index(cfg, paths.export / "samples"))
     append_stage_record(STAGE, profile=cfg["profile"], status=result.status, workspace=workspace,
                         inputs={"model": cfg["model"], "dataset": cfg["dataset"], **(extra or {})},
-                        outputs=outputs, metrics={**result.metrics, "mode": cfg["mode"]})
+                        outputs=outputs, metrics={**result.metrics, **loss_summary(result.history),
+                                                  "mode": cfg["mode"]})
     return outputs

@@ -1,17 +1,29 @@
-"""Stage 02 end to end, the same for the notebook and the command line: tokenizer coverage check, training
-(or resuming), export and stage record."""
+"""Stage 02 end to end, the same for the notebook (through its child processes) and the command line: the plan
+(settings, memory), the tokenizer coverage check, training (or resuming), export and stage record, and speaking
+one sentence with an export (the notebook's "Try it")."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 from ..budget import TimeBudget
-from ..paths import Workspace
+from ..paths import Workspace, find_artifacts
 from .codes import dataset_fingerprint
 from .coverage import check_prompt_coverage
 from .export import finish
-from .model import TINY, materialise_tiny, resolve_source
+from .model import SOURCE_FILE, TINY, materialise_tiny, resolve_source
+from .report import coverage_summary, write_json
 from .train import RunPaths, TrainResult, load_dataset, run_seed, train
+
+PLAN_FILE = "plan.json"
+COVERAGE_FILE = "coverage.json"
+TRY_DIR = "try_it"
+
+
+def run_paths(workspace: Workspace, run: str = "run") -> RunPaths:
+    return RunPaths(workspace.stage_dir("parler"), run)
 
 
 def prompt_tokenizer_source(cfg: dict[str, Any], workspace: Workspace) -> str:
@@ -31,20 +43,76 @@ def coverage_report(cfg: dict[str, Any], *, workspace: Workspace | None = None, 
     return check_prompt_coverage(tokenizer, list(data["train"]["text"]))
 
 
-def run_stage(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: Any = None, run: str = "run",
-              budget: TimeBudget | None = None, stop_after: int | None = None) -> tuple[TrainResult, dict[str, Any]]:
-    """Coverage check, train/resume, then export + record on the main process; returns (result, outputs)."""
+def write_coverage(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: Any = None,
+                   run: str = "run") -> tuple[dict[str, Any], Path]:
+    """:func:`coverage_report` for the notebook: written to ``<workspace>/parler/<run>/coverage.json`` with the
+    dataset's split sizes; returns (report, path). Raises, writing nothing, when the tokenizer cannot
+    represent the transcripts."""
     ws = workspace or Workspace()
     data = load_dataset(dataset if dataset is not None else cfg["dataset"], ws)
-    coverage = coverage_report(cfg, workspace=ws, dataset=data)
-    result = train(cfg, workspace=ws, dataset=data, run=run, budget=budget, stop_after=stop_after)
-    outputs: dict[str, Any] = {}
+    report = coverage_report(cfg, workspace=ws, dataset=data)
+    name = str(dataset) if isinstance(dataset, (str, Path)) else str(cfg["dataset"])
+    path = write_json(run_paths(ws, run).run_dir / COVERAGE_FILE, coverage_summary(report, data, name))
+    return report, path
+
+
+def run_stage(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: Any = None, run: str = "run",
+              budget: TimeBudget | None = None, stop_after: int | None = None) -> tuple[TrainResult, dict[str, Any]]:
+    """Coverage check, train/resume, then export + record on the main process; returns (result, outputs).
+    Under ``accelerate launch`` every process trains; the others return as soon as training ends."""
     from accelerate import PartialState
 
-    if PartialState().is_main_process:
+    ws = workspace or Workspace()
+    state = PartialState()
+    data = load_dataset(dataset if dataset is not None else cfg["dataset"], ws)
+    with state.main_process_first():  # the main process materialises the tiny model (if any) first
+        if state.is_main_process:
+            coverage, _ = write_coverage(cfg, workspace=ws, dataset=data, run=run)
+        else:
+            coverage = coverage_report(cfg, workspace=ws, dataset=data)
+    result = train(cfg, workspace=ws, dataset=data, run=run, budget=budget, stop_after=stop_after)
+    outputs: dict[str, Any] = {}
+    if state.is_main_process:
         extra = {"dataset": str(cfg["dataset"]), "data_fingerprint": dataset_fingerprint(data),
                  "coverage_unknown_share": coverage["unknown_share"],
                  "coverage_byte_fallback_share": coverage["byte_fallback_share"]}
         outputs = finish(result, cfg, workspace=ws, extra=extra)
     return result, outputs
 
+
+def newest_export(workspace: Workspace | None = None) -> Path:
+    """The newest stage-02 export (``parler/<run>/export/``) in the workspace or under /kaggle/input."""
+    found = [p.parent for p in find_artifacts(f"parler/*/export/{SOURCE_FILE}", workspace)]
+    if not found:
+        raise FileNotFoundError("no fine-tuned model found (parler/<run>/export/ in the workspace or a Kaggle input): "
+                                "run `python -m nbhelpers.parler train` (notebook 02) first, or pass --export")
+    return max(found, key=lambda p: p.stat().st_mtime)
+
+
+def speak(cfg: dict[str, Any], *, text: str, description: str | None = None, export: str | None = None,
+          out: str | Path, workspace: Workspace | None = None, seed: int = 0,
+          max_seconds: float | None = None) -> dict[str, Any]:
+    """Speak ``text`` with ``description`` (default: the profile's) using a stage-02 export (default: the
+    newest); writes the WAV atomically to ``out`` plus ``<out>.json`` (text, description, model, seconds)."""
+    import torch
+
+    from .model import load_bundle
+    from .train import generate_samples, write_wav
+
+    if not text.strip():
+        raise ValueError("nothing to say: the text is empty")
+    ws = workspace or Workspace()
+    source = Path(export) if export else newest_export(ws)
+    description = description if description and description.strip() else str(cfg["sample_description"])
+    bundle = load_bundle(str(source))
+    if torch.cuda.is_available():
+        bundle.model.to("cuda")
+    seconds = float(max_seconds) if max_seconds else 2 * float(cfg["sample_max_seconds"])
+    started = time.perf_counter()
+    audio = generate_samples(bundle, bundle.model.eval(), [text], description, max_seconds=seconds, seed=seed)[0]
+    out = write_wav(Path(out), audio, bundle.sampling_rate)
+    info = {"text": text, "description": description, "model": str(source), "wav": str(out),
+            "audio_seconds": round(len(audio) / bundle.sampling_rate, 3),
+            "generation_seconds": round(time.perf_counter() - started, 3), "seed": seed}
+    write_json(out.with_name(out.name + ".json"), info)
+    return info

@@ -15,6 +15,7 @@ import contextlib
 import functools
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ from .codes import load_or_encode
 from .data import Collator, Example, build_examples, length_grouped_batches
 from .losses import codebook_cross_entropy, codebook_logits, decoder_inputs, valid_mask
 from .model import ParlerBundle, get_bundle, parameter_counts
+from .report import effective_batch, write_json
 
 MODES = ("full", "lora", "8bit", "4bit")
 STAGE = "02_parler_finetune"
@@ -166,15 +168,21 @@ def generate_samples(bundle: ParlerBundle, model: torch.nn.Module, sentences: li
     return out
 
 
-def write_wavs(folder: Path, prefix: str, audios: list[np.ndarray], sr: int) -> list[Path]:
+def write_wav(path: Path, audio: np.ndarray, sr: int) -> Path:
+    """Write one clip (clipped to [-1, 1]) atomically: a temporary file in the same folder, then a rename."""
     import soundfile as sf
 
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, a in enumerate(audios):
-        paths.append(folder / f"{prefix}_{i}.wav")
-        sf.write(paths[-1], np.clip(a, -1, 1), sr)
-    return paths
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.wav")
+    sf.write(tmp, np.clip(audio, -1, 1), sr)
+    tmp.replace(path)
+    return path
+
+
+def write_wavs(folder: Path, prefix: str, audios: list[np.ndarray], sr: int) -> list[Path]:
+    """``<folder>/<prefix>_<i>.wav`` for each clip."""
+    return [write_wav(Path(folder) / f"{prefix}_{i}.wav", a, sr) for i, a in enumerate(audios)]
 
 
 def load_dataset(dataset: Any, workspace: Workspace | None = None) -> Any:
@@ -388,8 +396,10 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
         entry = {"step": step, "loss": loss_mean, "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
                  **parts}
         if int(cfg["eval_every"]) > 0 and (step % int(cfg["eval_every"]) == 0 or step == max_steps):
-            entry["eval_loss"] = evaluate(model, val_ex, collate, batch_size=int(cfg["batch_size"]), device=device,
-                                          weights=weights, accelerator=accelerator)
+            # the unwrapped model: no DDP collectives inside evaluation (processes may get unequal shares)
+            entry["eval_loss"] = evaluate(accelerator.unwrap_model(model), val_ex, collate,
+                                          batch_size=int(cfg["batch_size"]), device=device, weights=weights,
+                                          accelerator=accelerator)
         history.append(entry)
         scalars = {f"train/{key}" if key != "eval_loss" else "eval/loss": entry[key]
                    for key in ("loss", "lr", "grad_norm", "eval_loss") if key in entry and math.isfinite(entry[key])}
@@ -411,7 +421,7 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
             break
     bar.close()
     if main:
-        paths.history.write_text(json.dumps(history, indent=0))
+        write_json(paths.history, history)
     if writer is not None:
         writer.close()
     if wandb_run is not None:
@@ -420,7 +430,9 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
     metrics = {"step": step, "max_steps": max_steps, "params_trainable": counts["trainable"],
                "params_total": counts["total"], "peak_memory_gib": round(_peak_memory_gib(device), 3),
                "seconds_per_step": round(elapsed / max(steps_run, 1), 4), "precision": accelerator.mixed_precision,
-               "processes": world, "seed": seed, "train_utterances": len(train_ex), "dropped_too_long": len(dropped)}
+               "processes": world, "batch_size": int(cfg["batch_size"]), "grad_accum": accum,
+               "effective_batch": effective_batch(int(cfg["batch_size"]), world, accum),
+               "seed": seed, "train_utterances": len(train_ex), "dropped_too_long": len(dropped)}
     if history:
         metrics["final_loss"] = history[-1]["loss"]
         evals = [h["eval_loss"] for h in history if "eval_loss" in h]

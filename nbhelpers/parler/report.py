@@ -1,0 +1,130 @@
+"""What notebook 02 shows, written by the stage's child process into the workspace: the settings and memory
+plan, the tokenizer coverage report, the loss curve (PNG) and the before/after sample index (JSON).
+
+The notebook kernel has no numpy/matplotlib: every table here is plain JSON and every plot a PNG file."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+# Peak GPU memory per training mode, measured with random weights of the real mini-v1 shapes:
+# `python benchmarks/parler_memory.py --shape mini --modes full,lora,8bit,4bit --gc --precision fp16 --batch 4
+# --seconds 10 --steps 5` on an H100 (fp16 memory use is the same on a T4; docs/parler.md has the full table).
+MEMORY_PLAN = (
+    {"mode": "full", "what trains": "decoder (T5 + DAC frozen)", "trainable M": 455.8, "peak GiB": 10.22,
+     "fits T4 16 GB": "yes"},
+    {"mode": "lora", "what trains": "LoRA r=8 adapters (decoder attention + FFN)", "trainable M": 5.11,
+     "peak GiB": 4.54, "fits T4 16 GB": "yes"},
+    {"mode": "8bit", "what trains": "LoRA r=8 on an 8-bit base", "trainable M": 5.11, "peak GiB": 8.43,
+     "fits T4 16 GB": "yes"},
+    {"mode": "4bit", "what trains": "LoRA r=8 on a 4-bit NF4 base", "trainable M": 5.11, "peak GiB": 2.90,
+     "fits T4 16 GB": "yes"},
+)
+MEMORY_PLAN_SOURCE = ("measured: benchmarks/parler_memory.py --shape mini --gc, fp16, batch 4 x 10 s, gradient "
+                      "checkpointing on (H100; the same fp16 memory on a T4)")
+TINY_NOTE = "tiny random-weight model: its audio is noise; this run checks the mechanics, not what the model learns"
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as JSON atomically (temporary file, then rename) and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def memory_plan(mode: str | None = None) -> list[dict[str, Any]]:
+    """The measured memory table, the chosen ``mode``'s row marked."""
+    return [{**row, "chosen": "<-" if row["mode"] == mode else ""} for row in MEMORY_PLAN]
+
+
+def effective_batch(batch_size: int, processes: int, grad_accum: int) -> int:
+    """Utterances per optimiser step: the per-device batch x processes x gradient accumulation."""
+    return int(batch_size) * int(processes) * int(grad_accum)
+
+
+def plan(cfg: dict[str, Any], *, precision: str, gpus: int) -> dict[str, Any]:
+    """Settings, precision, the expected processes and batch, and the memory plan: what notebook 02 shows
+    before any work."""
+    processes = max(1, gpus)
+    return {"profile": cfg["profile"], "mode": cfg["mode"], "model": cfg["model"], "precision": precision,
+            "gpus": gpus, "processes_expected": processes,
+            "effective_batch_expected": effective_batch(cfg["batch_size"], processes, cfg["grad_accum"]),
+            "note": TINY_NOTE if cfg["model"] == "tiny" else "",
+            "settings": {k: v for k, v in cfg.items()},
+            "memory_plan": memory_plan(cfg["mode"]), "memory_plan_source": MEMORY_PLAN_SOURCE}
+
+
+def coverage_summary(report: dict[str, Any], data: Any, dataset: str) -> dict[str, Any]:
+    """The coverage report as notebook 02 shows it: the dataset's splits, the prompt tokenizer's figures
+    and (apart) the texts that do not decode back."""
+    return {"dataset": dataset, "splits": {name: len(split) for name, split in data.items()},
+            "prompt_tokenizer": {k: v for k, v in report.items() if k != "examples_not_round_trip"},
+            "examples_not_round_trip": list(report.get("examples_not_round_trip", []))}
+
+
+def loss_summary(history: list[dict[str, Any]]) -> dict[str, float]:
+    """Mean training loss over the first and the last 10 % of steps (what the tests compare)."""
+    losses = [h["loss"] for h in history]
+    if not losses:
+        return {}
+    tenth = max(1, len(losses) // 10)
+    return {"loss_first_10pct": sum(losses[:tenth]) / tenth, "loss_last_10pct": sum(losses[-tenth:]) / tenth}
+
+
+def plot_curves(history: list[dict[str, Any]], path: str | os.PathLike, *, parts: tuple[str, ...] = (),
+                title: str = "Parler-TTS fine-tune", ylabel: str = "codebook cross-entropy (nats)") -> Path:
+    """Training loss (and ``parts``, e.g. the distillation terms) per optimiser step, with validation loss in a
+    second panel; labelled axes. Drawn with matplotlib's Agg backend, written atomically as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    steps = [h["step"] for h in history]
+    evals = [(h["step"], h["eval_loss"]) for h in history if h.get("eval_loss") is not None]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    ax = axes[0]
+    ax.plot(steps, [h["loss"] for h in history], label="train (total)")
+    for part in parts:
+        values = [(h["step"], h[part]) for h in history if part in h]
+        if values:
+            ax.plot(*zip(*values, strict=True), label=part, alpha=0.8)
+    ax.set(xlabel="optimiser step", ylabel=ylabel, title=f"{title}: training loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax = axes[1]
+    if evals:
+        ax.plot(*zip(*evals, strict=True), "o-", color="tab:orange", label="validation")
+        ax.legend()
+    else:
+        ax.text(0.5, 0.5, "no validation step yet (eval_every)", ha="center", va="center", transform=ax.transAxes)
+    ax.set(xlabel="optimiser step", ylabel="codebook cross-entropy (nats)", title=f"{title}: validation loss")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def sample_index(cfg: dict[str, Any], samples_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """One entry per fixed sentence: its text, the voice description and the before/after WAVs (None when
+    that file was not written, e.g. 'after' before training finished)."""
+    folder = Path(samples_dir)
+    rows = []
+    for i, sentence in enumerate(cfg["sample_sentences"]):
+        row: dict[str, Any] = {"sentence": sentence, "description": cfg["sample_description"]}
+        for when in ("before", "after"):
+            wav = folder / f"{when}_{i}.wav"
+            row[when] = str(wav) if wav.is_file() else None
+        rows.append(row)
+    return rows

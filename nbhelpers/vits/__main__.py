@@ -1,9 +1,16 @@
-"""Command line for stage 04 (Coqui VITS, Bangla): pre-flight, train (budgeted, resumable) and synthesise.
+"""Command line for stage 04 (Coqui VITS, Bangla): pre-flight, train (budgeted, resumable), finish (publish,
+samples, plots, timing) and synthesise. One process, one GPU (see docs/vits.md: coqui's DDP mode is not used).
+
+Every command writes what notebook 04 shows into the workspace: <workspace>/vits/preflight.json (pre-flight),
+<run>/session.json (how a training session ended), losses.png, samples/ (+ texts.json), timing.json/timing.md.
 
 Examples:
   python -m nbhelpers.vits preflight --profile smoke
   python -m nbhelpers.vits train --profile kaggle-t4             # resumes the newest run when there is one
   python -m nbhelpers.vits train --profile smoke --max-steps 20 --budget-seconds 60
+  python -m nbhelpers.vits train --profile smoke --no-finish     # one session; then:
+  python -m nbhelpers.vits train --profile smoke --no-finish --resume-session   # smoke: a second session
+  python -m nbhelpers.vits finish --profile smoke                # publish the newest session's best model
   python -m nbhelpers.vits synth --text "আমার সোনার বাংলা" --out a.wav [--backend onnx-int8]
   python -m nbhelpers.vits quantize [--bundle DIR]               # add model.int8.onnx to a published bundle
 """
@@ -15,12 +22,13 @@ import json
 import sys
 from pathlib import Path
 
+from ..cli import add_stage_arguments, parse_overrides
+
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", default="auto", help="smoke, kaggle-t4, colab-t4 or auto (default)")
-    p.add_argument("--workspace", type=Path, help="workspace folder (default: $TTS_WORKSPACE, /kaggle/working, ...)")
+    add_stage_arguments(p)
     p.add_argument("--dataset-dir", type=Path, help="LJSpeech folder (default: data prep's <dataset>/ljspeech)")
     p.add_argument("--start", help="starting point: tiny, full, bn-male, bn-female, en-vits (default: profile's)")
     p.add_argument("--restore-path", type=Path, help="fine-tune from this .pth (config.json beside it)")
@@ -30,7 +38,14 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _params(args: argparse.Namespace) -> dict:
     from ..profiles import load_profile
 
-    overrides = {"start": args.start} if args.start else {}
+    overrides = parse_overrides(getattr(args, "set", []))
+    for key in ("dataset_dir", "restore_path"):  # paths, not profile values: `--set dataset_dir=...` is --dataset-dir
+        if key in overrides:
+            value = overrides.pop(key)
+            if value not in (None, "") and hasattr(args, key):
+                setattr(args, key, Path(value))
+    if getattr(args, "start", None):
+        overrides["start"] = args.start
     for key in ("max_steps", "budget_seconds"):
         if getattr(args, key, None) is not None:
             overrides[key] = getattr(args, key)
@@ -55,8 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--no-finish", action="store_true", help="skip samples, ONNX export and timing")
     tr.add_argument("--onnx-int8", action=argparse.BooleanOptionalAction, default=None,
                     help="publish and time the int8 ONNX variant too (default: profile's onnx_int8)")
+    tr.add_argument("--resume-session", action="store_true",
+                    help="a short second session (smoke demonstration): continue the newest run for the profile's "
+                         "resume_steps more steps within resume_budget_seconds; fails if the step counter restarts")
+    fi = sub.add_parser("finish", help="publish the newest session's best model: bundle, samples, loss plot, timing")
+    add_stage_arguments(fi)
+    fi.add_argument("--onnx-int8", action=argparse.BooleanOptionalAction, default=None)
     sy = sub.add_parser("synth", help="synthesise text with the newest published model")
-    sy.add_argument("--workspace", type=Path)
+    add_stage_arguments(sy)
     sy.add_argument("--bundle", type=Path, help="bundle folder (default: newest under <workspace>/vits/model)")
     sy.add_argument("--text", required=True)
     sy.add_argument("--out", type=Path, required=True)
@@ -64,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="torch (weight norm folded), onnx (fp32 ONNX Runtime) or onnx-int8 (model.int8.onnx)")
     sy.add_argument("--onnx", action="store_const", const="onnx", dest="backend", help="same as --backend onnx")
     qu = sub.add_parser("quantize", help="add the int8 ONNX variant (model.int8.onnx) to a published bundle")
-    qu.add_argument("--workspace", type=Path)
+    add_stage_arguments(qu)
     qu.add_argument("--bundle", type=Path, help="bundle folder (default: newest under <workspace>/vits/model)")
     args = parser.parse_args(argv)
 
@@ -75,9 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in ("synth", "quantize"):
             return _bundle_command(args, ws)
+        if args.command == "finish":
+            return _finish_command(args, ws)
         from .train import finish, prepare, train
 
         params = _params(args)
+        if getattr(args, "resume_session", False):
+            return _resume_session(args, params, ws)
         prep = prepare(params, ws, dataset_dir=args.dataset_dir, restore_path=args.restore_path,
                        resume=not args.no_resume)
         if args.command == "preflight":
@@ -85,11 +110,78 @@ def main(argv: list[str] | None = None) -> int:
         result = train(prep, record=args.no_finish)  # finish() writes the stage record otherwise
         if not args.no_finish:
             out = finish(result, params, ws, dataset_dir=prep.dataset_dir)
-            print(json.dumps(out["metrics"], indent=1, default=str, ensure_ascii=False))
+            _print_summary(out)
+            return _checks_exit(out["metrics"], out["outputs"])
         return 0
     except PreflightError as e:
+        from .report import write_preflight
+
         print(e, file=sys.stderr)
+        print(f"pre-flight report: {write_preflight(ws, e.report)}", file=sys.stderr)
         return 2
+
+
+def _resume_session(args: argparse.Namespace, params: dict, ws) -> int:
+    """The smoke notebook's "session 2": continue the newest run for ``resume_steps`` more steps."""
+    from ..budget import TimeBudget
+    from .train import checkpoint_step, prepare, resumable_checkpoint, train
+
+    prep = prepare(params, ws, dataset_dir=args.dataset_dir)
+    if prep.continue_dir is None:
+        print("nothing to resume: no run with a checkpoint in the workspace (run `train --no-finish` first)",
+              file=sys.stderr)
+        return 2
+    saved = checkpoint_step(resumable_checkpoint(prep.continue_dir))
+    result = train(prep, max_steps=saved + int(params["resume_steps"]),
+                   budget=TimeBudget(float(params["resume_budget_seconds"])), record=True)
+    if result.start_step <= saved:
+        print(f"the step counter did not continue: saved at {saved}, restarted at {result.start_step}", file=sys.stderr)
+        return 1
+    print(f"resumed {result.run_dir.name}: steps {result.start_step} -> {result.end_step} ({result.status}); "
+          f"optimizer, scheduler and step counter continued from checkpoint_{saved}.pth")
+    return 0
+
+
+def _finish_command(args: argparse.Namespace, ws) -> int:
+    """Publish the newest training session written by `train` (its session.json)."""
+    from .report import newest_session
+    from .train import finish, load_session, runs_dir
+
+    session = newest_session(runs_dir(ws))
+    if session is None:
+        print(f"no training session under {runs_dir(ws)}: run `python -m nbhelpers.vits train --no-finish` first",
+              file=sys.stderr)
+        return 2
+    params = _params(args)
+    dataset = None
+    preflight = ws.stage_dir("vits") / "preflight.json"
+    if preflight.is_file():
+        dataset = json.loads(preflight.read_text(encoding="utf-8")).get("dataset")
+    out = finish(load_session(session), params, ws, dataset_dir=dataset)
+    _print_summary(out)
+    return _checks_exit(out["metrics"], out["outputs"])
+
+
+def _print_summary(out: dict) -> None:
+    """What was published (the full metrics are in the stage record and timing.json)."""
+    o, m = out["outputs"], out["metrics"]
+    print(f"published {o['bundle']} (steps {m['start_step']} -> {m['end_step']}, {m['stop_reason']}); "
+          f"{len(o['samples'])} samples in {Path(o['samples'][0]).parent if o['samples'] else '-'}; loss plot {o['loss_plot']}")
+    if "timing_markdown" in o:
+        speed = ", ".join(f"{k}: {m[k]:.2f}x" for k in ("onnx_speedup", "onnx_int8_speedup") if k in m)
+        print(f"CPU timing vs PyTorch ({speed}): {o['timing_markdown']}")
+
+
+def _checks_exit(metrics: dict, outputs: dict) -> int:
+    """Exit 3 when the ONNX checks failed (everything is written first, so the table can be inspected)."""
+    from .report import failed_checks
+
+    failed = failed_checks(metrics)
+    if failed:
+        print(f"backend check(s) failed: {', '.join(failed)}: {[metrics[k] for k in failed]}; "
+              f"see {outputs.get('timing_markdown')}", file=sys.stderr)
+        return 3
+    return 0
 
 
 def _bundle_command(args: argparse.Namespace, ws) -> int:

@@ -123,12 +123,16 @@ def plot_losses(run_dir: str | Path, path: str | Path, title: str = "VITS traini
     for ax, (tag, (steps, values)) in zip(axes[0], curves.items(), strict=True):
         ax.plot(steps, values, marker="." if len(steps) < 50 else None)
         ax.set_title(tag)
-        ax.set_xlabel("step")
+        ax.set_xlabel("training step")
+        ax.set_ylabel("loss (dimensionless)")
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=90)
     plt.close(fig)
-    return Path(path)
+    tmp.replace(path)
+    return path
 
 
 def export_onnx(model: Any, path: str | Path) -> Path:

@@ -40,6 +40,7 @@ from .preflight import (
     check_espeak,
     check_restore,
 )
+from .report import PREFLIGHT_FILE, SESSION_FILE, session_dict, write_json, write_preflight, write_timing
 from .restore import RestoreReport, report_dict, restore_weights
 
 RUNS = "runs"
@@ -79,6 +80,7 @@ class TrainResult:
     continued_from: Path | None = None
     restore: RestoreReport | None = None
     last_losses: dict[str, float] = field(default_factory=dict)
+    restore_summary: dict[str, Any] | None = None  # report_dict(restore), kept when read back from session.json
 
 
 def runs_dir(workspace: Workspace) -> Path:
@@ -185,9 +187,11 @@ def prepare(params: dict[str, Any], workspace: Workspace | str | None = None, *,
         report.add(check_restore(restore_path, model))
     if print_report:
         print(report)
-    report.raise_if_failed()
-    return Prepared(params, ws, config, model, train_rows, val_rows, Path(dataset_dir), report, continue_dir,
+    prep = Prepared(params, ws, config, model, train_rows, val_rows, Path(dataset_dir), report, continue_dir,
                     Path(restore_path) if restore_path else None)
+    write_preflight(ws, report, prep if report.ok else None)
+    report.raise_if_failed()
+    return prep
 
 
 def session_budget(params: dict[str, Any]) -> TimeBudget:
@@ -262,21 +266,37 @@ def train(prep: Prepared, *, budget: TimeBudget | None = None, max_steps: int | 
                          ckpt if ckpt.is_file() else None, prep.continue_dir, restore, losses)
     print(f"training stopped ({result.reason}) at step {end_step} after {result.seconds:.0f} s; "
           f"status {status}; checkpoint {result.checkpoint}")
-    if record and status == "resume_needed":
+    metrics = train_metrics(result)
+    session = write_json(session_dict(result, metrics), result.run_dir / SESSION_FILE)  # what `finish` reads
+    if record:
         append_stage_record(STAGE, profile=params["profile"], status=status, workspace=prep.workspace,
                             inputs={"dataset": prep.dataset_dir, "continued_from": prep.continue_dir,
                                     "restore_path": prep.restore_path},
-                            outputs={"run_dir": result.run_dir, "checkpoint": result.checkpoint},
-                            metrics=train_metrics(result))
+                            outputs={"run_dir": result.run_dir, "checkpoint": result.checkpoint, "session": session,
+                                     "preflight": prep.workspace.stage_dir("vits") / PREFLIGHT_FILE},
+                            metrics=metrics)
     return result
+
+
+def load_session(path: str | Path) -> TrainResult:
+    """A session written by :func:`train` (``session.json``), for ``finish`` in a later process."""
+    import json
+
+    d = json.loads(Path(path).read_text(encoding="utf-8"))
+    opt = {k: Path(d[k]) if d.get(k) else None for k in ("checkpoint", "continued_from")}
+    return TrainResult(d["status"], d["reason"], Path(d["run_dir"]), d["start_step"], d["end_step"], d["seconds"],
+                       opt["checkpoint"], opt["continued_from"], None, d.get("last_losses") or {}, d.get("restore"))
 
 
 def train_metrics(result: TrainResult) -> dict[str, Any]:
     """Numbers of one session for the stage record."""
     out = {"start_step": result.start_step, "end_step": result.end_step, "train_seconds": round(result.seconds, 1),
-           "stop_reason": result.reason, **{f"train_{k}": round(v, 4) for k, v in result.last_losses.items()}}
+           "stop_reason": result.reason, **{f"train_{k}": round(v, 4) for k, v in result.last_losses.items()},
+           "processes": 1}  # one GPU: see docs/vits.md and notebook 04 (coqui's DDP mode is not used)
     if result.restore is not None:
         out["restore"] = report_dict(result.restore)
+    elif result.restore_summary is not None:
+        out["restore"] = result.restore_summary
     return out
 
 
@@ -315,7 +335,8 @@ def finish(result: TrainResult, params: dict[str, Any], workspace: Workspace | s
     loss_png = plot_losses(result.run_dir, out_dir / "losses.png")
     outputs = {"bundle": bundle, "model": bundle / "model.pth", "config": bundle / "config.json",
                "best_checkpoint": best, "run_dir": result.run_dir, "tensorboard": result.run_dir,
-               "samples": [str(p) for p in samples], "loss_plot": loss_png}
+               "samples": [str(p) for p in samples], "sample_texts": out_dir / "samples" / "texts.json",
+               "loss_plot": loss_png, "preflight": out_dir / PREFLIGHT_FILE}
     metrics = train_metrics(result)
     if params["export_onnx"]:
         import torch
@@ -341,6 +362,7 @@ def finish(result: TrainResult, params: dict[str, Any], workspace: Workspace | s
         metrics["onnx_speedup"] = records["pytorch"]["rtf"] / records["onnxruntime"]["rtf"]
         if int8:
             metrics["onnx_int8_speedup"] = records["pytorch"]["rtf"] / records["onnxruntime-int8"]["rtf"]
+        outputs.update(write_timing(metrics, out_dir))
     if record:
         append_stage_record(STAGE, profile=params["profile"], status=result.status, workspace=ws,
                             inputs={"dataset": dataset_dir, "start": params["start"]}, outputs=outputs,

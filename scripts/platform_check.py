@@ -340,7 +340,7 @@ def diff_freeze(before: dict[str, str], after: dict[str, str]) -> list[str]:
     return changes
 
 
-def check_platform(plat: Platform, only: str, keep: bool, runs: Path) -> Outcome:
+def check_platform(plat: Platform, only: str, keep: bool, runs: Path, notebooks: Path | None = None) -> Outcome:
     start = time.monotonic()
     outcome = Outcome(plat.name, real_python=plat.real_python)
     replica, info = ensure_replica(plat)
@@ -353,7 +353,8 @@ def check_platform(plat: Platform, only: str, keep: bool, runs: Path) -> Outcome
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     jupyter_dir = out / "jupyter"
-    write_kernelspec(plat, replica, jupyter_dir, fake_kaggle_input(out) if plat.name == "kaggle" else None)
+    inputs = fake_kaggle_input(out) if plat.name == "kaggle" else None
+    write_kernelspec(plat, replica, jupyter_dir, inputs)
     python = replica / "bin" / "python"
     before = freeze(python)
     probe = probe_kernel(plat, jupyter_dir)
@@ -362,7 +363,7 @@ def check_platform(plat: Platform, only: str, keep: bool, runs: Path) -> Outcome
     if plat.kernel_args and not probe["numpy_at_start"]:
         outcome.problems.append("the replica kernel did not import numpy at start as the platform's does")
     cmd = [sys.executable, "-m", "nbhelpers.suite", "run", "--profile", "smoke", "--kernel", plat.kernel_name,
-           "--out", str(out)] + (["--only", only] if only else [])
+           "--out", str(out)] + (["--only", only] if only else []) + (["--notebooks", str(notebooks)] if notebooks else [])
     env = {**os.environ, "JUPYTER_PATH": os.pathsep.join(filter(None, [str(jupyter_dir),
                                                                         os.environ.get("JUPYTER_PATH")])),
            "PYTHONPATH": str(PROJECT_ROOT)}
@@ -377,6 +378,9 @@ def check_platform(plat: Platform, only: str, keep: bool, runs: Path) -> Outcome
     outcome.problems += [f"{r['notebook']}: {r['status']} {r.get('error') or ''}".strip()
                          for r in results if r["status"] != "ok"]
     outcome.changed = diff_freeze(before, freeze(python))
+    if inputs is not None and any(inputs.iterdir()):  # root ignores the read-only mode: look for writes instead
+        outcome.problems.append(f"the run wrote into the read-only Kaggle input root {inputs}: "
+                                f"{', '.join(p.name for p in inputs.iterdir())}")
     outcome.seconds = round(time.monotonic() - start, 1)
     return outcome
 
@@ -400,12 +404,13 @@ def run_main(argv: list[str]) -> int:
     parser.add_argument("--platform", default="all", choices=["kaggle", "colab", "all"])
     parser.add_argument("--only", default="", help="comma-separated notebook numbers (default: the whole chain)")
     parser.add_argument("--keep", action="store_true", help="keep the previous run's workspace (to rerun one notebook)")
+    parser.add_argument("--notebooks", type=Path, help="folder of numbered notebooks (default: the suite's)")
     parser.add_argument("--runs", type=Path, default=PROJECT_ROOT / "runs", help="where the run folders go")
     args = parser.parse_args(argv)
     chosen = list(platforms().values()) if args.platform == "all" else [platforms()[args.platform]]
     for plat in chosen:  # every interpreter first: a missing one fails before any long run
         platform_python(plat.python)
-    outcomes = [check_platform(plat, args.only, args.keep, args.runs.resolve()) for plat in chosen]
+    outcomes = [check_platform(plat, args.only, args.keep, args.runs.resolve(), args.notebooks) for plat in chosen]
     text = summary(outcomes)
     report = args.runs / "platform-check.md"
     tmp = report.with_suffix(".md.tmp")

@@ -109,10 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     budget = budget_from_args(args)
     result, outputs = run_stage(cfg, workspace=ws, dataset=args.dataset, run=args.run, budget=budget,
                                 stop_after=args.stop_after)
-    if outputs:
-        print(json.dumps({"status": result.status, "step": result.step, "metrics": result.metrics,
-                          "outputs": {k: [str(x) for x in v] if isinstance(v, list) else str(v)
-                                      for k, v in outputs.items()}}, ensure_ascii=False, indent=1, default=str))
+    if outputs:  # the main process: everything else is in the stage record and <run>/metrics.json
+        m = result.metrics
+        loss = (f"loss {m['first_loss']:.3f} -> {m['final_loss']:.3f}" if m.get("first_loss") is not None
+                else "no step run")
+        print(f"{result.status} at step {result.step}: {m['processes']} process(es), effective batch "
+              f"{m['effective_batch']}, {loss}; exported "
+              f"{outputs['checkpoint']}; {len(outputs['samples'])} samples; metrics {outputs['metrics']}")
     return 0
 
 

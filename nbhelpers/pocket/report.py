@@ -82,8 +82,9 @@ def write_prepare_outputs(prep: Any, cfg: dict[str, Any]) -> dict[str, Path]:
     """``prepare.json`` and ``lengths.png`` in the run folder."""
     run_dir = prep.paths.run_dir
     frame_rate = float(prep.tts_model.config.mimi.frame_rate)
-    return {"prepare_report": _atomic_json(prepare_report(prep, cfg), run_dir / "prepare.json"),
-            "lengths_plot": plot_lengths(prep, run_dir / "lengths.png", frame_rate)}
+    plot = plot_lengths(prep, run_dir / "lengths.png", frame_rate)
+    report = {**prepare_report(prep, cfg), "lengths_plot": str(plot)}
+    return {"prepare_report": _atomic_json(report, run_dir / "prepare.json"), "lengths_plot": plot}
 
 
 def plot_losses(history: list[dict[str, Any]], path: Path) -> Path:

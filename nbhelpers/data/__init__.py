@@ -124,7 +124,8 @@ def run_profile(profile: str = "auto", workspace: Workspace | str | os.PathLike 
                 clean=cfg, split_fractions=tuple(params["split_fractions"]),
                 speaker_disjoint=spec.get("speaker_disjoint", params["speaker_disjoint"]),
                 split_salt=params["split_salt"], bin_edges=params.get("bin_edges"),
-                speaker_names=spec.get("speaker_names"), workers=params["workers"], strict=params["strict"])
+                speaker_names=spec.get("speaker_names"), workers=params["workers"], strict=params["strict"],
+                max_items=params.get("max_items", 0))
     except Exception as err:
         if record:
             append_stage_record(STAGE, profile=params["profile"], status="failed", workspace=ws,

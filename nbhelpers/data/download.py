@@ -3,13 +3,22 @@ finished archive is kept and a finished unpack is marked, so a restarted session
 
 from __future__ import annotations
 
+import os
 import urllib.request
 import zipfile
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-OPENSLR_URL = "https://www.openslr.org/resources/{n}/{file}"
+# Where resources are fetched from: <base>/<n>/<file>. $TTS_OPENSLR_BASE_URL points at a mirror (OpenSLR lists
+# several, e.g. https://us.openslr.org/resources or https://openslr.elda.org/resources) or a local copy.
+OPENSLR_BASE_URL = "https://www.openslr.org/resources"
+
+
+def openslr_url(number: str, name: str) -> str:
+    """The download URL of archive ``name`` of resource ``number`` ($TTS_OPENSLR_BASE_URL or the main site)."""
+    base = os.environ.get("TTS_OPENSLR_BASE_URL") or OPENSLR_BASE_URL
+    return f"{base.rstrip('/')}/{number}/{name}"
 # Archive names per resource (each unpacks to a folder with line_index.tsv and wavs/).
 OPENSLR_FILES = {
     "79": ["kn_in_female.zip", "kn_in_male.zip"],  # Kannada, CC BY-SA 4.0
@@ -31,7 +40,7 @@ def download_openslr(spec: str, dest: str | Path) -> Path:
             continue
         archive = root / name
         if not archive.is_file():
-            url = OPENSLR_URL.format(n=number, file=name)
+            url = openslr_url(number, name)
             part = archive.with_name(name + ".part")
             try:
                 with urllib.request.urlopen(url, timeout=60) as resp, part.open("wb") as out:

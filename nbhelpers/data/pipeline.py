@@ -103,17 +103,25 @@ def _remove_stale_wavs(root: Path, kept: list[dict[str, Any]]) -> None:
                 wav.unlink()
 
 
+def select_items(utts: list[Utterance], max_items: int) -> list[Utterance]:
+    """At most ``max_items`` utterances (0 = all), evenly spaced over the list, order kept."""
+    if max_items <= 0 or len(utts) <= max_items:
+        return utts
+    return [utts[i * len(utts) // max_items] for i in range(max_items)]
+
+
 def prepare(source: str | os.PathLike, name: str, language: str, *, workspace: Workspace | str | None = None,
             format: str = "auto", reader_options: dict[str, Any] | None = None, clean: CleanConfig | None = None,
             split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), speaker_disjoint: bool = False,
             split_salt: str = "tts-suite", bin_edges: dict[str, list[float]] | None = None,
             speaker_names: dict[str, str] | None = None, workers: int = 2, strict: bool = False,
-            exports: tuple[str, ...] = ("parler", "ljspeech", "pocket")) -> PrepareResult:
+            exports: tuple[str, ...] = ("parler", "ljspeech", "pocket"), max_items: int = 0) -> PrepareResult:
     """Turn ``source`` into the prepared dataset ``<workspace>/data/<name>/`` (layout: ``layout.py``).
 
     Re-running reuses every item whose audio, text and settings are unchanged. ``strict`` raises one
     :class:`DataValidationError` listing all rejected items (after writing quarantine.jsonl); otherwise they are
-    quarantined and the rest is exported. ``read == kept + rejected`` always holds (checked).
+    quarantined and the rest is exported. ``read == kept + rejected`` always holds (checked). ``max_items`` > 0
+    reads only that many source rows, spread evenly over the source (every speaker and archive keeps a share).
     """
     t0 = time.perf_counter()
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
@@ -125,6 +133,8 @@ def prepare(source: str | os.PathLike, name: str, language: str, *, workspace: W
     cache_dir.mkdir(exist_ok=True)
 
     utts = read_source(source, language, format=format, **(reader_options or {}))
+    in_source = len(utts)
+    utts = select_items(utts, max_items)
     read = len(utts)
     seen: set[str] = set()
     records: list[dict[str, Any] | None] = []
@@ -174,7 +184,8 @@ def prepare(source: str | os.PathLike, name: str, language: str, *, workspace: W
     for step in tqdm(exports, desc=f"export {name}", leave=False):
         {"parler": export_parler, "ljspeech": export_ljspeech, "pocket": export_pocket}[step](paths, kept)
     stats = compute_stats(kept, rejected, read=read)
-    stats.update({"name": name, "language": language, "source": str(source), "reused": reused,
+    stats.update({"name": name, "language": language, "source": str(source), "in_source": in_source,
+                  "max_items": max_items, "reused": reused,
                   "processed": len(todo), "vad": sorted({r["vad"] for r in kept}), "settings": cfg.fingerprint()})
     (paths.stats).write_text(json.dumps(stats, ensure_ascii=False, indent=1), encoding="utf-8")
     duration_histogram(kept, paths.root / HISTOGRAM, title=f"{name}: {len(kept)} utterances, "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -96,7 +97,6 @@ class TorchBackend:
     def from_hub(cls, repo_id: str = "hexgrad/Kokoro-82M", device: str = "auto") -> TorchBackend:
         """Download (or reuse the cached) weights and voice list of ``repo_id`` and build the backend."""
         import torch
-        from huggingface_hub import list_repo_files
         from kokoro import KModel, KPipeline
 
         from .assets import packaged_spacy
@@ -106,7 +106,7 @@ class TorchBackend:
         model = KModel(repo_id=repo_id).to(device).eval()
         with packaged_spacy():
             pipeline = KPipeline(lang_code="a", repo_id=repo_id, model=model)
-        names = sorted(f[len("voices/"):-3] for f in list_repo_files(repo_id)
+        names = sorted(f[len("voices/"):-3] for f in repo_files(repo_id)
                        if f.startswith("voices/") and f.endswith(".pt"))
         return cls(model, pipeline, names, f"{repo_id} (PyTorch KPipeline, {device})")
 
@@ -126,10 +126,41 @@ class TorchBackend:
                          len(ids), unknown)
 
 
+def hub_offline() -> bool:
+    """Whether huggingface_hub is told to stay offline (``HF_HUB_OFFLINE``: it then reads only its cache)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def cached_snapshot(repo_id: str) -> str | None:
+    """The local hub-cache folder of ``repo_id``'s main revision (a model downloaded earlier, or a cache attached
+    as a Kaggle input with ``HF_HUB_CACHE`` pointing at it), or None when it is not cached."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(repo_id, local_files_only=True)
+    except Exception:  # not cached (LocalEntryNotFoundError) or an incomplete cache entry
+        return None
+
+
+def repo_files(repo_id: str) -> list[str]:
+    """The files of ``repo_id``: from the hub, or offline from its cached snapshot."""
+    if hub_offline():
+        folder = cached_snapshot(repo_id)
+        if folder is None:
+            raise FileNotFoundError(f"HF_HUB_OFFLINE is set and {repo_id} is not in the hub cache")
+        return sorted(p.relative_to(folder).as_posix() for p in Path(folder).rglob("*") if p.is_file())
+    from huggingface_hub import list_repo_files
+
+    return list_repo_files(repo_id)
+
+
 def hub_status(repo_id: str, timeout: float = 5.0) -> tuple[bool, str]:
-    """Whether the Hugging Face hub serves ``repo_id`` right now, and why not."""
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        return False, "HF_HUB_OFFLINE is set"
+    """Whether ``repo_id`` can be loaded from the Hugging Face hub right now (offline: from its cache), and why
+    not."""
+    if hub_offline():
+        if cached_snapshot(repo_id) is not None:
+            return True, f"HF_HUB_OFFLINE is set and {repo_id} is in the local hub cache"
+        return False, f"HF_HUB_OFFLINE is set and {repo_id} is not in the local hub cache"
     try:
         from huggingface_hub import model_info
 

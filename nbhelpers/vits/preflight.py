@@ -65,10 +65,11 @@ class PreflightError(RuntimeError):
 
 
 def check_environment(params: dict[str, Any], gpus: list | None = None) -> Check:
-    """A GPU for the T4 profiles, and mixed precision only where it can work (CUDA; fp16 on a T4)."""
+    """A GPU where the profile requires one (``require_gpu``: the T4 profiles), and mixed precision only where it
+    can work (CUDA; fp16 on a T4)."""
     gpus = gpu_info() if gpus is None else gpus
     where = ", ".join(f"{g.name} ({g.memory_gib} GiB)" for g in gpus) or "CPU only"
-    if params["profile"] != "smoke" and not gpus:
+    if params.get("require_gpu", params["profile"] != "smoke") and not gpus:
         return Check("environment", False, f"profile {params['profile']} needs a CUDA GPU but none is visible. Fix: "
                      "Kaggle: Settings > Accelerator > GPU T4 x2; Colab: Runtime > Change runtime type > T4 GPU; "
                      "or run with profile='smoke'.")

@@ -22,7 +22,7 @@ def test_download_unpack_and_read(tmp_path, make_speech, write_audio, monkeypatc
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        monkeypatch.setattr(download, "OPENSLR_URL", f"http://127.0.0.1:{server.server_address[1]}/{{n}}/{{file}}")
+        monkeypatch.setenv("TTS_OPENSLR_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}/")
         root = download.download_openslr("79", tmp_path / "sources")
         utts = read_source(root, "kn")
         assert {(u.speaker, u.gender) for u in utts} == {("knf_00118", "female"), ("knm_00200", "male")}
@@ -32,3 +32,10 @@ def test_download_unpack_and_read(tmp_path, make_speech, write_audio, monkeypatc
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_base_url_setting(monkeypatch):
+    monkeypatch.delenv("TTS_OPENSLR_BASE_URL", raising=False)
+    assert download.openslr_url("79", "kn_in_male.zip") == "https://www.openslr.org/resources/79/kn_in_male.zip"
+    monkeypatch.setenv("TTS_OPENSLR_BASE_URL", "https://us.openslr.org/resources/")
+    assert download.openslr_url("37", "bn_bd.zip") == "https://us.openslr.org/resources/37/bn_bd.zip"

@@ -28,6 +28,7 @@ def test_environment_checks():
     assert check_environment(smoke, gpus=[]).ok
     no_gpu = check_environment(t4, gpus=[])
     assert not no_gpu.ok and "GPU T4 x2" in no_gpu.message and "profile='smoke'" in no_gpu.message
+    assert check_environment({**t4, "require_gpu": False}, gpus=[]).ok  # a deliberate CPU run of the T4 profile
     cpu_amp = check_environment({**smoke, "mixed_precision": True}, gpus=[])
     assert not cpu_amp.ok and "mixed_precision=false" in cpu_amp.message
     bf16_t4 = check_environment({**t4, "mixed_precision": True, "precision": "bf16"}, gpus=[T4])

@@ -68,17 +68,21 @@ def main(argv: list[str] | None = None) -> int:
 
     budget = budget_from_args(args)
     out = run(params, workspace=ws, budget=budget, stop_after=args.stop_after)
-    from accelerate import PartialState
+    from ..parler.train import process_state
 
-    if not PartialState().is_main_process:
+    if not process_state().is_main_process:
         return 0
-    m = out.metrics
+    m = out.metrics  # a short summary: the stage record in run_log.jsonl and the run folder have everything
     print(f"status {out.status} at step {m.get('step')}/{m.get('max_steps')}: {m.get('processes')} process(es), "
           f"effective batch {m.get('effective_batch')} ({m.get('batch_size')} per device x {m.get('processes')} x "
-          f"{m.get('grad_accum')} accumulation)")
-    table = {n: {k: v for k, v in r.items() if k != "audios"} for n, r in out.comparison.items()}
-    print(json.dumps({"status": out.status, "student": str(out.student_dir) if out.status == "done" else None,
-                      "metrics": out.metrics, "comparison": table}, indent=1, default=str, ensure_ascii=False))
+          f"{m.get('grad_accum')} accumulation); final loss {m.get('final_loss', float('nan')):.4f}")
+    if out.status == "done":
+        from .report import headline
+
+        for line in headline(out.comparison, params["profile"]):
+            print(line)
+        print(f"student: {out.student_dir}")
+    print(f"stage record appended to {ws.run_log}")
     return 0
 
 

@@ -15,7 +15,7 @@ from ..budget import TimeBudget
 from ..parler.codes import load_or_encode
 from ..parler.data import build_examples
 from ..parler.model import ParlerBundle
-from ..parler.train import RunPaths, load_dataset, train, write_wav, write_wavs
+from ..parler.train import RunPaths, load_dataset, process_state, train, write_wav, write_wavs
 from ..paths import Workspace
 from ..profiles import load_profile
 from ..records import append_stage_record
@@ -137,11 +137,10 @@ def run(params: dict[str, Any], *, workspace: Workspace | None = None, dataset: 
     ws = workspace or Workspace()
     if int(params["torch_threads"]) > 0:
         torch.set_num_threads(int(params["torch_threads"]))
+    state = process_state()  # this process's device (each process of a multi-GPU launch gets its own GPU)
     teacher_src = find_teacher(params["teacher"], ws)
-    teacher = load_teacher(teacher_src, workspace=ws, seed=int(params["seed"]))
-    from accelerate import PartialState
-
-    state = PartialState()  # this process's device (each process of a multi-GPU launch gets its own GPU)
+    with state.main_process_first():  # the tiny teacher is materialised once, by the main process
+        teacher = load_teacher(teacher_src, workspace=ws, seed=int(params["seed"]))
     teacher.model.to(state.device)
     data = dataset_for(params, ws, dataset)
     texts = list(data["train"]["text"]) + list(data["validation"]["text"])

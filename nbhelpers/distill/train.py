@@ -18,7 +18,7 @@ import torch
 
 from ..parler.losses import decoder_inputs, valid_mask
 from ..parler.model import DESCRIPTION_TOKENIZER_DIR, SOURCE_FILE, ParlerBundle, get_bundle
-from ..parler.train import RunPaths, _fp32_forward, parler_of
+from ..parler.train import RunPaths, _fp32_forward, parler_of, process_state
 from ..paths import Workspace, find_artifacts
 from ..profiles import load_profile
 from . import teacher_cache as tc
@@ -202,8 +202,6 @@ def make_objective(params: dict[str, Any], teacher: ParlerBundle, student: Parle
     """The distillation objective for a run: hidden-state matching on the report's ``hidden_layer_map`` (when
     ``hidden_weight`` > 0), encoder matching when the encoder is cut, and the teacher cache the profile asks for
     (on disk in ``distill/<run>/teacher_cache/``)."""
-    from accelerate import PartialState
-
     layer_map = report["hidden_layer_map"] if float(params["hidden_weight"]) > 0 else None
     match_encoder = bool(params["student_text_encoder_layers"])
     mode, info = teacher_cache_plan(params, teacher, data, hidden_layers=len(layer_map or ()),
@@ -216,7 +214,7 @@ def make_objective(params: dict[str, Any], teacher: ParlerBundle, student: Parle
         fingerprint = {"teacher": tc.model_fingerprint(teacher.model), "kd_topk": int(params["kd_topk"]),
                        "temperature": float(params["temperature"]) if int(params["kd_topk"]) else None,
                        "hidden_layers": layer_map, "encoder": match_encoder and float(params["encoder_weight"]) > 0}
-        with PartialState().main_process_first():  # the main process checks/cleans the folder first
+        with process_state().main_process_first():  # the main process checks/cleans the folder first
             cache = tc.DiskCache(folder, fingerprint)
         info.update(teacher_cache_dir=str(folder), teacher_cache_found_entries=cache.found_at_start,
                     teacher_cache_rebuilt=cache.rebuilt)

@@ -14,7 +14,6 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from ..cli import add_stage_arguments, add_training_arguments, budget_from_args
@@ -92,14 +91,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     result, outputs = stage.run_stage(cfg, workspace=ws, dataset=args.dataset, run=args.run,
                                       budget=budget_from_args(args), stop_after=args.stop_after)
-    if outputs:
+    if outputs:  # the main process: a short summary (the stage record in run_log.jsonl has everything)
         m = result.metrics
         print(f"status {result.status} at step {result.step}/{m['max_steps']}: {m['processes']} process(es), "
               f"effective batch {m['effective_batch']} ({m['batch_size']} per device x {m['processes']} x "
-              f"{m['grad_accum']} accumulation)")
-        print(json.dumps({"status": result.status, "step": result.step, "metrics": result.metrics,
-                          "outputs": {k: str(v) for k, v in outputs.items() if k != "samples"}}, indent=1,
-                         ensure_ascii=False))
+              f"{m['grad_accum']} accumulation); final loss {m.get('final_loss', float('nan')):.4f}, validation "
+              f"{m.get('final_eval_loss', float('nan')):.4f}; {m['seconds_per_step']} s/step")
+        print(f"model: {outputs.get('export', 'not exported yet (resume_needed)')}")
+        print(f"stage record appended to {ws.run_log}")
     return 0
 
 

@@ -15,7 +15,7 @@ from .coverage import check_prompt_coverage
 from .export import finish
 from .model import SOURCE_FILE, TINY, materialise_tiny, resolve_source
 from .report import coverage_summary, write_json
-from .train import RunPaths, TrainResult, load_dataset, run_seed, train
+from .train import RunPaths, TrainResult, load_dataset, process_state, run_seed, train
 
 PLAN_FILE = "plan.json"
 COVERAGE_FILE = "coverage.json"
@@ -60,10 +60,8 @@ def run_stage(cfg: dict[str, Any], *, workspace: Workspace | None = None, datase
               budget: TimeBudget | None = None, stop_after: int | None = None) -> tuple[TrainResult, dict[str, Any]]:
     """Coverage check, train/resume, then export + record on the main process; returns (result, outputs).
     Under ``accelerate launch`` every process trains; the others return as soon as training ends."""
-    from accelerate import PartialState
-
     ws = workspace or Workspace()
-    state = PartialState()
+    state = process_state()
     data = load_dataset(dataset if dataset is not None else cfg["dataset"], ws)
     with state.main_process_first():  # the main process materialises the tiny model (if any) first
         if state.is_main_process:

@@ -65,6 +65,15 @@ def run_seed(cfg: dict[str, Any]) -> int:
     return int(cfg.get("seed", load_profile("suite", cfg["profile"])["seed"]))
 
 
+def process_state() -> Any:
+    """Accelerate's per-process state, created the way the trainer's ``Accelerator`` expects it: on a machine
+    without CUDA with ``cpu=True``, so that a launch of N processes (``accelerate launch --multi_gpu``, i.e.
+    torchrun) trains as N gloo processes rather than N independent single processes."""
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
 def mixed_precision(setting: str = "auto") -> str:
     """Accelerate's precision name: 'fp16' on pre-Ampere GPUs (T4), 'bf16' on Ampere+, 'no' on CPU."""
     if setting != "auto":
@@ -279,6 +288,7 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
     seed = run_seed(cfg)
     budget = budget or TimeBudget.from_profile(suite)
     precision = mixed_precision(cfg["mixed_precision"])
+    process_state()  # first, so that every entry point sets up the processes the same way
     accelerator = Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available())
     device, main = accelerator.device, accelerator.is_main_process
     wandb_run = start_wandb(str(cfg["wandb_project"]), paths, cfg) if main and cfg["wandb_project"] else None

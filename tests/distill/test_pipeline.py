@@ -88,6 +88,34 @@ def test_distillation_run_exports_student_and_comparison(kn_data):
     assert rec["status"] == "done" and rec["metrics"]["params_decoder_ratio"] < 1
     assert rec["metrics"]["quality_within_10pct"] is s["quality_within_10pct"]
     assert rec["metrics"]["teacher_cer"] == t["cer"]
+    m = rec["metrics"]
+    assert (m["processes"], m["batch_size"], m["grad_accum"], m["effective_batch"]) == (1, 4, 1, 4)
+    assert_notebook_outputs(rec["outputs"], table, test_row)
+
+
+def assert_notebook_outputs(out: dict, table: dict, test_row: str) -> None:
+    """Everything notebook 03 shows is a file the record lists: tables as JSON, plots as PNG, audio as WAV."""
+    for key in ("loss_curve", "comparison_plot"):
+        assert Path(out[key]).read_bytes()[:4] == b"\x89PNG", key
+    arch = json.loads(Path(out["architecture"]).read_text())
+    assert [row["copied from teacher layer"] for row in arch["layers"]] == [0, 3]  # tiny teacher: 4 -> 2 layers
+    assert arch["prompt_vocab"]["student"] < arch["prompt_vocab"]["teacher"]
+    assert {row["what"] for row in arch["components"]} >= {"decoder_layers", "params_total"}
+    cache = json.loads(Path(out["teacher_cache"]).read_text())
+    assert cache["facts"]["teacher_cache"] == "memory" and "reason" in cache["summary"]
+    summary = json.loads(Path(out["summary"]).read_text())
+    assert [r["system"] for r in summary["rows"]] == list(table) and summary["columns"][:2] == ["system", "device"]
+    assert summary["rows"][1]["params_total_ratio"] == table["student"]["params_total_ratio"]
+    assert len(summary["headline"]) == 2 and "target <= 50 %" in summary["headline"][0]
+    listen = json.loads(Path(out["listen"]).read_text())
+    assert [item["text"] for item in listen] == table["teacher"]["texts"]
+    assert listen[0]["recording"] is None and listen[-1]["text"] == test_row
+    audio, sr = sf.read(listen[-1]["recording"])  # the test row's own recording, beside the systems' audio
+    assert sr == 44100 and len(audio) > 0
+    for item in listen:
+        assert list(item["systems"]) == list(table) and all(Path(w).is_file() for w in item["systems"].values())
+    bench = Path(out["bench_records"]).read_text().splitlines()
+    assert len(bench) == len(table)
 
 
 def test_stopped_run_resumes_exactly(kn_data, tmp_path):
@@ -105,3 +133,38 @@ def test_stopped_run_resumes_exactly(kn_data, tmp_path):
     for k in a:
         assert torch.equal(a[k], b[k]), k
     assert [h["loss"] for h in second.history] == pytest.approx([h["loss"] for h in full.history])
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_through_the_notebook_launch_path(kn_data, tmp_path):
+    """`distill run` with the command line nb.run uses when two GPUs are visible (``nb.stage_argv`` ->
+    ``accelerate launch --multi_gpu --num_processes 2``, i.e. torchrun; here on CPU with gloo): both processes
+    train, the main process alone exports, compares and records, and the record says how many processes
+    trained and the effective batch."""
+    from nbhelpers import nb
+
+    ws = tmp_path / "ws"
+    settings = {"teacher": "tiny", "max_steps": 3, "eval_every": 3, "save_every": 0, "batch_size": 2,
+                "eval_sentences": ["ನಮಸ್ಕಾರ"], "eval_frames": 8, "sample_max_seconds": 0.2,
+                "sample_sentences": ["ನಮಸ್ಕಾರ"], "int8": False, "quality": False, "teacher_cache": "off"}
+    args = ["--profile", "smoke", "--workspace", str(ws), "--dataset", str(kn_data),
+            *[f"--set={k}={json.dumps(v, ensure_ascii=False)}" for k, v in settings.items()]]
+    argv = nb.stage_argv("distill", "run", args, processes=2)  # the GPU command line (`--cpu` starts 1 process)
+    assert "--multi_gpu" in argv
+    argv[argv.index("--multi_gpu"):argv.index("--multi_gpu")] = ["--main_process_port", str(_free_port())]
+    env = {**nb.child_env(ws), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(argv, env=env, cwd=str(nb.PROJECT_ROOT), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"{' '.join(argv)}\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    records = read_records(ws / "run_log.jsonl", "03_parler_distill")
+    assert len(records) == 1 and records[0]["status"] == "done"  # written once, by the main process
+    m = records[0]["metrics"]
+    assert (m["processes"], m["batch_size"], m["effective_batch"]) == (2, 2, 4), m
+    assert "2 process(es), effective batch 4 (2 per device x 2 x 1 accumulation)" in done.stdout
+    assert Path(records[0]["outputs"]["summary"]).is_file() and Path(records[0]["outputs"]["student"]).is_dir()

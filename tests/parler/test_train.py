@@ -37,7 +37,7 @@ def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) 
     assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
 
 
-def test_loss_falls_and_run_is_recorded(reference_run, parler_ws):
+def test_loss_falls_and_run_is_recorded(reference_run, parler_ws, kn_dataset_dir):
     result, outputs, _ = reference_run
     losses = [h["loss"] for h in result.history]
     assert result.status == "done" and len(losses) == OVERRIDES["max_steps"]
@@ -48,6 +48,20 @@ def test_loss_falls_and_run_is_recorded(reference_run, parler_ws):
     record = read_records(Workspace(parler_ws), "02_parler_finetune")[-1]
     assert record["status"] == "done" and record["metrics"]["params_trainable"] > 0
     assert record["inputs"]["coverage_unknown_share"] == 0
+    m = record["metrics"]
+    assert (m["processes"], m["batch_size"], m["grad_accum"], m["effective_batch"]) == (1, 4, 1, 4)
+    assert m["loss_first_10pct"] == pytest.approx(np.mean(losses[:tenth]))
+    # everything notebook 02 shows is listed in the record
+    out = record["outputs"]
+    assert Path(out["loss_curve"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads(Path(out["history"]).read_text()) == result.history
+    coverage = json.loads(Path(out["coverage"]).read_text())
+    assert coverage["splits"] == {"train": 12, "validation": 4, "test": 4}
+    assert coverage["prompt_tokenizer"]["unknown_share"] == 0 and coverage["dataset"] == str(kn_dataset_dir)
+    index = json.loads(Path(out["samples_index"]).read_text())
+    assert [row["sentence"] for row in index] == load_profile("parler", "smoke")["sample_sentences"]
+    assert all(Path(row[w]).is_file() and Path(row[w]).parent == Path(out["export"]) / "samples"
+               for row in index for w in ("before", "after"))
     assert (result.paths.tensorboard).is_dir() and any(result.paths.tensorboard.iterdir())
 
 
@@ -90,7 +104,9 @@ def test_sigkill_at_an_arbitrary_step_then_resume_equals_uninterrupted(reference
     assert not (parler_ws / "parler" / run / "export").exists()
     resumed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert json.loads(resumed.stdout[resumed.stdout.index("{"):])["status"] == "done"
+    assert "status done at step 12/12: 1 process(es), effective batch 4" in resumed.stdout
+    record = read_records(Workspace(parler_ws), "02_parler_finetune")[-1]
+    assert record["status"] == "done" and record["outputs"]["run_dir"] == str(parler_ws / "parler" / run)
     assert_same_weights(weights(parler_ws / "parler" / run), weights(reference_run[0].paths.run_dir))
 
 
@@ -118,7 +134,8 @@ def _free_port() -> int:
 
 def test_two_processes_match_one_process_with_the_same_global_batch(reference_run, parler_ws, kn_dataset_dir):
     run = "ddp"
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu",
+    # `--multi_gpu` (torchrun) also on CPU: `--cpu` would start a single process; the trainer uses gloo there
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--multi_gpu",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
            "--main_process_port", str(_free_port()), "-m", "nbhelpers.parler"]
     cmd += cli_args(parler_ws, kn_dataset_dir, run, batch_size=2)  # 2 x 2 = the reference's global batch 4
@@ -131,6 +148,12 @@ def test_two_processes_match_one_process_with_the_same_global_batch(reference_ru
     diffs = [abs(a["loss"] - b["loss"]) / b["loss"] for a, b in zip(two, one, strict=True)]
     assert max(diffs) < 0.02, f"2-process loss curve deviates by up to {max(diffs):.2%}"
     assert abs(two[-1]["eval_loss"] - one[-1]["eval_loss"]) / one[-1]["eval_loss"] < 0.02
+    record = read_records(Workspace(parler_ws), "02_parler_finetune")[-1]  # written once, by the main process
+    assert record["outputs"]["run_dir"] == str(parler_ws / "parler" / run)
+    assert (record["metrics"]["processes"], record["metrics"]["batch_size"], record["metrics"]["effective_batch"]) == \
+        (2, 2, 4)
+    assert "2 process(es), effective batch 4 (2 per device x 2 x 1 accumulation)" in out.stdout
+    assert sum(r["outputs"]["run_dir"].endswith(f"/{run}") for r in read_records(Workspace(parler_ws))) == 1
 
 
 def test_lora_changes_only_adapters_and_merged_export_is_plain(parler_ws, kn_dataset_dir):

@@ -1,0 +1,91 @@
+"""What notebook 02 shows, produced by the stage's child processes: plan (settings, memory plan, expected
+processes and batch), sample index, loss curve, and the `speak` subcommand behind the notebook's "Try it"."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from nbhelpers.parler.report import MEMORY_PLAN, effective_batch, loss_summary, plan, plot_curves, sample_index
+from nbhelpers.paths import PROJECT_ROOT
+from nbhelpers.profiles import load_profile
+
+ENV = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "PYTHONUNBUFFERED": "1"}
+
+
+def test_plan_expects_one_process_per_gpu_and_marks_the_chosen_mode():
+    cfg = load_profile("parler", "kaggle-t4")
+    info = plan(cfg, precision="fp16", gpus=2)
+    assert info["processes_expected"] == 2 and info["effective_batch_expected"] == 8 * 2 * 4 == 64
+    assert plan(cfg, precision="no", gpus=0)["processes_expected"] == 1
+    chosen = [row["mode"] for row in info["memory_plan"] if row["chosen"]]
+    assert chosen == [cfg["mode"]] and {row["mode"] for row in MEMORY_PLAN} == {"full", "lora", "8bit", "4bit"}
+    assert all(row["peak GiB"] < 16 for row in info["memory_plan"])  # every mode fits a T4
+    assert info["note"] == "" and plan(load_profile("parler", "smoke"), precision="no", gpus=0)["note"]
+    json.dumps(info)  # the notebook reads it as JSON
+
+
+def test_effective_batch_and_loss_summary():
+    assert effective_batch(8, 2, 4) == 64 and effective_batch(4, 1, 1) == 4
+    history = [{"step": i + 1, "loss": float(20 - i)} for i in range(20)]
+    assert loss_summary(history) == {"loss_first_10pct": 19.5, "loss_last_10pct": 1.5}
+    assert loss_summary([]) == {}
+
+
+def test_sample_index_lists_missing_after_samples_as_none(tmp_path):
+    cfg = load_profile("parler", "smoke")
+    sf.write(tmp_path / "before_0.wav", [0.0] * 100, 16000)
+    rows = sample_index(cfg, tmp_path)
+    assert [r["sentence"] for r in rows] == cfg["sample_sentences"]
+    assert rows[0]["before"] == str(tmp_path / "before_0.wav") and rows[0]["after"] is None and rows[1]["before"] is None
+
+
+def test_loss_curve_png_has_labelled_axes(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    labels = []
+    real_savefig = plt.Figure.savefig
+
+    def spy(fig, *args, **kwargs):
+        labels.extend((ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes)
+        return real_savefig(fig, *args, **kwargs)
+
+    monkeypatch.setattr(plt.Figure, "savefig", spy)
+    history = [{"step": 1, "loss": 3.0, "kd": 1.0}, {"step": 2, "loss": 2.5, "kd": 0.8, "eval_loss": 2.7}]
+    path = plot_curves(history, tmp_path / "curve.png", parts=("kd",))
+    assert path.read_bytes()[:4] == b"\x89PNG" and not list(tmp_path.glob(".*"))  # no temporary file left
+    assert labels == [("optimiser step", "codebook cross-entropy (nats)")] * 2
+
+
+def test_plan_and_speak_commands_write_what_the_notebook_reads(reference_run, parler_ws):
+    _, outputs, _ = reference_run
+    base = [sys.executable, "-m", "nbhelpers.parler"]
+    common = ["--profile", "smoke", "--workspace", str(parler_ws), "--run", "cli"]
+    done = subprocess.run(base + ["plan", *common, "--set", "mode=lora"], env=ENV, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    info = json.loads((parler_ws / "parler" / "cli" / "plan.json").read_text())
+    assert info["mode"] == "lora" and info["settings"]["mode"] == "lora" and info["processes_expected"] == 1
+    wav = parler_ws / "speak" / "hello.wav"
+    done = subprocess.run(base + ["speak", *common, "--text", "ಕನ್ನಡ", "--export", str(outputs["export"]),
+                                  "--out", str(wav), "--max-seconds", "0.3"],
+                          env=ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    audio, sr = sf.read(wav)
+    meta = json.loads(wav.with_name("hello.wav.json").read_text())
+    assert len(audio) > 0 and meta["text"] == "ಕನ್ನಡ" and meta["model"] == str(outputs["export"])
+    assert meta["description"] == load_profile("parler", "smoke")["sample_description"]
+
+
+def test_speak_refuses_empty_text(reference_run, parler_ws):
+    from nbhelpers.parler.stage import speak
+    from nbhelpers.paths import Workspace
+
+    with pytest.raises(ValueError, match="empty"):
+        speak(load_profile("parler", "smoke"), text="  ", out=Path(parler_ws) / "x.wav", workspace=Workspace(parler_ws))

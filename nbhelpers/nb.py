@@ -188,13 +188,13 @@ class StageRun:
 
 
 def stage_argv(stage: str, command: str, args: Sequence[str] = (), *, processes: int = 1,
-               cpu: bool = False, stack: str | None = None) -> list[str]:
-    """The child's command line: the stack's Python running the stage CLI, through ``accelerate launch`` when
-    ``processes`` > 1 (``--multi_gpu`` on GPUs, ``--cpu`` with gloo otherwise)."""
+                stack: str | None = None) -> list[str]:
+    """The child's command line: the stack's Python running the stage CLI, through ``accelerate launch
+    --multi_gpu`` when ``processes`` > 1. Without CUDA the same launcher starts gloo processes (the trainers build
+    their Accelerator with ``cpu=True`` there); ``--cpu`` would make accelerate start one process only."""
     python = str(stacks.stack_python(stack or STAGE_STACK[stage]))
     if processes > 1:
-        mode = ["--cpu"] if cpu else ["--multi_gpu"]
-        return [python, "-m", "accelerate.commands.launch", *mode, "--num_processes", str(processes),
+        return [python, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
                 "--num_machines", "1", "--dynamo_backend", "no", "--mixed_precision", "no",
                 "-m", f"nbhelpers.{stage}", command, *args]
     return [python, "-m", f"nbhelpers.{stage}", command, *args]
@@ -306,7 +306,7 @@ def run(stage: str, command: str, *args: str, profile: str = "auto", workspace: 
         if value is not None:
             cli += ["--set", f"{key}={json.dumps(value) if not isinstance(value, str) else value}"]
     stack = stack or STAGE_STACK[stage]
-    argv = stage_argv(stage, command, [*cli, *args], processes=processes, cpu=not gpus, stack=stack)
+    argv = stage_argv(stage, command, [*cli, *args], processes=processes, stack=stack)
     logs = ws / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"{time.strftime('%Y%m%d-%H%M%S')}-{stage}-{command}-{stack}.log"

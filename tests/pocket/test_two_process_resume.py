@@ -25,7 +25,7 @@ def launch(workspace: Path, corpus: Path, run: str, *extra: str) -> dict:
     """``pocket train`` as two processes; returns the stage record it wrote."""
     args = ["--profile", "smoke", "--workspace", str(workspace), "--run", run, "--dataset", str(corpus),
             *[f"--set={k}={json.dumps(v)}" for k, v in SETTINGS.items()], *extra]
-    argv = nb.stage_argv("pocket", "train", args, processes=2, cpu=True)
+    argv = nb.stage_argv("pocket", "train", args, processes=2)
     done = subprocess.run(argv, env=nb.child_env(workspace), cwd=str(nb.PROJECT_ROOT), capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, f"{' '.join(argv)}\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
@@ -45,7 +45,7 @@ def test_two_processes_stop_and_resume_equal_uninterrupted(pocket_corpus, tmp_pa
     whole = launch(ws, pocket_corpus, "whole")
     assert whole["status"] == "done"
     assert whole["metrics"]["processes"] == 2, (
-        f"`accelerate launch` started {whole['metrics']['processes']} process(es), not 2: {nb.stage_argv('pocket', 'train', processes=2, cpu=True)}")
+        f"`accelerate launch` started {whole['metrics']['processes']} process(es), not 2: {nb.stage_argv('pocket', 'train', processes=2)}")
     assert whole["metrics"]["effective_batch"] == 2 * SETTINGS["batch_size"]
 
     stopped = launch(ws, pocket_corpus, "split", "--stop-after", str(STOP))

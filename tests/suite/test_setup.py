@@ -158,7 +158,6 @@ def test_launch_line_uses_accelerate_for_several_processes():
     assert two[1:4] == ["-m", "accelerate.commands.launch", "--multi_gpu"] and "--num_processes" in two
     assert two[two.index("--num_processes") + 1] == "2" and two[-4:] == ["nbhelpers.pocket", "train", "--profile",
                                                                            "smoke"]
-    assert "--cpu" in nb.stage_argv("pocket", "train", processes=2, cpu=True)
 
 
 def test_progress_bars_are_recognised_from_real_tqdm_output():

@@ -43,16 +43,21 @@ def coverage_report(cfg: dict[str, Any], *, workspace: Workspace | None = None, 
     return check_prompt_coverage(tokenizer, list(data["train"]["text"]))
 
 
+def dataset_name(cfg: dict[str, Any], dataset: Any = None) -> str:
+    """What the run trains on, for records and reports: the dataset given (a name or folder) or the profile's."""
+    return str(dataset) if isinstance(dataset, (str, Path)) else str(cfg["dataset"])
+
+
 def write_coverage(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: Any = None,
-                   run: str = "run") -> tuple[dict[str, Any], Path]:
+                   run: str = "run", name: str | None = None) -> tuple[dict[str, Any], Path]:
     """:func:`coverage_report` for the notebook: written to ``<workspace>/parler/<run>/coverage.json`` with the
     dataset's split sizes; returns (report, path). Raises, writing nothing, when the tokenizer cannot
     represent the transcripts."""
     ws = workspace or Workspace()
     data = load_dataset(dataset if dataset is not None else cfg["dataset"], ws)
     report = coverage_report(cfg, workspace=ws, dataset=data)
-    name = str(dataset) if isinstance(dataset, (str, Path)) else str(cfg["dataset"])
-    path = write_json(run_paths(ws, run).run_dir / COVERAGE_FILE, coverage_summary(report, data, name))
+    path = write_json(run_paths(ws, run).run_dir / COVERAGE_FILE,
+                      coverage_summary(report, data, name or dataset_name(cfg, dataset)))
     return report, path
 
 
@@ -62,16 +67,17 @@ def run_stage(cfg: dict[str, Any], *, workspace: Workspace | None = None, datase
     Under ``accelerate launch`` every process trains; the others return as soon as training ends."""
     ws = workspace or Workspace()
     state = process_state()
+    name = dataset_name(cfg, dataset)
     data = load_dataset(dataset if dataset is not None else cfg["dataset"], ws)
     with state.main_process_first():  # the main process materialises the tiny model (if any) first
         if state.is_main_process:
-            coverage, _ = write_coverage(cfg, workspace=ws, dataset=data, run=run)
+            coverage, _ = write_coverage(cfg, workspace=ws, dataset=data, run=run, name=name)
         else:
             coverage = coverage_report(cfg, workspace=ws, dataset=data)
     result = train(cfg, workspace=ws, dataset=data, run=run, budget=budget, stop_after=stop_after)
     outputs: dict[str, Any] = {}
     if state.is_main_process:
-        extra = {"dataset": str(cfg["dataset"]), "data_fingerprint": dataset_fingerprint(data),
+        extra = {"dataset": name, "data_fingerprint": dataset_fingerprint(data),
                  "coverage_unknown_share": coverage["unknown_share"],
                  "coverage_byte_fallback_share": coverage["byte_fallback_share"]}
         outputs = finish(result, cfg, workspace=ws, extra=extra)

@@ -69,7 +69,9 @@ def rehearse(profile: str, out: Path, only: list[str] | None = None) -> int:
     workspace = out / ("kaggle/working" if profile == "kaggle-t4" else "drive/tts-suite")
     with serve(out / "standins") as base_url:
         os.environ.update({**env, **platform_env(profile, out), "TTS_OPENSLR_BASE_URL": base_url,
-                           "TTS_SIZE_OVERRIDES": str(SIZES), "TTS_HEADLESS": "1"})
+                           "TTS_SIZE_OVERRIDES": str(SIZES), "TTS_HEADLESS": "1",
+                           # the stand-ins are tiny: torch's intra-op threads would only stall each other on 2 cores
+                           "OMP_NUM_THREADS": "1"})
         run_dir, results = run_suite(profile, only=only, out=out, workspace=workspace, kernel="python3")
     report = chain_report(read_records(workspace / "run_log.jsonl"), profile)
     (out / "chain.json").write_text(json.dumps(report, indent=1), encoding="utf-8")

@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"status {result.status} at step {result.step}/{m['max_steps']}: {m['processes']} process(es), "
               f"effective batch {m['effective_batch']} ({m['batch_size']} per device x {m['processes']} x "
               f"{m['grad_accum']} accumulation); final loss {m.get('final_loss', float('nan')):.4f}, validation "
-              f"{m.get('final_eval_loss', float('nan')):.4f}; {m['seconds_per_step']} s/step")
+              f"{m.get('final_eval_loss', float('nan')):.4f}; {m['seconds_per_step'] or '-'} s/step this session")
         print(f"model: {outputs.get('export', 'not exported yet (resume_needed)')}")
         print(f"stage record appended to {ws.run_log}")
     return 0

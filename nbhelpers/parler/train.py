@@ -439,7 +439,7 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
     elapsed = time.time() - t0
     metrics = {"step": step, "max_steps": max_steps, "params_trainable": counts["trainable"],
                "params_total": counts["total"], "peak_memory_gib": round(_peak_memory_gib(device), 3),
-               "seconds_per_step": round(elapsed / max(steps_run, 1), 4), "precision": accelerator.mixed_precision,
+               "seconds_per_step": round(elapsed / steps_run, 4) if steps_run else None, "precision": accelerator.mixed_precision,
                "processes": world, "batch_size": int(cfg["batch_size"]), "grad_accum": accum,
                "effective_batch": effective_batch(int(cfg["batch_size"]), world, accum),
                "seed": seed, "train_utterances": len(train_ex), "dropped_too_long": len(dropped)}

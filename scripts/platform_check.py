@@ -392,9 +392,11 @@ def summary(outcomes: list[Outcome]) -> str:
         lines.append(f"| {o.platform} | {o.python} / {o.real_python} | {o.notebooks_ok}/{o.notebooks} | "
                      f"{len(o.changed)} | {o.seconds:.0f} | {'ok' if o.ok else 'FAILED'} |")
     for o in outcomes:
-        lines += [f"\n{o.platform}: {p}" for p in o.problems]
+        if o.problems or o.changed:
+            lines.append("")
+        lines += [f"{o.platform}: {p}" for p in o.problems]
         if o.changed:
-            lines.append(f"\n{o.platform}: the kernel's packages changed:\n  " + "\n  ".join(o.changed))
+            lines.append(f"{o.platform}: the kernel's packages changed:\n  " + "\n  ".join(o.changed))
     return "\n".join(lines)
 
 

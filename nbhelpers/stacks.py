@@ -129,7 +129,7 @@ def ensure_uv(log: Callable[[str], None] = print) -> Path:
     tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tail: list[str] = []
-    rc = _run_logged([sys.executable, "-m", "pip", "install", "--no-input", "--disable-pip-version-check",
+    rc = _run_logged([_python_with_pip(), "-m", "pip", "install", "--no-input", "--disable-pip-version-check",
                       "--target", str(tmp), f"uv=={UV_VERSION}"], dict(os.environ), log, tail)
     if rc != 0 or not (tmp / "bin" / "uv").is_file():
         shutil.rmtree(tmp, ignore_errors=True)
@@ -137,6 +137,14 @@ def ensure_uv(log: Callable[[str], None] = print) -> Path:
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
     return uv
+
+
+def _python_with_pip() -> str:
+    """This Python when it has pip (a platform kernel), else its base interpreter (a uv-built venv has no pip)."""
+    for python in (sys.executable, getattr(sys, "_base_executable", ""), shutil.which("python3") or ""):
+        if python and subprocess.run([python, "-m", "pip", "--version"], capture_output=True).returncode == 0:
+            return python
+    raise StackError("no Python with pip found to install uv: install pip (python -m ensurepip) and rerun")
 
 
 def find_python() -> str:

@@ -11,16 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from nbhelpers import stacks
-from nbhelpers.env import stack_name
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "platform_check.py"
 LOCKS = [ROOT / name for name in stacks.LOCK_FILES.values()]
 
-pytestmark = pytest.mark.skipif(stack_name() == "parler", reason="stack-independent; checked once, from the main stack")
 
 
 def _load():

@@ -94,21 +94,20 @@ def clean_config_from_profile(params: dict[str, Any]) -> Any:
 
 
 def run_profile(profile: str = "auto", workspace: Workspace | str | os.PathLike | None = None, *,
-                only: list[str] | None = None, overrides: dict[str, Any] | None = None,
-                record: bool = True) -> dict[str, PrepareResult]:
-    """Prepare every dataset the ``data`` profile lists (or ``only`` those), then append the stage record."""
+                only: list[str] | str | None = None, overrides: dict[str, Any] | None = None,
+                record: bool = True, report: bool = True) -> dict[str, PrepareResult]:
+    """Prepare every dataset the ``data`` profile lists (or ``only`` those: a list or a comma-separated string),
+    write what notebook 01 shows (``data/_report/``, see :mod:`nbhelpers.data.report`; ``report``) and append
+    the stage record, which lists those files in its outputs."""
     from ..profiles import load_profile
     from ..records import append_stage_record
     from .pipeline import prepare as _prepare
+    from .report import selected_datasets, write_report
 
     params = load_profile("data", profile, overrides)
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     cfg = clean_config_from_profile(params)
-    wanted = only or list(params["datasets"])
-    unknown = [n for n in wanted if n not in params["sources"]]
-    if unknown:
-        raise KeyError(f"dataset(s) {unknown} are not in profile {params['profile']!r}; known: "
-                       f"{', '.join(params['sources'])}")
+    wanted = selected_datasets(params, only)
     results: dict[str, PrepareResult] = {}
     try:
         for name in wanted:
@@ -133,12 +132,14 @@ def run_profile(profile: str = "auto", workspace: Workspace | str | os.PathLike 
                                 error=f"{type(err).__name__}: {str(err)[:500]}")
         raise
     if record:
+        shown = write_report(results, ws) if report else {}
         metrics: dict[str, Any] = {}
         for name, r in results.items():
             metrics.update({f"{name}_kept": r.stats["kept"], f"{name}_rejected": r.stats["rejected"],
                             f"{name}_minutes": round(r.stats["hours"] * 60, 2), f"{name}_seconds": round(r.seconds, 1)})
         append_stage_record(STAGE, profile=params["profile"], status="done", workspace=ws,
                             inputs={n: params["sources"][n]["source"] for n in wanted},
-                            outputs={n: str(r.paths.root) for n, r in results.items()}, metrics=metrics)
+                            outputs={**{n: str(r.paths.root) for n, r in results.items()}, **shown},
+                            metrics=metrics)
     return results
 

@@ -1,4 +1,7 @@
-"""Command line for stage 01: ``python -m nbhelpers.data {prepare,corpus,stats} ...``."""
+"""Command line for stage 01: ``python -m nbhelpers.data {prepare,sources,corpus,stats} ...``.
+
+``prepare`` and ``sources`` take ``--profile``, ``--workspace`` and ``--set KEY=VALUE`` (any key of
+``nbhelpers/profiles/data.toml``), as every stage command notebooks run through ``nb.run`` does."""
 
 from __future__ import annotations
 
@@ -6,8 +9,8 @@ import argparse
 import json
 import sys
 
+from ..cli import add_stage_arguments, parse_overrides
 from ..paths import Workspace
-from ..profiles import PROFILES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,9 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("prepare", help="prepare the profile's datasets, or one --source, into <workspace>/data/")
-    p.add_argument("--profile", default="auto", choices=("auto", *PROFILES))
-    p.add_argument("--workspace", default=None, help="workspace folder (default: $TTS_WORKSPACE or ./workspace)")
-    p.add_argument("--only", default="", help="comma-separated dataset names from the profile")
+    add_stage_arguments(p)
+    p.add_argument("--only", default="", help="comma-separated dataset names from the profile (default: all)")
     p.add_argument("--source", default=None, help="prepare this path / hf:<id> / embedded:<kn|bn> instead")
     p.add_argument("--name", default=None, help="dataset name for --source")
     p.add_argument("--language", choices=("kn", "bn"), help="language for --source")
@@ -26,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--columns", default=None, help='HF column mapping as JSON, e.g. \'{"text": "sentence"}\'')
     p.add_argument("--strict", action="store_true", help="fail with one summary error if anything is rejected")
     p.add_argument("--workers", type=int, default=None)
+
+    so = sub.add_parser("sources", help="write <workspace>/data/_report/sources.json: what prepare would read")
+    add_stage_arguments(so)
+    so.add_argument("--only", default="", help="comma-separated dataset names from the profile (default: all)")
 
     c = sub.add_parser("corpus", help="write an embedded espeak-ng smoke corpus (OpenSLR or LJSpeech layout)")
     c.add_argument("language", choices=("kn", "bn"))
@@ -50,7 +56,19 @@ def main(argv: list[str] | None = None) -> int:
 
         print(DatasetPaths.find(args.name, Workspace(args.workspace)).stats.read_text(encoding="utf-8"))
         return 0
-    overrides = {k: v for k, v in {"strict": args.strict or None, "workers": args.workers}.items() if v is not None}
+    overrides = {**parse_overrides(args.set),
+                 **{k: v for k, v in {"strict": getattr(args, "strict", False) or None,
+                                      "workers": getattr(args, "workers", None)}.items() if v is not None}}
+    if args.command == "sources":
+        from ..profiles import load_profile
+        from .report import selected_datasets, write_sources
+
+        params = load_profile("data", args.profile, overrides)
+        names = selected_datasets(params, args.only)
+        path = write_sources(params, names, Workspace(args.workspace))
+        print(f"profile {params['profile']}: {', '.join(names)}; {params['workers']} worker processes, VAD "
+              f"{params['vad']}, target {params['target_lufs']} LUFS, strict {params['strict']} -> {path}")
+        return 0
     if args.source:
         if not (args.name and args.language):
             parser.error("--source needs --name and --language")
@@ -73,8 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from . import run_profile
 
-        only = [n.strip() for n in args.only.split(",") if n.strip()] or None
-        results = run_profile(args.profile, args.workspace, only=only, overrides=overrides)
+        results = run_profile(args.profile, args.workspace, only=args.only or None, overrides=overrides)
     for name, r in results.items():
         st = r.stats
         print(f"{name}: read {st['read']} = kept {st['kept']} + rejected {st['rejected']} "

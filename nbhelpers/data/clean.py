@@ -72,7 +72,10 @@ def item_key(utt: Utterance, cfg: CleanConfig) -> str:
 
 
 def _reject(utt: Utterance, reason: str, detail: str = "") -> dict[str, Any]:
-    return {"status": "rejected", **rejection(utt.id, utt.source, reason, detail)}
+    rec = {"status": "rejected", **rejection(utt.id, utt.source, reason, detail)}
+    if utt.audio_path:
+        rec["audio"] = str(utt.audio_path)  # the source file, so a report can play what was rejected
+    return rec
 
 
 def clean_item(utt: Utterance, cfg: CleanConfig, root: Path, timings: dict[str, float] | None = None

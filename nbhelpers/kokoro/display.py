@@ -1,25 +1,29 @@
-"""Notebook views of a synthesis run: waveform and spectrogram with section and word marks, and the
-interactive Speak panel (ipywidgets)."""
+"""What notebook 05 shows, written by the stage next to the WAVs: the waveform/spectrogram plot (``track.png``)
+and ``view.json`` (backend, section table, audio players, phonemes and word timings of the first section). The
+notebook kernel only reads and displays them."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .assets import SAMPLE_RATE
-from .synth import Speaker, resolve_voice
-from .text import LANGUAGES
+PHONEME_ROWS = 20  # chunks of the first section in the phoneme table
+WORD_ROWS = 10     # first words with their timings
 
 
 def plot_track(manifest: dict[str, Any], out_dir: str | Path, max_words: int = 12):
-    """Waveform and spectrogram (0-8 kHz) of the combined track, sections shaded and the first words marked."""
-    import matplotlib.pyplot as plt
+    """Waveform and spectrogram (0-8 kHz) of the combined track, sections shaded and the first words marked.
+    A matplotlib Figure without pyplot (no backend, no global state)."""
     import soundfile as sf
+    from matplotlib.figure import Figure
 
     audio, sr = sf.read(Path(out_dir) / manifest["combined_wav"], dtype="float32")
-    fig, (ax_w, ax_s) = plt.subplots(2, 1, figsize=(14, 6), sharex=True)
+    fig = Figure(figsize=(14, 6))
+    ax_w, ax_s = fig.subplots(2, 1, sharex=True)
     t = np.arange(len(audio)) / sr
     ax_w.plot(t, audio, lw=0.4, color="tab:blue")
     for i, sec in enumerate(manifest["sections"]):
@@ -31,45 +35,64 @@ def plot_track(manifest: dict[str, Any], out_dir: str | Path, max_words: int = 1
         ax_w.axvline(w["start_combined"], color="grey", lw=0.5, ls=":")
         ax_w.text(w["start_combined"], 0.02, w["word"], transform=ax_w.get_xaxis_transform(), fontsize=7,
                   rotation=90, va="bottom")
-    ax_w.set_ylabel("amplitude")
-    ax_w.set_xlim(0, len(audio) / sr)
+    ax_w.set_ylabel("amplitude (full scale = 1)")
+    ax_w.set_xlim(0, max(len(audio), 1) / sr)
     ax_w.set_title(f"{manifest['backend']} backend, voice {manifest['voice']}, {manifest['duration_s']:.1f} s")
     dither = 1e-5 * np.random.default_rng(0).standard_normal(len(audio))  # a -100 dB floor instead of log(0)
     ax_s.specgram(audio + dither, NFFT=1024, Fs=sr, noverlap=768, cmap="magma", vmin=-120)
     ax_s.set_ylim(0, 8000)
-    ax_s.set_xlim(0, len(audio) / sr)
-    ax_s.set_ylabel("Hz")
-    ax_s.set_xlabel("seconds")
+    ax_s.set_xlim(0, max(len(audio), 1) / sr)
+    ax_s.set_ylabel("frequency (Hz)")
+    ax_s.set_xlabel("time in the combined track (s)")
     fig.tight_layout()
     return fig
 
 
-def speak_panel(speaker: Speaker, *, voice: str, lang: str = "en-us", speed: float = 1.0,
-                fallback_voice: str | None = None):
-    """An ipywidgets panel (text, voice or blend, language, speed, Speak) that plays the result inline."""
-    import ipywidgets as w
-    from IPython.display import Audio, display
+def save_track_plot(manifest: dict[str, Any], out_dir: str | Path, path: str | Path) -> Path:
+    """:func:`plot_track` saved as a PNG (written to a temporary name, then renamed)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    plot_track(manifest, out_dir).savefig(tmp, dpi=90)
+    os.replace(tmp, path)
+    return path
 
-    text = w.Textarea(value="Type something here and press Speak.", layout=w.Layout(width="100%", height="80px"))
-    voice_box = w.Combobox(value=voice, options=speaker.backend.voices(), description="voice",
-                           placeholder="name or blend a:0.7,b:0.3")
-    lang_box = w.Dropdown(options=list(LANGUAGES), value=lang, description="language")
-    speed_box = w.FloatSlider(value=speed, min=0.5, max=2.0, step=0.05, description="speed")
-    button = w.Button(description="Speak", button_style="primary")
-    out = w.Output()
 
-    def on_click(_):
-        with out:
-            out.clear_output()
-            try:
-                v = resolve_voice(speaker.backend, voice_box.value, fallback_voice)
-                audio, info = speaker.speak(text.value, v, lang=lang_box.value, speed=speed_box.value)
-            except ValueError as err:  # bad voice, speed or text: show the message, keep the panel alive
-                print(f"error: {err}")
-                return
-            print(f"{speaker.backend.name} | {v.label} | {len(info['chunks'])} chunk(s) | "
-                  f"{len(audio) / SAMPLE_RATE:.1f} s" + (f" | {v.note}" if v.note else ""))
-            display(Audio(audio, rate=SAMPLE_RATE))
+def notebook_view(manifest: dict[str, Any], out_dir: str | Path, *, voices: list[str] | None = None
+                  ) -> dict[str, Any]:
+    """The tables and players notebook 05 shows for one synthesis run (paths absolute)."""
+    out = Path(out_dir)
+    backend = {"backend": manifest["backend"], "model": manifest["model"], "why": manifest["reason"],
+               "voice": manifest["voice"], "voice note": manifest["voice_note"] or None,
+               "language": manifest["language"], "speed": manifest["speed"], "target LUFS": manifest["target_lufs"],
+               "audio s": manifest["duration_s"], "synthesis s": manifest["synthesis_s"],
+               "real-time factor": manifest["rtf"]}
+    if voices is not None:
+        backend["voices"] = ", ".join(voices)
+    sections = [{"index": s["index"], "title": s["title"], "wav": s["wav"], "start s": s["start"],
+                 "duration s": s["duration_s"], "chunks": len(s["chunks"]), "loudness in (LUFS)": s["loudness_in_lufs"],
+                 "gain dB": s["gain_db"], "unspoken words": ", ".join(s["unspoken_words"]) or None}
+                for s in manifest["sections"]]
+    players = [{"path": str(out / s["wav"]), "caption": f"**{s['index']}. {s['title']}**: {s['text']}"}
+               for s in manifest["sections"]]
+    players.append({"path": str(out / manifest["combined_wav"]),
+                    "caption": f"**Combined track** ({manifest['duration_s']:.1f} s, pauses "
+                               f"{', '.join(f'{p:g}' for p in manifest['pauses_s']) or 'none'} s)"})
+    first = manifest["sections"][0] if manifest["sections"] else {"chunks": [], "words": None, "title": ""}
+    phonemes = [{"chunk": i + 1, "phonemes": c["n_phonemes"], "text": c["text"], "read as": c["phonemes"]}
+                for i, c in enumerate(first["chunks"][:PHONEME_ROWS])]
+    words = [{"word": w["word"], "start s": w["start_combined"], "end s": w["end_combined"]}
+             for w in (first["words"] or [])[:WORD_ROWS]]
+    return {"backend": backend, "sections": sections, "players": players, "first_section": first["title"],
+            "phonemes": phonemes, "words": words,
+            "words_note": None if first["words"] is not None else "word timings exist for English only"}
 
-    button.on_click(on_click)
-    return w.VBox([text, w.HBox([voice_box, lang_box]), w.HBox([speed_box, button]), out])
+
+def write_view(manifest: dict[str, Any], out_dir: str | Path, *, voices: list[str] | None = None) -> dict[str, Path]:
+    """Write ``track.png`` and ``view.json`` into the run folder; return their paths for the stage record."""
+    out = Path(out_dir)
+    view = out / "view.json"
+    tmp = out / ".view.json.tmp"
+    tmp.write_text(json.dumps(notebook_view(manifest, out, voices=voices), ensure_ascii=False, indent=1),
+                   encoding="utf-8")
+    os.replace(tmp, view)
+    return {"view": view, "track_png": save_track_plot(manifest, out, out / "track.png")}

@@ -230,7 +230,8 @@ def run_stage(profile: str = "auto", workspace=None, *, script: str | Path | Non
               overrides: dict[str, Any] | None = None, speaker: Speaker | None = None,
               run_name: str | None = None) -> dict[str, Any]:
     """The whole stage: load the profile, choose backend and voice (printing why), speak the script into
-    <workspace>/kokoro/<run_name>/ and append the ``05_kokoro_synthesis`` stage record."""
+    <workspace>/kokoro/<run_name>/, write what notebook 05 shows there (``view.json``, ``track.png``) and append
+    the ``05_kokoro_synthesis`` stage record, which lists every file in its outputs."""
     from ..env import seed_everything
     from ..paths import Workspace
     from ..profiles import load_profile
@@ -253,6 +254,9 @@ def run_stage(profile: str = "auto", workspace=None, *, script: str | Path | Non
                                      speed=params["speed"], pause_s=params["pause_s"],
                                      target_lufs=params["target_lufs"], chunk_pause_s=params["chunk_pause_s"],
                                      max_phonemes=params["max_phonemes"])
+        from .display import write_view
+
+        shown = write_view(manifest, out_dir, voices=speaker.backend.voices())
     except Exception as err:
         append_stage_record(STAGE, profile=params["profile"], status="failed", inputs=inputs,
                             outputs={"dir": out_dir}, metrics={}, workspace=ws, error=f"{type(err).__name__}: {err}")
@@ -260,9 +264,82 @@ def run_stage(profile: str = "auto", workspace=None, *, script: str | Path | Non
     manifest["dir"] = str(out_dir)
     append_stage_record(STAGE, profile=params["profile"], status="done", inputs=inputs,
                         outputs={"dir": out_dir, "combined_wav": out_dir / "combined.wav",
-                                 "manifest": out_dir / "script.json"},
+                                 "manifest": out_dir / "script.json", **shown},
                         metrics={"backend": manifest["backend"], "voice": manifest["voice"],
                                  "sections": len(sections), "duration_s": manifest["duration_s"],
                                  "synthesis_s": manifest["synthesis_s"], "rtf": manifest["rtf"]},
                         workspace=ws)
     return manifest
+
+
+PLAN_SETTINGS = ("profile", "backend", "voice", "fallback_voice", "lang", "speed", "pause_s", "chunk_pause_s",
+                 "max_phonemes", "target_lufs", "script", "run_name")
+
+
+def plan(profile: str = "auto", workspace=None, *, script: str | Path | None = None, text: str | None = None,
+         overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a ``speak`` run with the same arguments would do, without loading a model: the settings and the
+    script's sections, written to ``<workspace>/kokoro/plan.json`` (notebook 05 shows it before synthesis)."""
+    from ..paths import Workspace
+    from ..profiles import load_profile
+    from .text import LANGUAGES
+
+    params = load_profile("kokoro", profile, overrides)
+    check_language(params["lang"])
+    if text is not None:
+        sections, source = parse_script(text, source="<text>"), "<text>"
+    else:
+        sections, source = load_script(script or params["script"])
+    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    result = {"source": source, "settings": {k: params[k] for k in PLAN_SETTINGS},
+              "sections": [{"index": i + 1, "title": s.title, "text": s.text, "characters": len(s.text)}
+                           for i, s in enumerate(sections)],
+              "languages": {code: name for code, (_, name) in LANGUAGES.items()}}
+    path = ws.stage_dir("kokoro") / "plan.json"
+    tmp = path.with_name(".plan.json.tmp")
+    tmp.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+    result["path"] = str(path)
+    return result
+
+
+def say(profile: str = "auto", workspace=None, *, text: str, out: str | Path,
+        overrides: dict[str, Any] | None = None, speaker: Speaker | None = None) -> dict[str, Any]:
+    """Speak one text (any length, one language) into the WAV ``out`` (relative paths are inside the workspace)
+    at the profile's loudness, with ``<out>.json`` beside it (voice, chunks, phonemes, word timings). The
+    notebook's Hindi example and its Try-it panel use it; it is not a stage run, so it appends no record."""
+    from ..env import seed_everything
+    from ..paths import Workspace
+    from ..profiles import load_profile
+
+    params = load_profile("kokoro", profile, overrides)
+    if not text or not text.strip():
+        raise ValueError("nothing to say: the text is empty")
+    seed_everything(load_profile("suite", params["profile"])["seed"])
+    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    path = Path(out) if Path(out).is_absolute() else ws.root / out
+    if path.suffix.lower() != ".wav":
+        raise ValueError(f"--out must name a .wav file, got {out}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    speaker = speaker or Speaker.from_params(params)
+    voice = resolve_voice(speaker.backend, params["voice"], params["fallback_voice"])
+    started = time.perf_counter()
+    audio, info = speaker.speak(text, voice, lang=params["lang"], speed=params["speed"],
+                                chunk_pause_s=params["chunk_pause_s"], max_phonemes=params["max_phonemes"])
+    seconds = time.perf_counter() - started
+    gains, _ = loudness_gains([audio], params["target_lufs"])
+    _write_wav(path, (audio * gains[0]).astype(np.float32))
+    duration = len(audio) / SAMPLE_RATE
+    result = {"wav": str(path), "text": text, "backend": speaker.backend.name, "voice": voice.label,
+              "voice_note": voice.note, "language": params["lang"], "speed": params["speed"],
+              "duration_s": round(duration, 3), "synthesis_s": round(seconds, 3),
+              "chunks": [{"chunk": i + 1, "phonemes": c["n_phonemes"], "text": c["text"], "read as": c["phonemes"]}
+                         for i, c in enumerate(info["chunks"])],
+              "words": info["words"],
+              "summary": f"{speaker.backend.name} | {voice.label} | {params['lang']} | {len(info['chunks'])} "
+                         f"chunk(s) | {duration:.1f} s" + (f" | {voice.note}" if voice.note else "")}
+    meta = path.with_suffix(".json")
+    tmp = meta.with_name(f".{meta.name}.tmp")
+    tmp.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(tmp, meta)
+    return result

@@ -127,30 +127,86 @@ def test_torch_backend_mechanics_random_weights(tmp_path):
     assert [w["word"] for w in info["words"]] == ["Hello", "there", "How", "are", "you"]
 
 
-def test_cli_speak_and_voices(isolated_workspace, capsys):
+def test_cli_speak_writes_what_the_notebook_shows(isolated_workspace, capsys):
     from nbhelpers.kokoro.__main__ import main
+    from nbhelpers.records import last_record
 
     assert main(["voices", "--backend", "onnx"]) == 0
     assert "jf_alpha" in capsys.readouterr().out
-    assert main(["speak", "--profile", "smoke", "--text", "# One\nHello there.\n# Two\nGood bye.", "--pause", "0.5",
-                 "--run-name", "cli"]) == 0
-    out = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert main(["speak", "--profile", "smoke", "--workspace", str(isolated_workspace), "--text",
+                 "# One\nHello there.\n# Two\nGood bye.", "--pause", "0.5", "--set", "run_name=cli",
+                 "--set", "speed=1.2"]) == 0
+    out = capsys.readouterr().out
+    assert "section_01_one.wav" in out and "section_02_two.wav" in out and "real-time factor" in out
     m = json.loads((isolated_workspace / "kokoro" / "cli" / "script.json").read_text(encoding="utf-8"))
-    assert out["sections"] == ["section_01_one.wav", "section_02_two.wav"] and m["pauses_s"] == [0.5]
+    assert m["pauses_s"] == [0.5] and m["speed"] == 1.2
+    outputs = last_record(isolated_workspace / "run_log.jsonl", "05_kokoro_synthesis")["outputs"]
+    assert open(outputs["track_png"], "rb").read(4) == b"\x89PNG"
+    view = json.loads(open(outputs["view"], encoding="utf-8").read())
+    assert [p["path"] for p in view["players"]] == [str(isolated_workspace / "kokoro" / "cli" / n) for n in
+                                                   ("section_01_one.wav", "section_02_two.wav", "combined.wav")]
+    assert view["players"][0]["caption"] == "**1. One**: Hello there."
+    assert view["backend"]["backend"] == "onnx" and "jf_alpha" in view["backend"]["voices"]
+    assert [w["word"] for w in view["words"]] == ["Hello", "there"] and view["words_note"] is None
+    assert view["phonemes"][0]["text"] == "Hello there." and [s["title"] for s in view["sections"]] == ["One", "Two"]
 
 
-def test_widget_panel_speaks_and_reports_bad_input(onnx_speaker, capsys):
-    from nbhelpers.kokoro.display import speak_panel
+def test_cli_plan_loads_no_model_and_checks_settings(isolated_workspace, capsys):
+    from nbhelpers.kokoro.__main__ import main
 
-    panel = speak_panel(onnx_speaker, voice="jf_alpha", fallback_voice="jf_alpha")
-    text, (voice_box, _), (speed_box, button), _ = panel.children[0], panel.children[1].children, \
-        panel.children[2].children, panel.children[3]
-    text.value, speed_box.value = "Good morning.", 1.2
-    button.click()
-    assert "onnx | jf_alpha | 1 chunk(s)" in capsys.readouterr().out
-    voice_box.value = "jf_alpha:-1"
-    button.click()
-    assert "error: weight of voice 'jf_alpha' must be a finite number > 0" in capsys.readouterr().out
+    assert main(["plan", "--profile", "smoke", "--workspace", str(isolated_workspace), "--set", "lang=hi"]) == 0
+    plan = json.loads((isolated_workspace / "kokoro" / "plan.json").read_text(encoding="utf-8"))
+    assert plan["settings"]["lang"] == "hi" and plan["source"].endswith("example_review.md")
+    assert len(plan["sections"]) == 5 and plan["languages"]["hi"] == "Hindi"
+    with pytest.raises(KeyError, match="not a parameter"):
+        main(["plan", "--profile", "smoke", "--set", "voices=af_heart"])
+    with pytest.raises(ValueError, match="language"):
+        main(["plan", "--profile", "smoke", "--set", "lang=xx"])
+
+
+def test_cli_say_writes_one_wav_and_reports_bad_input(isolated_workspace, capsys):
+    import soundfile as sf
+
+    from nbhelpers.kokoro.__main__ import main
+
+    assert main(["say", "--profile", "smoke", "--workspace", str(isolated_workspace), "--text",
+                 "नमस्ते। यह हेडफ़ोन हल्का है।", "--out", "kokoro/say/hi.wav", "--set", "lang=hi"]) == 0
+    said = json.loads((isolated_workspace / "kokoro" / "say" / "hi.json").read_text(encoding="utf-8"))
+    audio, sr = sf.read(said["wav"])
+    assert sr == 24000 and len(audio) / sr == pytest.approx(said["duration_s"], abs=0.01) and said["words"] is None
+    assert said["language"] == "hi" and said["chunks"][0]["read as"] and "onnx | jf_alpha | hi" in said["summary"]
+    capsys.readouterr()
+    assert main(["say", "--profile", "smoke", "--text", "Hi.", "--out", "x.wav", "--set", "voice=jf_alpha:-1"]) == 2
+    assert "error: weight of voice 'jf_alpha' must be a finite number > 0" in capsys.readouterr().err
+    assert main(["say", "--profile", "smoke", "--text", " ", "--out", "x.wav"]) == 2
+    assert main(["say", "--profile", "smoke", "--text", "Hi.", "--out", "x.mp3"]) == 2
+    assert not (isolated_workspace / "run_log.jsonl").exists()  # not a stage run
+
+
+def test_notebook_try_it_panel_speaks_through_a_child_process(isolated_workspace, monkeypatch, capsys):
+    """The Try-it cell of notebook 05, run as the kernel would run it (not headless): a click runs
+    `python -m nbhelpers.kokoro say` in the main stack and plays the WAV; bad input shows the child's error."""
+    from nbhelpers import nb, stacks
+    from nbhelpers.paths import PROJECT_ROOT
+
+    try:
+        stacks.stack_python("main")
+    except stacks.StackError as err:
+        pytest.skip(f"main stack not built: {err}")
+    monkeypatch.delenv("TTS_HEADLESS", raising=False)
+    book = json.loads((PROJECT_ROOT / "notebooks" / "05_kokoro_synthesis.ipynb").read_text(encoding="utf-8"))
+    cell = next("".join(c["source"]) for c in book["cells"] if "on_speak" in "".join(c["source"]))
+    plan = {"settings": {"voice": "jf_alpha", "lang": "en-us"}, "languages": {"en-us": "American English", "hi": "Hindi"}}
+    scope = {"nb": nb, "profile": "smoke", "workspace": str(isolated_workspace), "plan": plan}
+    exec(compile(cell, "notebook-05-try-it", "exec"), scope)
+    scope["text_box"].value, scope["speed_box"].value = "Good morning.", 1.1
+    scope["speak_button"].click()
+    out = capsys.readouterr().out
+    assert "onnx | jf_alpha | en-us | 1 chunk(s)" in out
+    assert (isolated_workspace / "kokoro" / "say" / "try_it.wav").is_file()
+    scope["voice_box"].value = "jf_alpha:-1"
+    scope["speak_button"].click()
+    assert "weight of voice 'jf_alpha' must be a finite number > 0" in capsys.readouterr().out
 
 
 def test_max_phonemes_gives_smaller_chunks(onnx_speaker):

@@ -1,4 +1,8 @@
-"""Command line for stage 06: ``python -m nbhelpers.bench {run,systems,validate,listening-kit,aggregate}``."""
+"""Command line for stage 06: ``python -m nbhelpers.bench {run,systems,mos,validate,listening-kit,aggregate}``.
+
+``run``, ``systems`` and ``mos`` take ``--profile``, ``--workspace`` and ``--set KEY=VALUE`` (any key of
+``nbhelpers/profiles/bench.toml``, e.g. ``--set systems='["piper-joe"]'``), as every stage command notebooks run
+through ``nb.run`` does."""
 
 from __future__ import annotations
 
@@ -6,15 +10,29 @@ import argparse
 import json
 import sys
 
+from ..cli import add_stage_arguments, parse_overrides
+
+
+def _overrides(args: argparse.Namespace) -> dict | None:
+    """``--set`` values, then the older ``--overrides`` JSON on top; None when neither is given."""
+    merged = {**parse_overrides(args.set), **(json.loads(args.overrides) if getattr(args, "overrides", "") else {})}
+    return merged or None
+
 
 def _run(args: argparse.Namespace) -> int:
     from .run import run_benchmark
 
-    overrides = json.loads(args.overrides) if args.overrides else None
     systems = [s for s in args.systems.split(",") if s] if args.systems else None
-    summary = run_benchmark(args.profile, args.workspace, systems=systems, overrides=overrides)
-    summary.pop("gallery")
-    print(json.dumps(summary, indent=1, ensure_ascii=False))
+    summary = run_benchmark(args.profile, args.workspace, systems=systems, overrides=_overrides(args))
+    print(f"run {summary['run']}: {summary['records']} records from {summary['variants']} variants -> "
+          f"{summary['records_path']}")
+    for name, why in summary["skipped"].items():
+        print(f"  skipped {name}: {why}")
+    for label, why in summary["failures"].items():
+        print(f"  FAILED {label}: {why}")
+    print(f"report: {summary['report_md']} | listening page: {summary['listening_page'] or 'none'}")
+    if not summary["records"]:
+        print("no system produced a record: see the skipped systems and failures above", file=sys.stderr)
     return 0 if summary["records"] else 1
 
 
@@ -29,13 +47,36 @@ def _measure_one(args: argparse.Namespace) -> int:
 def _systems(args: argparse.Namespace) -> int:
     from ..paths import Workspace
     from ..profiles import load_profile
-    from .systems import discover
+    from .systems import discover, ort_providers
+    from .view import systems_view, write_json
 
-    variants, skipped = discover(Workspace(args.workspace), load_profile("bench", args.profile))
+    ws = Workspace(args.workspace)
+    params = load_profile("bench", args.profile, _overrides(args))
+    variants, skipped = discover(ws, params, params.get("systems") or None)
     for v in variants:
         print(f"{v.label}  [{', '.join(v.languages)}]  ({v.kind}: {v.source})")
     for name, why in skipped.items():
         print(f"skipped {name}: {why}")
+    path = write_json(ws.stage_dir("bench") / "systems.json", systems_view(variants, skipped, ort_providers()))
+    print(f"-> {path}")
+    return 0
+
+
+def _mos(args: argparse.Namespace) -> int:
+    from ..paths import Workspace
+    from ..profiles import load_profile
+    from .view import mos_view, write_json
+
+    load_profile("bench", args.profile, _overrides(args))  # checks the profile and --set keys
+    ws = Workspace(args.workspace)
+    folder = ws.stage_dir("bench") / "listening"
+    page = folder / "index.html"
+    view = mos_view(sorted(ws.stage_dir("bench").glob(args.ratings_glob)), folder / "key.json",
+                    str(page) if page.is_file() else None)
+    print(f"listening page: {view['page'] or 'none (run the benchmark first)'}; {view['note']}")
+    for row in view["rows"]:
+        print(f"  {row['system']:24s} MOS {row['MOS']:.2f} {row['95% CI']}  n={row['ratings']}")
+    print(f"-> {write_json(folder / 'mos.json', view)}")
     return 0
 
 
@@ -79,8 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m nbhelpers.bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="benchmark every discovered system; write records, report, gallery, kit")
-    run.add_argument("--profile", default="auto")
-    run.add_argument("--workspace", default=None)
+    add_stage_arguments(run)
     run.add_argument("--systems", default="", help="comma-separated adapter names (default: all discovered)")
     run.add_argument("--overrides", default="", help='JSON of profile overrides, e.g. \'{"repeats": 3}\'')
     run.set_defaults(fn=_run)
@@ -91,10 +131,16 @@ def build_parser() -> argparse.ArgumentParser:
     one.add_argument("--run", required=True)
     one.add_argument("--overrides", default="")
     one.set_defaults(fn=_measure_one)
-    systems = sub.add_parser("systems", help="list the variants that would be benchmarked, and what is skipped")
-    systems.add_argument("--profile", default="auto")
-    systems.add_argument("--workspace", default=None)
+    systems = sub.add_parser("systems", help="list the variants that would be benchmarked, and what is skipped; "
+                                             "write <workspace>/bench/systems.json")
+    add_stage_arguments(systems)
     systems.set_defaults(fn=_systems)
+    mos = sub.add_parser("mos", help="MOS per system from returned listening-test CSVs; write "
+                                     "<workspace>/bench/listening/mos.json")
+    add_stage_arguments(mos)
+    mos.add_argument("--ratings-glob", default="listening/returned/*.csv",
+                     help="returned rating CSVs, relative to <workspace>/bench")
+    mos.set_defaults(fn=_mos)
     val = sub.add_parser("validate", help="check a records.jsonl against the tts-bench/1 schema")
     val.add_argument("records")
     val.set_defaults(fn=_validate)

@@ -255,8 +255,8 @@ def _isolated(label: str, profile: str, ws: Workspace, run_id: str, overrides: d
 def run_benchmark(profile: str = "auto", workspace: str | Path | Workspace | None = None, *,
                   systems: list[str] | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Benchmark every discovered system variant (each in its own process when the profile says ``isolate``);
-    write records, gallery, report and listening kit under ``<workspace>/bench/``, append the 06_benchmark
-    stage record, and return a summary."""
+    write records, gallery, report, listening kit and what notebook 06 shows (``view.json``) under
+    ``<workspace>/bench/``, append the 06_benchmark stage record (listing them), and return a summary."""
     from tqdm.auto import tqdm
 
     from ..profiles import load_profile
@@ -292,6 +292,11 @@ def run_benchmark(profile: str = "auto", workspace: str | Path | Workspace | Non
                "report_md": str(report["markdown"]), "report_html": str(report["html"]),
                "chart": str(report["chart"] or ""), "gallery": gallery,
                "listening_page": str(kit.get("page", "")), "records_path": str(records_path)}
+    from .view import run_view, write_json
+
+    this_run = [r for r in records if r.get("run") == run_id]
+    view = write_json(out / "view.json", run_view(this_run, gallery, skipped, failures, summary))
+    summary["view"] = str(view)
     status = "done" if summary["records"] else "failed"
     append_stage_record(STAGE, profile=params["profile"], status=status, workspace=ws,
                         inputs={"systems": sorted({v.system for v in variants}),
@@ -299,7 +304,7 @@ def run_benchmark(profile: str = "auto", workspace: str | Path | Workspace | Non
                                 "saved_audio": {v.label: v.source for v in variants if v.saved is not None}},
                         outputs={"records": records_path, "report_md": report["markdown"],
                                  "report_html": report["html"], "charts": report["chart"], "gallery": out / "gallery",
-                                 "listening_page": kit.get("page"), "listening_key": kit.get("key")},
+                                 "listening_page": kit.get("page"), "listening_key": kit.get("key"), "view": view},
                         metrics={"records": summary["records"], "variants": len(variants),
                                  "failures": len(failures), "skipped": skipped})
     (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8")

@@ -79,6 +79,11 @@ def test_end_to_end_on_baselines(isolated_workspace, monkeypatch):
     assert "item_001" in open(summary["listening_page"]).read()
     stage = read_run_log(Workspace(), "06_benchmark")[-1]
     assert stage["status"] == "done" and stage["metrics"]["records"] == 2
+    view = json.loads(open(stage["outputs"]["view"], encoding="utf-8").read())  # what notebook 06 shows
+    assert {r["system"] for r in view["results"]} == {"espeak-ng", "piper-joe"} and view["run"] == summary["run"]
+    assert "weights are corrupt" in view["failures"][0]["error"] and view["parler"]["rows"] == []
+    assert [g["path"] for g in view["gallery"]] == [g["path"] for g in summary["gallery"]]
+    assert open(stage["outputs"]["charts"], "rb").read(4) == b"\x89PNG"
 
 
 def test_piper_int8_variant_runs_the_calibrated_int8_model(isolated_workspace, tmp_path, monkeypatch):

@@ -1,0 +1,84 @@
+"""What notebook 06 shows, written by the stage into ``<workspace>/bench/``: the systems that would be benchmarked
+(``systems.json``), the results of a run as tables, notes and gallery players (``view.json``, beside the report and
+``charts.png``), and the listening-test MOS from returned ratings (``listening/mos.json``). The notebook kernel only
+reads and displays them."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .report import COLUMNS, _env_line, _reasons, cell, provenance
+
+WARNING = ("Systems trained in a smoke run are randomly initialised or barely trained: their quality numbers show the "
+           "mechanics only. DNSMOS is a no-reference estimate; CER/WER come from Whisper. `n/a` marks a number that "
+           "was not measured, with the reason in the next table.")
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    """``obj`` as indented UTF-8 JSON, written to a temporary name and renamed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def systems_view(variants: list[Any], skipped: dict[str, str], providers: list[str]) -> dict[str, Any]:
+    """The variants discovery found (one row each) and every system it skipped with the reason."""
+    return {"providers": providers,
+            "variants": [{"system": v.system, "backend": v.backend, "dtype": v.dtype, "device": v.device,
+                          "languages": ", ".join(v.languages), "kind": v.kind, "source": str(v.source)}
+                         for v in variants],
+            "skipped": [{"system": name, "why": why} for name, why in skipped.items()]}
+
+
+def result_rows(records: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """One row per record with every report column, formatted as in report.md (``n/a`` where not measured)."""
+    return [{header: cell(r, key, fmt) for header, key, fmt in COLUMNS} for r in records]
+
+
+def run_view(records: list[dict[str, Any]], gallery: list[dict[str, Any]], skipped: dict[str, str],
+             failures: dict[str, str], summary: dict[str, Any]) -> dict[str, Any]:
+    """The tables, notes and players of one benchmark run (``records``: this run's records)."""
+    parler = [r for r in records if str(r.get("system", "")).startswith("parler-")]
+    if parler:
+        parler_note = ("Parler rows: speed and memory were measured where 'timed in' says (the parler stack); "
+                       "quality metrics by the stage named per metric below.")
+    else:
+        parler_note = f"No Parler rows: {skipped.get('parler') or 'see the failures above'}"
+    return {
+        "run": summary["run"], "warning": WARNING, "environment": _env_line(records),
+        "results": result_rows(records),
+        "not_measured": [{"not measured": line.split(": ", 1)[0], "why": line.split(": ", 1)[-1]}
+                         for line in _reasons(records)],
+        "skipped": [{"system": k, "why": v} for k, v in skipped.items()],
+        "failures": [{"variant": k, "error": v} for k, v in failures.items()],
+        "parler": {"rows": result_rows(parler), "provenance": [{"where each number comes from": p}
+                                                               for p in provenance(parler)],
+                   "note": parler_note},
+        "gallery": [{**g, "caption": f"**{g['system']}** / {g['backend']} / {g['dtype']} [{g['language']}]: "
+                                     f"{g['text']}"} for g in gallery],
+        "chart": summary.get("chart") or None, "report_md": summary["report_md"],
+        "report_html": summary["report_html"], "listening_page": summary.get("listening_page") or None,
+    }
+
+
+def mos_view(returned: list[Path], key: Path, page: str | None) -> dict[str, Any]:
+    """MOS with a 95 % confidence interval per system from the returned rating CSVs (none yet: says where to put
+    them)."""
+    from .listening import aggregate
+
+    rows = []
+    if returned:
+        for system, r in aggregate([str(p) for p in returned], str(key)).items():
+            rows.append({"system": system, "MOS": round(r["mos"], 2),
+                         "95% CI": f"± {r['ci95']:.2f}" if r["ci95"] is not None else "one rating: no CI",
+                         "ratings": r["n"]})
+        note = f"{len(returned)} returned rating file(s)"
+    else:
+        note = f"no returned ratings yet in {key.parent / 'returned'}"
+    return {"page": page, "key": str(key), "returned": [str(p) for p in returned], "rows": rows, "note": note}

@@ -18,6 +18,9 @@ REPORT_DIR = "_report"
 SHOW_KEPT = 8          # kept rows per dataset in the report table (the manifest has them all)
 SHOW_QUARANTINE = 200  # quarantined rows in the report table (quarantine.jsonl has them all)
 EXAMPLES = 3           # utterances per dataset with an audio player
+# Rejected items worth hearing, most telling first (unreadable/empty files cannot be played).
+PLAY_REJECTED = ("clipped", "wrong_script", "text_audio_mismatch", "duration_mismatch", "too_long", "too_short",
+                 "duplicate_id", "silent")
 DESCRIPTION_COLUMNS = ("id", "speaker", "utterance_pitch_mean", "speaking_rate", "snr", "c50", "pitch", "speed",
                        "noise", "reverberation", "speech_monotony", "text_description")
 
@@ -115,8 +118,8 @@ def build_report(results: dict[str, PrepareResult], *, show_kept: int = SHOW_KEP
                             "audio": str(root / row["files"]["ljspeech"]),
                             "caption": f"**{name}** `{row['id']}` ({row['speaker']}, {row['duration']:.2f} s, "
                                        f"{row['split']}): {row['text']}"})
-        playable = [q for q in r.rejected if q.get("audio") and Path(q["audio"]).is_file()
-                    and q["reason"] not in ("unreadable_audio", "empty_audio")]
+        playable = sorted((q for q in r.rejected if q.get("audio") and Path(q["audio"]).is_file()
+                           and q["reason"] in PLAY_REJECTED), key=lambda q: PLAY_REJECTED.index(q["reason"]))
         for q in playable[:2]:
             rejected_players.append({"dataset": name, "id": q["id"], "reason": q["reason"], "audio": q["audio"],
                                      "caption": f"**{name}** `{q['id']}` rejected as *{q['reason']}*: {q['detail']}"})

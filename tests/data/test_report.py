@@ -59,8 +59,7 @@ def test_prepare_writes_what_the_notebook_shows(tmp_path):
     assert all({"id", "source", "reason", "detail", "fix"} <= set(q) for q in report["quarantine"])
     for item in report["examples"] + report["rejected_examples"]:
         assert open(item["audio"], "rb").read(4) in (b"RIFF", b"fLaC") and item["caption"]
-    assert {q["reason"] for q in report["rejected_examples"]} <= {"silent", "clipped", "wrong_script", "duplicate_id"}
-    assert len(report["rejected_examples"]) == 2
+    assert [q["reason"] for q in report["rejected_examples"]] == ["clipped", "wrong_script"]  # most telling first
     assert len(report["descriptions"]) == 3 and all(d["text_description"] for d in report["descriptions"])
     assert {"manifest.jsonl", "quarantine.jsonl", "parler/", "ljspeech/", "pocket/"} <= {f["path"] for f in report["files"]}
 

@@ -1,5 +1,6 @@
 """The rehearsal's chain report over real stage records: links found, smoke artefacts and missing links caught."""
 
+from nbhelpers import records
 from nbhelpers.paths import Workspace
 from nbhelpers.records import append_stage_record, read_records
 from nbhelpers.suite import chain_markdown, chain_report
@@ -21,6 +22,7 @@ def _chain(ws, profile, *, distill_dataset="kn_slr79", teacher=None, data_profil
 
 def test_links_are_found_with_their_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("TTS_RUN_ID", "run-a")
+    monkeypatch.setattr(records, "_RUN_ID", None)  # the id is fixed once per process; this test is a new "run"
     report = _chain(Workspace(tmp_path / "ws"), "kaggle-t4")
     assert report["ok"], report["problems"]
     distill = report["stages"][2]

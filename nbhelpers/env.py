@@ -171,6 +171,31 @@ def is_headless() -> bool:
     return os.environ.get("TTS_HEADLESS") == "1" or detect_platform() == "kaggle-batch"
 
 
+class ModelAccessError(RuntimeError):
+    """Weights could not be had from the Hugging Face hub; the message names the model and how to get access."""
+
+
+def explain_hub_error(model_id: str, err: BaseException) -> ModelAccessError | None:
+    """A clear error for a hub failure while loading ``model_id`` (gated, missing, no token, offline), or None
+    when ``err`` is not about hub access. Callers raise it ``from err`` instead of falling back silently."""
+    text = f"{type(err).__name__}: {err}"
+    page = f"https://huggingface.co/{model_id}"
+    token = ("set HF_TOKEN (Kaggle: Add-ons > Secrets, attached to the notebook; Colab: the key icon > Secrets, "
+             "notebook access on; elsewhere: the environment variable); the notebook hands it to the stages")
+    if "GatedRepo" in text or "gated" in text.lower() or " 403" in text or "403 Client Error" in text:
+        why = f"{model_id} is gated: request access at {page} (logged in), then {token}."
+    elif "401" in text or "Unauthorized" in text:
+        why = f"{model_id} needs a Hugging Face token with access to it: {token}."
+    elif "RepositoryNotFound" in text or "404" in text:
+        why = f"{model_id} does not exist on the hub or is private: check the id at {page}, or {token}."
+    elif "LocalEntryNotFound" in text or "offline" in text.lower() or "HF_HUB_OFFLINE" in text:
+        why = (f"{model_id} is not in the local hub cache and downloads are off (HF_HUB_OFFLINE): turn the internet "
+               f"on (Kaggle: Settings > Internet) or attach a copy of the model.")
+    else:
+        return None
+    return ModelAccessError(f"cannot load {model_id}: {why} ({text[:300]})")
+
+
 def main(argv: list[str] | None = None) -> int:
     """``report``: print this stack's environment, save it as ``<workspace>/environment/<stack>.json`` and, with
     ``--record``, append notebook 00's stage record."""

@@ -38,6 +38,8 @@ from parler_tts import (  # noqa: E402
 from transformers import AutoModel, AutoTokenizer, ByT5Tokenizer, PreTrainedTokenizerBase, T5Config  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 
+from ..env import explain_hub_error  # noqa: E402
+
 # parler-tts warns on every construction that sub-configs are "overwritten" by the shared config (they are
 # the same values); keep real errors only
 hf_logging.get_logger("parler_tts.modeling_parler_tts").setLevel(hf_logging.ERROR)
@@ -183,7 +185,13 @@ def load_bundle(source: str, *, torch_dtype: torch.dtype | None = None, quantiza
         kwargs["device_map"] = device_map or {"": torch.cuda.current_device()}
     elif device_map is not None:
         kwargs["device_map"] = device_map
-    model = ParlerTTSForConditionalGeneration.from_pretrained(name, **kwargs)
+    try:
+        model = ParlerTTSForConditionalGeneration.from_pretrained(name, **kwargs)
+    except OSError as err:  # huggingface_hub's gated/missing/offline errors are OSErrors in transformers
+        clear = explain_hub_error(name, err)
+        if clear is None:
+            raise
+        raise clear from err
     prompt_tok = AutoTokenizer.from_pretrained(name)
     local = Path(name)
     desc_dir = local / DESCRIPTION_TOKENIZER_DIR

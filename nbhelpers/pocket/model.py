@@ -123,9 +123,26 @@ def build_from_config(config_path: str | Path, *, seed: int = 0):
 
 
 def load_released(model: str):
-    """The released model ``model`` (downloads config weights from the Hugging Face hub)."""
-    with keep_torch_threads():
-        return TTSModel.load_model(language=model) if not Path(model).suffix else TTSModel.load_model(config=model)
+    """The released model ``model`` (downloads config weights from the Hugging Face hub). pocket-tts falls back
+    silently to its weights without voice cloning when the gated voice-cloning repo is not accessible; fine-tuning
+    with voice prompts needs them, so that fallback is an error naming the repo and how to get access."""
+    from ..env import ModelAccessError, explain_hub_error
+
+    try:
+        with keep_torch_threads():
+            tts = TTSModel.load_model(language=model) if not Path(model).suffix else TTSModel.load_model(config=model)
+    except OSError as err:
+        clear = explain_hub_error(f"pocket-tts model {model!r}", err)
+        if clear is None:
+            raise
+        raise clear from err
+    if not getattr(tts, "has_voice_cloning", True):
+        raise ModelAccessError(
+            f"the Pocket TTS {model!r} voice-cloning weights (hub repo kyutai/pocket-tts, gated) were not accessible, "
+            "and pocket-tts fell back to the weights without voice cloning, which cannot be fine-tuned with voice "
+            "prompts. Request access at https://huggingface.co/kyutai/pocket-tts (logged in), then set HF_TOKEN "
+            "(Kaggle: Add-ons > Secrets; Colab: the key icon > Secrets); the notebook hands it to the stages.")
+    return tts
 
 
 def reset_text_embedding(tts_model, tokenizer_path: str | Path, n_bins: int, *, seed: int = 0) -> None:

@@ -56,3 +56,29 @@ def test_pocket_released_english_loads(offline_hub):
     assert tts.flow_lm.conditioner.embed.weight.shape == (4001, 1024)
     assert parameter_counts(tts)["flow_lm"] > 80_000_000
     assert float(tts.flow_lm.speaker_proj_weight.detach().abs().sum()) > 0  # loaded, not the zero init
+
+
+def test_pocket_without_the_gated_voice_cloning_weights_is_an_error(offline_hub, tmp_path, monkeypatch):
+    """Only the public fallback repo in the cache (what a user without access to kyutai/pocket-tts gets):
+    pocket-tts would fall back silently; the project's loader names the gated repo and the fix instead."""
+    import shutil
+
+    import huggingface_hub.constants
+    import yaml
+    from pocket_tts.utils.config import CONFIGS_DIR
+
+    from nbhelpers.env import ModelAccessError
+    from nbhelpers.pocket.model import load_released
+
+    cfg = yaml.safe_load((CONFIGS_DIR / "english.yaml").read_text(encoding="utf-8"))
+    gated, _, gated_rev = hub_kokoro_pocket.parse_hf_path(cfg["weights_path"])
+    public, _, public_rev = hub_kokoro_pocket.parse_hf_path(cfg["weights_path_without_voice_cloning"])
+    cache = tmp_path / "hub"
+    shutil.copytree(offline_hub["HF_HUB_CACHE"], cache, symlinks=True)
+    src, dst = cache / f"models--{gated.replace('/', '--')}", cache / f"models--{public.replace('/', '--')}"
+    shutil.copytree(src / "snapshots" / gated_rev, dst / "snapshots" / public_rev, dirs_exist_ok=True)  # real files
+    shutil.rmtree(src)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    with pytest.raises(ModelAccessError, match=r"kyutai/pocket-tts.*Request access.*HF_TOKEN"):
+        load_released("english")

@@ -137,3 +137,13 @@ def test_an_id_without_standin_is_not_downloaded(standins):
     done = _run(["-c", "from transformers import AutoConfig; AutoConfig.from_pretrained('parler-tts/parler-tts-large-v1')"],
                 env)
     assert done.returncode != 0 and "offline" in done.stderr.lower()
+
+
+def test_a_model_the_hub_cannot_give_is_named_with_the_fix(standins):
+    """The project's loader turns the hub's offline/missing error into one naming the model and what to do."""
+    _, env = standins
+    done = _run(["-c", "from nbhelpers.parler.model import load_bundle; load_bundle('parler-tts/parler-tts-large-v1')"],
+                env)
+    assert done.returncode != 0
+    assert "ModelAccessError: cannot load parler-tts/parler-tts-large-v1" in done.stderr
+    assert "Internet" in done.stderr

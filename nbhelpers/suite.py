@@ -128,12 +128,14 @@ REQUIRED_LINKS = {"02_parler_finetune": ("01_data_prep",), "03_parler_distill": 
                   "04_vits_bangla_finetune": ("01_data_prep",), "07_pocket_tts_finetune": ("01_data_prep",)}
 
 
-def _values(obj: Any) -> list[str]:
-    """Every string inside a record's inputs/outputs (nested dicts and lists flattened)."""
+def _values(obj: Any, *, named: bool = False) -> list[str]:
+    """Every string value inside a record's inputs/outputs (nested dicts and lists flattened); with ``named``
+    also the keys that name a written path (data prep's outputs are ``{dataset name: folder}``)."""
     if isinstance(obj, dict):
-        return [s for v in obj.values() for s in _values(v)] + [str(k) for k in obj]
+        keys = [str(k) for k, v in obj.items() if named and isinstance(v, str) and "/" in v]
+        return [s for v in obj.values() for s in _values(v, named=named)] + keys
     if isinstance(obj, (list, tuple)):
-        return [s for v in obj for s in _values(v)]
+        return [s for v in obj for s in _values(v, named=named)]
     return [obj] if isinstance(obj, str) else []
 
 
@@ -156,7 +158,8 @@ def chain_report(records: list[dict[str, Any]], profile: str) -> dict[str, Any]:
         links, external = [], []
         for used in _values(rec.get("inputs", {})):
             producer = next((q for q in reversed(finished[:i]) if q["stage"] != rec["stage"]
-                             and any(_same_artefact(used, made) for made in _values(q.get("outputs", {})))), None)
+                             and any(_same_artefact(used, made)
+                                     for made in _values(q.get("outputs", {}), named=True))), None)
             if producer is None:
                 external.append(used)
                 continue

@@ -441,34 +441,29 @@ def table(rows: Iterable[dict[str, Any]] | dict[str, Any], columns: Sequence[str
     display(HTML(f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"))
 
 
-def audio(path: str | os.PathLike, caption: str | None = None) -> None:
-    """An audio player for a WAV written by a stage (the file's bytes are embedded; no numpy in the kernel)."""
+def _show_file(path: str | os.PathLike, caption: str | None, kind: str) -> None:
+    """Show a file a stage wrote with IPython's ``Audio`` or ``Image`` (bytes embedded: no numpy in the kernel)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: did the stage that writes it finish?")
     if _ipython() is None:
         print(f"{caption or ''} {path}")
         return
-    from IPython.display import Audio, Markdown, display
+    from IPython import display as ipd
 
     if caption:
-        display(Markdown(caption))
-    display(Audio(filename=str(path)))
+        ipd.display(ipd.Markdown(caption))
+    ipd.display(getattr(ipd, kind)(filename=str(path)))
+
+
+def audio(path: str | os.PathLike, caption: str | None = None) -> None:
+    """An audio player for a WAV written by a stage."""
+    _show_file(path, caption, "Audio")
 
 
 def image(path: str | os.PathLike, caption: str | None = None) -> None:
     """A PNG/JPEG written by a stage (plots are drawn in the child; the kernel only shows them)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: did the stage that writes it finish?")
-    if _ipython() is None:
-        print(f"{caption or ''} {path}")
-        return
-    from IPython.display import Image, Markdown, display
-
-    if caption:
-        display(Markdown(caption))
-    display(Image(filename=str(path)))
+    _show_file(path, caption, "Image")
 
 
 def markdown(text: str) -> None:

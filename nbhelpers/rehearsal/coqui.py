@@ -16,11 +16,12 @@ rehearsal trains in seconds; only sizes differ from the release.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from pathlib import Path
+
+from . import builder_main
 
 MODELS = ("tts_models/bn/custom/vits-male", "tts_models/bn/custom/vits-female")
 VERSION = "v2"
@@ -78,12 +79,7 @@ def build(root: Path) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nbhelpers.rehearsal.coqui", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", type=Path, required=True, help="stand-in folder (models go to <root>/coqui)")
-    args = parser.parse_args(argv)
-    print(json.dumps(build(args.root.resolve())))
-    return 0
+    return builder_main(__name__, __doc__, build, argv)
 
 
 if __name__ == "__main__":

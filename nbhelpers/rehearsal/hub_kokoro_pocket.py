@@ -18,18 +18,14 @@ real loaders read with ``HF_HUB_OFFLINE=1``:
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-from huggingface_hub.file_download import _cache_commit_hash_for_specific_revision, _create_symlink
-
-from .hubcache import etag, hub_env, is_built, publish_folder, repo_dir, write_stamp
+from . import builder_main
+from .hubcache import hub_env, is_built, publish, publish_folder, write_stamp
 
 BUILDER = "hub_kokoro_pocket"
 VERSION = "v3"
@@ -75,26 +71,6 @@ def parse_hf_path(path: str) -> tuple[str, str, str]:
     return "/".join(parts[:2]), name, revision
 
 
-def publish_pinned(cache: Path, repo_id: str, files: dict[str, Path], commit: str) -> None:
-    """Add ``files`` to the cache snapshot ``commit`` of ``repo_id`` (the layout of huggingface_hub's download,
-    blobs named by etag), and point ``main`` at it. Other snapshots of the repo are kept."""
-    storage = repo_dir(cache, repo_id)
-    (storage / "blobs").mkdir(parents=True, exist_ok=True)
-    for name, path in files.items():
-        tag = etag(path)
-        blob = storage / "blobs" / tag
-        if not blob.exists():
-            tmp = blob.with_name(f"{tag}.incomplete")
-            shutil.move(str(path), tmp)
-            os.replace(tmp, blob)
-        target = storage / "snapshots" / commit / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.is_symlink() or target.exists():
-            target.unlink()
-        _create_symlink(str(blob), str(target), new_blob=False)
-    _cache_commit_hash_for_specific_revision(str(storage), "main", commit)
-
-
 def english_tokenizer(path: Path, n_bins: int) -> None:
     """A word-level ``tokenizer.json`` with exactly ``n_bins`` entries (pocket-tts checks the count)."""
     from tokenizers import Tokenizer, models, pre_tokenizers
@@ -136,9 +112,9 @@ def pocket_files(cache: Path, work: Path) -> dict[str, str]:
                                 str(weights))
     del model
     published = {tok_repo: tok_rev}
-    publish_pinned(cache, tok_repo, {tok_file: tokenizer}, tok_rev)
+    publish(cache, tok_repo, {tok_file: tokenizer}, commit=tok_rev)
     repo, name, rev = parse_hf_path(cfg["weights_path"])  # the fallback repo is read only when this one fails
-    publish_pinned(cache, repo, {name: weights}, rev)
+    publish(cache, repo, {name: weights}, commit=rev)
     published[repo] = rev
     return published
 
@@ -162,14 +138,7 @@ def build(root: Path) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=f"python -m nbhelpers.rehearsal.{BUILDER}", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", type=Path, required=True, help="stand-in folder (the cache goes to <root>/hub)")
-    args = parser.parse_args(argv)
-    root = args.root.resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    print(json.dumps(build(root)))
-    return 0
+    return builder_main(__name__, __doc__, build, argv)
 
 
 if __name__ == "__main__":

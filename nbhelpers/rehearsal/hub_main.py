@@ -16,13 +16,12 @@ widths are tiny (1 encoder and 1 decoder layer of 32): transcripts are noise, wh
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
 from pathlib import Path
 
-from . import hubcache
+from . import builder_main, hubcache
 
 BUILDER = "hub_main"
 VERSION = "1"
@@ -126,12 +125,7 @@ def build(root: Path) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nbhelpers.rehearsal.hub_main", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", type=Path, required=True, help="stand-in root (the hub cache is <root>/hub)")
-    args = parser.parse_args(argv)
-    print(json.dumps(build(args.root)))
-    return 0
+    return builder_main(__name__, __doc__, build, argv)
 
 
 if __name__ == "__main__":

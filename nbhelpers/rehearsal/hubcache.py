@@ -52,18 +52,22 @@ def snapshot(cache: Path, repo_id: str, revision: str = "main", repo_type: str =
     return folder if folder.is_dir() else None
 
 
-def publish(cache: Path, repo_id: str, files: dict[str, Path], repo_type: str = "model") -> str:
+def publish(cache: Path, repo_id: str, files: dict[str, Path], repo_type: str = "model",
+            commit: str | None = None) -> str:
     """Put ``files`` (name in the repo -> local file) into the cache as the ``main`` revision of ``repo_id``;
-    returns the commit id. A repo already cached at another commit is replaced (stand-ins only)."""
+    returns the commit id. Without ``commit`` the id is derived from the files and a repo cached at another commit
+    is replaced (stand-ins only); with ``commit`` (a revision the client pins, e.g. in pocket-tts' configs) the
+    files are added to that snapshot and other snapshots are kept."""
     entries = sorted((name, etag(path)) for name, path in files.items())
-    commit = hashlib.sha1(json.dumps([repo_id, entries]).encode()).hexdigest()
     storage = repo_dir(cache, repo_id, repo_type)
-    current = snapshot(cache, repo_id, repo_type=repo_type)
-    if current is not None and current.name == commit and all((current / n).is_file() for n, _ in entries):
-        return commit
-    if storage.exists():
-        shutil.rmtree(storage)
-    (storage / "blobs").mkdir(parents=True)
+    if commit is None:
+        commit = hashlib.sha1(json.dumps([repo_id, entries]).encode()).hexdigest()
+        current = snapshot(cache, repo_id, repo_type=repo_type)
+        if current is not None and current.name == commit and all((current / n).is_file() for n, _ in entries):
+            return commit
+        if storage.exists():
+            shutil.rmtree(storage)
+    (storage / "blobs").mkdir(parents=True, exist_ok=True)
     folder = storage / "snapshots" / commit
     for name, tag in entries:
         blob = storage / "blobs" / tag
@@ -73,6 +77,8 @@ def publish(cache: Path, repo_id: str, files: dict[str, Path], repo_type: str = 
             os.replace(tmp, blob)
         target = folder / name
         target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_symlink() or target.exists():
+            target.unlink()
         _create_symlink(str(blob), str(target), new_blob=False)
     _cache_commit_hash_for_specific_revision(str(storage), "main", commit)  # last: the repo is complete
     return commit

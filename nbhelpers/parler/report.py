@@ -10,21 +10,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-# Peak GPU memory per training mode, measured with random weights of the real mini-v1 shapes:
-# `python benchmarks/parler_memory.py --shape mini --modes full,lora,8bit,4bit --gc --precision fp16 --batch 4
-# --seconds 10 --steps 5` on an H100 (fp16 memory use is the same on a T4; docs/parler.md has the full table).
-MEMORY_PLAN = (
-    {"mode": "full", "what trains": "decoder (T5 + DAC frozen)", "trainable M": 455.8, "peak GiB": 10.22,
-     "fits T4 16 GB": "yes"},
-    {"mode": "lora", "what trains": "LoRA r=8 adapters (decoder attention + FFN)", "trainable M": 5.11,
-     "peak GiB": 4.54, "fits T4 16 GB": "yes"},
-    {"mode": "8bit", "what trains": "LoRA r=8 on an 8-bit base", "trainable M": 5.11, "peak GiB": 8.43,
-     "fits T4 16 GB": "yes"},
-    {"mode": "4bit", "what trains": "LoRA r=8 on a 4-bit NF4 base", "trainable M": 5.11, "peak GiB": 2.90,
-     "fits T4 16 GB": "yes"},
-)
-MEMORY_PLAN_SOURCE = ("measured: benchmarks/parler_memory.py --shape mini --gc, fp16, batch 4 x 10 s, gradient "
-                      "checkpointing on (H100; the same fp16 memory on a T4)")
+from ..profiles.t4 import MEASURED_PEAK_GIB, PARAMS_LORA, PARAMS_TRAINABLE_FULL, T4_BUDGET_GIB, training_memory_gib
+
+# What trains in each mode; the memory figures come from nbhelpers.profiles.t4 (measured in docs/benchmarks.md).
+MODES = {"full": ("decoder (T5 + DAC frozen)", PARAMS_TRAINABLE_FULL),
+         "lora": ("LoRA r=8 adapters (decoder attention + FFN)", PARAMS_LORA),
+         "8bit": ("LoRA r=8 on an 8-bit base", PARAMS_LORA), "4bit": ("LoRA r=8 on a 4-bit NF4 base", PARAMS_LORA)}
+MEMORY_PLAN_SOURCE = ("measured peak: benchmarks/parler_memory.py --shape mini --gc, fp16, batch 4 x 10 s (H100; the "
+                      "same fp16 memory on a T4); 'at this batch': estimated for batch_size x max_audio_seconds by "
+                      "nbhelpers/profiles/t4.py")
 TINY_NOTE = "tiny random-weight model: its audio is noise; this run checks the mechanics, not what the model learns"
 
 
@@ -38,9 +32,17 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return path
 
 
-def memory_plan(mode: str | None = None) -> list[dict[str, Any]]:
-    """The measured memory table, the chosen ``mode``'s row marked."""
-    return [{**row, "chosen": "<-" if row["mode"] == mode else ""} for row in MEMORY_PLAN]
+def memory_plan(cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per mode: what trains, the measured peak at the reference batch, the estimate at this profile's batch and
+    whether that fits a T4; the profile's ``mode`` marked."""
+    rows = []
+    for mode, (what, trainable) in MODES.items():
+        at_batch = training_memory_gib("parler", {**cfg, "mode": mode})["total"]
+        rows.append({"mode": mode, "what trains": what, "trainable M": round(trainable / 1e6, 2),
+                     "peak GiB (4 x 10 s)": MEASURED_PEAK_GIB[(mode, True)], "GiB at this batch": at_batch,
+                     "fits T4": "yes" if at_batch <= T4_BUDGET_GIB else "no",
+                     "chosen": "<-" if mode == cfg["mode"] else ""})
+    return rows
 
 
 def effective_batch(batch_size: int, processes: int, grad_accum: int) -> int:
@@ -57,7 +59,7 @@ def plan(cfg: dict[str, Any], *, precision: str, gpus: int) -> dict[str, Any]:
             "effective_batch_expected": effective_batch(cfg["batch_size"], processes, cfg["grad_accum"]),
             "note": TINY_NOTE if cfg["model"] == "tiny" else "",
             "settings": {k: v for k, v in cfg.items()},
-            "memory_plan": memory_plan(cfg["mode"]), "memory_plan_source": MEMORY_PLAN_SOURCE}
+            "memory_plan": memory_plan(cfg), "memory_plan_source": MEMORY_PLAN_SOURCE}
 
 
 def coverage_summary(report: dict[str, Any], data: Any, dataset: str) -> dict[str, Any]:

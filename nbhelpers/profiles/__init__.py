@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..env import detect_platform, gpu_info
+from .t4 import check_t4
 
 PROFILE_DIR = Path(__file__).parent
 PROFILES = ("smoke", "kaggle-t4", "colab-t4")
@@ -87,4 +88,5 @@ def load_profile(stage: str, profile: str = "auto", overrides: dict[str, Any] | 
             raise KeyError(f"{key!r} is not a parameter of stage {stage!r}; known: {', '.join(sorted(params))}")
         params[key] = value
     params["profile"] = name
+    check_t4(stage, params)
     return params

@@ -26,6 +26,7 @@ from typing import Any
 from . import stacks
 from .env import detect_platform
 from .paths import PROJECT_ROOT, workspace_root
+from .records import read_records
 
 # The repository the set-up cell clones when the code is neither attached nor checked out (the one place it is
 # set: `python -m nbhelpers.nb render` writes it into every notebook's set-up cell, README and badges).
@@ -377,17 +378,8 @@ def _stop(proc: subprocess.Popen) -> None:
 def latest_record(stage_record: str, workspace: str | os.PathLike | None = None, *,
                   since: float | None = None) -> dict[str, Any] | None:
     """The newest record of a stage in ``run_log.jsonl`` (written after ``since``, a UNIX time, when given)."""
-    log = workspace_root(workspace) / "run_log.jsonl"
-    if not log.is_file():
-        return None
     found = None
-    for line in log.read_text(encoding="utf-8").splitlines():
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue  # a torn last line
-        if rec.get("stage") != stage_record:
-            continue
+    for rec in read_records(workspace_root(workspace) / "run_log.jsonl", stage_record):
         if since is not None:
             try:
                 when = time.mktime(time.strptime(rec.get("time", "")[:19], "%Y-%m-%dT%H:%M:%S"))

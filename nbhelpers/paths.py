@@ -112,6 +112,13 @@ def find_artifact(relative: str, workspace: Workspace | None = None, *, required
     return None
 
 
+def in_reach(path: str | os.PathLike, workspace: Workspace) -> bool:
+    """Whether a path a record names lies in this workspace or under the attached inputs: a record copied from
+    another workspace (an absolute path elsewhere) must not lead a stage to that workspace's files."""
+    target = Path(path).resolve()
+    return any(target == root or root in target.parents for root in [workspace.root, *input_roots()])
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
     """Hex sha256 of a file, read in chunks (checkpoint integrity, pinned model files)."""
     h = hashlib.sha256()

@@ -14,6 +14,7 @@ from .env import environment_report
 from .paths import Workspace
 
 STATUSES = ("done", "resume_needed", "failed")
+IN_WORKSPACE = "./"  # a record's path inside its workspace is stored as "./<relative>", so a moved copy still works
 
 
 def _jsonable(value: Any) -> Any:
@@ -25,6 +26,28 @@ def _jsonable(value: Any) -> Any:
         return str(value)
     if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
         return value.item()
+    return value
+
+
+def _relative(value: Any, root: str) -> Any:
+    """Paths under ``root`` as ``./<relative>`` (everything else unchanged), recursively."""
+    if isinstance(value, dict):
+        return {k: _relative(v, root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_relative(v, root) for v in value]
+    if isinstance(value, str) and (value == root or value.startswith(root + "/")):
+        return IN_WORKSPACE + value[len(root) + 1:]
+    return value
+
+
+def _rebased(value: Any, root: Path) -> Any:
+    """``./<relative>`` values as absolute paths under ``root``, the workspace the run log is read in."""
+    if isinstance(value, dict):
+        return {k: _rebased(v, root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rebased(v, root) for v in value]
+    if isinstance(value, str) and value.startswith(IN_WORKSPACE):
+        return str(root / value[len(IN_WORKSPACE):])
     return value
 
 
@@ -58,7 +81,8 @@ def run_id() -> str:
 def append_stage_record(stage: str, *, profile: str, status: str = "done", inputs: dict | None = None,
                         outputs: dict | None = None, metrics: dict | None = None,
                         workspace: Workspace | None = None, **extra: Any) -> dict[str, Any]:
-    """Append one record to ``<workspace>/run_log.jsonl`` (file-locked, one line) and return it."""
+    """Append one record to ``<workspace>/run_log.jsonl`` (file-locked, one line) and return it. Paths inside the
+    workspace are stored relative to it (``./...``) and read back under wherever the workspace is then."""
     if status not in STATUSES:
         raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
     from .profiles import size_overrides
@@ -76,13 +100,13 @@ def append_stage_record(stage: str, *, profile: str, status: str = "done", input
                         "dtype": env.dtype, "packages": {k: v for k, v in env.packages.items() if v != "-"}},
         **extra,
     })
-    append_jsonl(ws.run_log, record)
+    append_jsonl(ws.run_log, _relative(record, str(ws.root)))
     return record
 
 
 def read_records(path: str | os.PathLike | Workspace | None = None, stage: str | None = None) -> list[dict]:
-    """All records of a run log (a path, a Workspace, or the default workspace), optionally of one stage.
-    A torn last line (a process killed mid-write) is ignored."""
+    """All records of a run log (a path, a Workspace, or the default workspace), optionally of one stage, with
+    workspace paths under the log's folder. A torn last line (a process killed mid-write) is ignored."""
     if path is None or isinstance(path, Workspace):
         path = (path or Workspace()).run_log
     path = Path(path)
@@ -95,7 +119,7 @@ def read_records(path: str | os.PathLike | Workspace | None = None, stage: str |
         except ValueError:
             continue
         if stage is None or rec.get("stage") == stage:
-            out.append(rec)
+            out.append(_rebased(rec, path.parent.resolve()))
     return out
 
 

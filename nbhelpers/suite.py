@@ -124,8 +124,11 @@ def run_notebook(notebook: Path, out_dir: Path, workspace: Path, profile: str,
 
 
 # Which earlier stages a stage must have consumed an artefact of, in one run of the whole chain.
+# 06 reaches 02 through 03 (it measures 03's teacher, which is 02's export).
 REQUIRED_LINKS = {"02_parler_finetune": ("01_data_prep",), "03_parler_distill": ("01_data_prep", "02_parler_finetune"),
-                  "04_vits_bangla_finetune": ("01_data_prep",), "07_pocket_tts_finetune": ("01_data_prep",)}
+                  "04_vits_bangla_finetune": ("01_data_prep",), "07_pocket_tts_finetune": ("01_data_prep",),
+                  "06_benchmark": ("01_data_prep", "03_parler_distill", "04_vits_bangla_finetune",
+                                   "05_kokoro_synthesis", "07_pocket_tts_finetune")}
 
 
 def _values(obj: Any, *, named: bool = False) -> list[str]:

@@ -35,6 +35,7 @@ class TextSet:
     texts: list[str]
     references: dict[str, tuple[np.ndarray, int]] = field(default_factory=dict)
     source: str = ""
+    manifest: str | None = None  # the prepared dataset's manifest the test split was read from
 
     @property
     def texts_sha256(self) -> str:
@@ -53,10 +54,11 @@ def text_sets(params: dict[str, Any], workspace: Workspace) -> dict[str, TextSet
     out = {}
     for lang in params["languages"]:
         name = params["datasets"].get(lang)
-        rows = []
+        rows, dataset = [], None
         if name:
             try:
-                rows = DatasetPaths.find(name, workspace).read_manifest("test")[:n]
+                dataset = DatasetPaths.find(name, workspace)
+                rows = dataset.read_manifest("test")[:n]
             except FileNotFoundError:
                 rows = []
         if rows:
@@ -64,7 +66,7 @@ def text_sets(params: dict[str, Any], workspace: Workspace) -> dict[str, TextSet
             for r in rows:
                 audio, sr = sf.read(r["audio_path"], dtype="float32", always_2d=True)
                 refs[r["text"]] = (audio.mean(axis=1), sr)
-            out[lang] = TextSet(lang, [r["text"] for r in rows], refs, f"{name} test split")
+            out[lang] = TextSet(lang, [r["text"] for r in rows], refs, f"{name} test split", str(dataset.manifest))
         elif lang == "en":
             out[lang] = TextSet(lang, list(ENGLISH_TEXTS[:n]), source="fixed English sentences")
         elif lang == "bn":
@@ -300,7 +302,9 @@ def run_benchmark(profile: str = "auto", workspace: str | Path | Workspace | Non
     status = "done" if summary["records"] else "failed"
     append_stage_record(STAGE, profile=params["profile"], status=status, workspace=ws,
                         inputs={"systems": sorted({v.system for v in variants}),
+                                "models": {v.label: v.source for v in variants},
                                 "texts": {k: v.source for k, v in sets.items()},
+                                "test_splits": {k: v.manifest for k, v in sets.items() if v.manifest},
                                 "saved_audio": {v.label: v.source for v in variants if v.saved is not None}},
                         outputs={"records": records_path, "report_md": report["markdown"],
                                  "report_html": report["html"], "charts": report["chart"], "gallery": out / "gallery",

@@ -265,11 +265,12 @@ def _vits(workspace: Workspace, params: dict[str, Any], records: list[dict]) -> 
     """Stage 04's Bangla VITS bundle (model.pth + config.json + model.onnx [+ model.int8.onnx]): PyTorch (weight
     norm folded), dynamic int8, ONNX Runtime fp32 per provider and stage 04's static int8 ONNX model."""
     from ..checkpoint import latest_checkpoint
-    from ..paths import find_artifacts
+    from ..paths import find_artifacts, in_reach
     from ..vits.export import BUNDLES, ONNX_FILES
 
     rec = _last_done(records, "04_vits_bangla_finetune")
-    candidates = [Path(rec["outputs"]["bundle"])] if rec and rec.get("outputs", {}).get("bundle") else []
+    named = (rec or {}).get("outputs", {}).get("bundle")
+    candidates = [Path(named)] if named and in_reach(named, workspace) else []
     # the record's path may be another machine's (a Kaggle input): also look in the workspace and the inputs
     candidates += [latest_checkpoint([d]) for d in find_artifacts(f"vits/{BUNDLES}", workspace)]
     bundle = next((c for c in candidates if c is not None and (c / "model.pth").is_file()), None)
@@ -321,8 +322,10 @@ def _vits(workspace: Workspace, params: dict[str, Any], records: list[dict]) -> 
 
 @register("kokoro")
 def _kokoro(workspace: Workspace, params: dict[str, Any], records: list[dict]) -> tuple[list[Variant], str | None]:
-    """Kokoro-82M as stage 05 ran it: the offline int8 ONNX export (and the PyTorch hub model where online)."""
+    """Kokoro-82M as stage 05 ran it: the offline int8 ONNX export (and the PyTorch hub model where online); the
+    variant's source names stage 05's script manifest."""
     rec = _last_done(records, "05_kokoro_synthesis")
+    source = str((rec or {}).get("outputs", {}).get("manifest") or "05_kokoro_synthesis")
     if rec is None and not (workspace.root / "kokoro").is_dir():
         return [], "no 05_kokoro_synthesis record or kokoro/ folder in the workspace"
     if "en" not in params["languages"]:
@@ -340,7 +343,7 @@ def _kokoro(workspace: Workspace, params: dict[str, Any], records: list[dict]) -
                       _threads(params) if backend == "onnx" else None, f"voice {voice.label}. {voice.note}".strip())
 
     names = {"onnx": ("onnxruntime[CPU]-int8-export", "int8"), "torch": ("torch", "float32")}
-    return [Variant("kokoro", names[b][0], names[b][1], "cpu", ("en",), lambda b=b: load(b), "05_kokoro_synthesis")
+    return [Variant("kokoro", names[b][0], names[b][1], "cpu", ("en",), lambda b=b: load(b), source)
             for b in params.get("kokoro_backends", ["onnx"])], None
 
 
@@ -413,12 +416,12 @@ def _finetune_variant(workspace: Workspace, rec: dict[str, Any], params: dict[st
     ``sample_sentences`` in order), which it does not time; quality is scored here."""
     import soundfile as sf
 
-    from ..paths import find_artifacts
+    from ..paths import find_artifacts, in_reach
     from ..profiles import load_profile
     from .harness import untimed_record
 
     texts = list(load_profile("parler", rec.get("profile", "smoke"))["sample_sentences"])
-    named = [Path(p).parent for p in rec.get("outputs", {}).get("samples", [])[:1]]
+    named = [Path(p).parent for p in rec.get("outputs", {}).get("samples", [])[:1] if in_reach(p, workspace)]
     folders = named + [p.parent for p in find_artifacts("parler/*/export/samples/after_0.wav", workspace)]
     wavs = next(([f / f"after_{i}.wav" for i in range(len(texts))] for f in folders
                  if all((f / f"after_{i}.wav").is_file() for i in range(len(texts)))
@@ -447,13 +450,13 @@ def _parler(workspace: Workspace, params: dict[str, Any], records: list[dict]) -
     """Parler runs only on the parler stack (transformers 4.46.1), so it is never loaded here: stage 03's teacher
     and student come from its saved clips and harness records (speed/memory measured there, quality scored
     here unless 03 scored it); with no stage 03, stage 02's after-training samples (quality only)."""
-    from ..paths import find_artifacts
+    from ..paths import find_artifacts, in_reach
 
     rec = _last_done(records, "03_parler_distill")
     if rec is not None:
         named = rec.get("outputs", {}).get("comparison")
         # the record's path may be another machine's (a Kaggle input): also look in the workspace and the inputs
-        candidates = ([Path(named).parent] if named else []) + [p.parent for p in
+        candidates = ([Path(named).parent] if named and in_reach(named, workspace) else []) + [p.parent for p in
                                                                  find_artifacts("distill/*/comparison.json", workspace)]
         run_dir = next((c for c in candidates if (c / "comparison.json").is_file()
                         and (c / "bench_records.jsonl").is_file()), None)
@@ -474,8 +477,14 @@ def _pocket(workspace: Workspace, params: dict[str, Any], records: list[dict]) -
     rec = _last_done(records, "07_pocket_tts_finetune")
     if rec is None:
         return [], "no 07_pocket_tts_finetune record in the run log"
+    from ..paths import in_reach
+
     out, inp = rec.get("outputs", {}), rec.get("inputs", {})
     files = [Path(out.get(k, "")) for k in ("config", "checkpoint", "tokenizer")]
+    elsewhere = [str(f) for f in files if not in_reach(f, workspace)]
+    if elsewhere:
+        return [], (f"07 record names files outside this workspace and its inputs: {elsewhere} (a run log copied "
+                    "from another workspace?); run 07 here or attach its output")
     missing = [str(f) for f in files + [Path(inp.get("voice_prompt", ""))] if not f.is_file()]
     if missing:
         return [], f"07 record names files that are not here: {missing}"

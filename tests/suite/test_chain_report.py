@@ -43,3 +43,39 @@ def test_missing_link_and_foreign_profile_are_failures(tmp_path):
     assert any("03_parler_distill consumed nothing written by 02_parler_finetune" in p for p in report["problems"])
     mixed = _chain(Workspace(tmp_path / "ws2"), "kaggle-t4", data_profile="smoke")
     assert any("under profile smoke" in p for p in mixed["problems"])
+
+
+def _benchmark(ws, profile, *, stages=("04", "05", "07")):
+    """A 06 record naming, as run_benchmark does, each system's source and the test splits it read."""
+    root = ws.root
+    made = {"04": ("04_vits_bangla_finetune", {"bundle": str(root / "vits" / "model" / "step-8")}),
+            "05": ("05_kokoro_synthesis", {"manifest": str(root / "kokoro" / "out" / "script.json")}),
+            "07": ("07_pocket_tts_finetune", {"checkpoint": str(root / "pocket" / "export" / "model.pt")})}
+    models = {}
+    for key in stages:
+        stage, outputs = made[key]
+        append_stage_record(stage, profile=profile, workspace=ws, inputs={"dataset": str(root / "data" / "bn_slr37")},
+                            outputs=outputs)
+        models[stage] = next(iter(outputs.values()))
+    models["03"] = str(root / "distill" / "export")
+    append_stage_record("06_benchmark", profile=profile, workspace=ws,
+                        inputs={"models": models, "texts": {"kn": "kn_slr79 test split"},
+                                "test_splits": {"kn": str(root / "data" / "kn_slr79" / "manifest.jsonl")}})
+    return chain_report(read_records(ws), profile)
+
+
+def test_benchmark_links_to_every_stage_it_measures(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    _chain(ws, "kaggle-t4")
+    report = _benchmark(ws, "kaggle-t4")
+    assert report["ok"], report["problems"]
+    bench = report["stages"][-1]
+    assert {c["stage"] for c in bench["consumed"]} == {"01_data_prep", "03_parler_distill", "04_vits_bangla_finetune",
+                                                       "05_kokoro_synthesis", "07_pocket_tts_finetune"}
+
+
+def test_benchmark_without_this_runs_pocket_model_is_a_failure(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    _chain(ws, "kaggle-t4")
+    report = _benchmark(ws, "kaggle-t4", stages=("04", "05"))
+    assert "06_benchmark consumed nothing written by 07_pocket_tts_finetune in this run" in report["problems"]

@@ -6,7 +6,9 @@ Builds the stand-ins (each in the stack whose libraries write its format), serve
 platform (Kaggle: a movable `/kaggle` root with a read-only input folder and Kaggle's environment variables;
 Colab: its variables, no Drive), runs the notebooks in suite order on the plain kernel with the real profile and
 the size-override table, then checks the chain: every stage must have consumed this run's earlier outputs and no
-smoke artefact. Leaves the executed notebooks, `chain.md`/`chain.json` and `summary.md` in the run folder.
+smoke artefact. Under kaggle-t4 (whole suite) it then pushes and chains the real-profile kernels with
+`kaggle_kernels` against a local fake Kaggle API (`kaggle.py`). Leaves the executed notebooks,
+`chain.md`/`chain.json`, `kaggle-api/kaggle.json` and `summary.md` in the run folder.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ def platform_env(profile: str, out: Path) -> dict[str, str]:
 
 def rehearse(profile: str, out: Path, only: list[str] | None = None) -> int:
     from ..suite import chain_markdown, chain_report, run_suite, summary_table
+    from .kaggle import kaggle_markdown, rehearse_kaggle
     from .openslr import serve
 
     out.mkdir(parents=True, exist_ok=True)
@@ -77,9 +80,11 @@ def rehearse(profile: str, out: Path, only: list[str] | None = None) -> int:
     (out / "chain.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     (out / "chain.md").write_text(chain_markdown(report), encoding="utf-8")
     failed = [r.notebook for r in results if r.status != "ok"]
-    verdict = "ok" if not failed and report["ok"] else "FAILED"
+    kaggle = rehearse_kaggle(profile, workspace, out / "kaggle-api") if profile == "kaggle-t4" and not only else None
+    verdict = "ok" if not failed and report["ok"] and (kaggle is None or kaggle["ok"]) else "FAILED"
     text = (f"# Dress rehearsal, profile {profile}: {verdict}\n\nsize overrides: {SIZES}\nworkspace: {workspace}\n"
-            f"wall time: {time.monotonic() - started:.0f} s\n\n{summary_table(results)}\n\n{chain_markdown(report)}")
+            f"wall time: {time.monotonic() - started:.0f} s\n\n{summary_table(results)}\n\n{chain_markdown(report)}"
+            + (f"\n{kaggle_markdown(kaggle)}" if kaggle else ""))
     (out / "summary.md").write_text(text, encoding="utf-8")
     print(text)
     return 0 if verdict == "ok" else 1

@@ -51,23 +51,27 @@ CACHE_TEXTS = SENTENCES + ["ಕನ್ನಡ ಒಂದು ಸುಂದರ ಭಾ�
 CACHE_DESCRIPTIONS = [DESCRIPTION, "A male speaker talks fast with a low pitch in a quiet room."]
 
 
-def indic_sized_teacher(seed: int = 0):
-    """A random-weight model with Indic Parler-TTS's published component sizes, built offline."""
+def indic_sized_teacher(seed: int = 0, *, decoder_layers: int = 24, text_layers: int = 24, attention: str = "sdpa"):
+    """A random-weight model with Indic Parler-TTS's published component sizes, built offline; fewer layers give
+    the kaggle-t4 student's shape (5 decoder layers, 6 T5 blocks); ``attention`` is "sdpa" or "eager"."""
     from parler_tts import DACConfig, ParlerTTSConfig, ParlerTTSDecoderConfig, ParlerTTSForConditionalGeneration
     from transformers import T5Config
 
     from nbhelpers.parler.model import ParlerBundle, _set_generation_defaults, byte_tokenizer
 
-    text = T5Config(vocab_size=32128, d_model=1024, d_kv=64, d_ff=2816, num_layers=24, num_heads=16,
-                    feed_forward_proj="gated-gelu", decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    text = T5Config(vocab_size=32128, d_model=1024, d_kv=64, d_ff=2816, num_layers=text_layers, num_heads=16,
+                    feed_forward_proj="gated-gelu", decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
+                    num_decoder_layers=text_layers)
     audio = DACConfig(num_codebooks=9, codebook_size=1024, latent_dim=1024, frame_rate=86, sampling_rate=44100)
     # vocabulary = 1024 codes + EOS (upstream pads it to 1088; random weights would then sample ids the codec lacks)
-    decoder = ParlerTTSDecoderConfig(vocab_size=1025, max_position_embeddings=4096, num_hidden_layers=24,
+    decoder = ParlerTTSDecoderConfig(vocab_size=1025, max_position_embeddings=4096, num_hidden_layers=decoder_layers,
                                      ffn_dim=4096, num_attention_heads=16, hidden_size=1024, num_codebooks=9,
                                      pad_token_id=1024, eos_token_id=1024, bos_token_id=1025,
                                      decoder_start_token_id=1025, rope_embeddings=True)
     cfg = ParlerTTSConfig.from_sub_models_config(text, audio, decoder, vocab_size=32128, pad_token_id=1024,
                                                  decoder_start_token_id=1025)
+    if attention != "sdpa":  # sdpa is the decoder's default; T5 has none, so only another choice is set model-wide
+        cfg._attn_implementation = cfg.decoder._attn_implementation = attention
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = ParlerTTSForConditionalGeneration(cfg)

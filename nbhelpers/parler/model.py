@@ -127,11 +127,15 @@ def _set_generation_defaults(model: ParlerTTSForConditionalGeneration) -> None:
     gc.do_sample, gc.max_length = True, int(10 * model.audio_encoder.config.frame_rate)
 
 
-def build_tiny(seed: int = 0, **sizes: Any) -> ParlerBundle:
-    """A random-weight tiny Parler-TTS (about 0.4 M parameters) with byte tokenizers, built offline."""
+def build_tiny(seed: int = 0, *, attention: str = "sdpa", **sizes: Any) -> ParlerBundle:
+    """A random-weight tiny Parler-TTS (about 0.4 M parameters) with byte tokenizers, built offline; ``attention``
+    is the decoder's attention implementation ("sdpa" or "eager")."""
+    config = tiny_config(**sizes)
+    if attention != "sdpa":  # sdpa is the decoder's default; T5 has none, so only another choice is set model-wide
+        config._attn_implementation = config.decoder._attn_implementation = attention
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        model = ParlerTTSForConditionalGeneration(tiny_config(**sizes))
+        model = ParlerTTSForConditionalGeneration(config)
     model.generation_config = model.generation_config.from_model_config(model.config)
     _set_generation_defaults(model)
     return ParlerBundle(model, byte_tokenizer("left"), byte_tokenizer("right"), TINY)

@@ -239,10 +239,17 @@ class ParlerSynth:
 
         thread = threading.Thread(target=work, daemon=True)
         thread.start()
-        for chunk in streamer:
-            if chunk.size:
-                yield chunk
-        thread.join()
+        ended = False
+        try:
+            for chunk in streamer:
+                if chunk.size:
+                    yield chunk
+            ended = True
+        finally:  # a consumer that stops early: let generation finish (bounded by max_seconds), never orphan it
+            if not ended:
+                for _ in streamer:
+                    pass
+            thread.join()
         if failure:
             raise failure[0]
 

@@ -83,3 +83,13 @@ def test_streaming_yields_chunks_that_make_up_the_utterance():
     joined = np.concatenate(chunks)
     assert len(chunks) > 2 and joined.shape == whole.shape
     assert np.abs(joined - whole).max() < 1e-2  # chunks are decoded separately: codec edges differ slightly
+
+
+def test_a_consumer_that_stops_early_leaves_no_generation_running():
+    import threading
+
+    synth = ParlerSynth(build_tiny(0), SynthSettings())
+    before = threading.active_count()
+    for _ in synth.stream(TEXTS[0], VOICE, max_seconds=1.0, chunk_seconds=0.1):
+        break  # the generator is closed here: generation must finish and its thread end
+    assert threading.active_count() == before

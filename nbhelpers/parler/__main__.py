@@ -62,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = _config(args)
     ws = Workspace(args.workspace)
+    if args.command == "train":
+        from ..training import run_guarded
+        from .train import STAGE
+
+        return run_guarded(STAGE, cfg["profile"], ws, lambda: _train(args, cfg, ws))
     paths = stage.run_paths(ws, args.run)
     if args.command == "plan":
         from ..env import gpu_info
@@ -82,13 +87,19 @@ def main(argv: list[str] | None = None) -> int:
               f"{report['texts']} texts do not decode back")
         print(f"wrote {path}")
         return 0
-    if args.command == "speak":
-        out = args.out or paths.run_dir / stage.TRY_DIR / "speak.wav"
-        info = stage.speak(cfg, text=args.text, description=args.description, export=args.export, out=out,
-                           workspace=ws, seed=args.seed, max_seconds=args.max_seconds)
-        print(f"{info['audio_seconds']} s of audio in {info['generation_seconds']} s from {info['model']}")
-        print(f"wrote {info['wav']}")
-        return 0
+    out = args.out or paths.run_dir / stage.TRY_DIR / "speak.wav"  # speak
+    info = stage.speak(cfg, text=args.text, description=args.description, export=args.export, out=out,
+                       workspace=ws, seed=args.seed, max_seconds=args.max_seconds)
+    print(f"{info['audio_seconds']} s of audio in {info['generation_seconds']} s from {info['model']} "
+          f"({info['synthesis_path']})")
+    print(f"wrote {info['wav']}")
+    return 0
+
+
+def _train(args: argparse.Namespace, cfg: dict, ws) -> int:
+    """`train`: coverage, train or resume, export and record; prints a short summary on the main process."""
+    from . import stage
+
     result, outputs = stage.run_stage(cfg, workspace=ws, dataset=args.dataset, run=args.run,
                                       budget=budget_from_args(args), stop_after=args.stop_after)
     if outputs:  # the main process: a short summary (the stage record in run_log.jsonl has everything)

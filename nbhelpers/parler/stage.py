@@ -101,22 +101,25 @@ def speak(cfg: dict[str, Any], *, text: str, description: str | None = None, exp
     import torch
 
     from .model import load_bundle
-    from .train import generate_samples, write_wav
+    from .synth import ParlerSynth, describe, fastest_settings
+    from .train import write_wav
 
     if not text.strip():
         raise ValueError("nothing to say: the text is empty")
     ws = workspace or Workspace()
     source = Path(export) if export else newest_export(ws)
     description = description if description and description.strip() else str(cfg["sample_description"])
-    bundle = load_bundle(str(source))
-    if torch.cuda.is_available():
-        bundle.model.to("cuda")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    synth = ParlerSynth(load_bundle(str(source)), fastest_settings(device), device=device,
+                        preset_dir=ws.stage_dir("parler", "presets"))
     seconds = float(max_seconds) if max_seconds else 2 * float(cfg["sample_max_seconds"])
     started = time.perf_counter()
-    audio = generate_samples(bundle, bundle.model.eval(), [text], description, max_seconds=seconds, seed=seed)[0]
-    out = write_wav(Path(out), audio, bundle.sampling_rate)
+    audio = synth.synthesize([text], description, max_seconds=seconds, seed=seed)[0]
+    out = write_wav(Path(out), audio, synth.bundle.sampling_rate)
+    report = synth.report()
     info = {"text": text, "description": description, "model": str(source), "wav": str(out),
-            "audio_seconds": round(len(audio) / bundle.sampling_rate, 3),
-            "generation_seconds": round(time.perf_counter() - started, 3), "seed": seed}
+            "audio_seconds": round(len(audio) / synth.bundle.sampling_rate, 3),
+            "generation_seconds": round(time.perf_counter() - started, 3), "seed": seed,
+            "synthesis_path": describe(report), "synthesis": report}
     write_json(out.with_name(out.name + ".json"), info)
     return info

@@ -49,6 +49,29 @@ class SynthSettings:
     threads: int = 0  # CPU intra-op threads; 0 keeps torch's choice
 
 
+def fastest_settings(device: str | torch.device) -> SynthSettings:
+    """The fastest path verified by ``benchmarks/synthesis.py`` (docs/benchmarks.md) where the model runs: on CPU
+    presets + int8 decoder (1.99x the eager path for the Indic-sized student, batch 1: batching does not pay on CPU);
+    on CUDA presets + fp16 (compile and batch sizes are not yet measured on a GPU, so they stay off)."""
+    if torch.device(device).type == "cuda":
+        return SynthSettings(presets=True, dtype="float16")
+    return SynthSettings(presets=True, int8_decoder=True)
+
+
+def describe(report: dict[str, Any]) -> str:
+    """One line naming the path a synthesiser used (what notebooks print under a clip)."""
+    s = report["settings"]
+    parts = [report["device"], report["dtype"], f"{report['attention']} attention",
+             "voice presets" if s["presets"] else "no presets"]
+    if s["int8_decoder"] and "int8_decoder" not in report["fallbacks"]:
+        parts.append("int8 decoder")
+    if s["compile"] and "compile" not in report["fallbacks"]:
+        parts.append("static cache + torch.compile")
+    if s["batch_size"] > 1:
+        parts.append(f"batch {s['batch_size']}")
+    return ", ".join(parts)
+
+
 @dataclass
 class Preset:
     """A description's encoder output (already projected to the decoder's width and masked) and its mask."""

@@ -83,6 +83,8 @@ def test_plan_and_speak_commands_write_what_the_notebook_reads(reference_run, pa
     meta = json.loads(wav.with_name("hello.wav.json").read_text())
     assert len(audio) > 0 and meta["text"] == "ಕನ್ನಡ" and meta["model"] == str(outputs["export"])
     assert meta["description"] == load_profile("parler", "smoke")["sample_description"]
+    assert meta["synthesis_path"].startswith("cpu, float32") and "int8 decoder" in meta["synthesis_path"]
+    assert meta["synthesis"]["presets_cached"] == 1 and any((Path(parler_ws) / "parler" / "presets").rglob("*.pt"))
 
 
 def test_speak_refuses_empty_text(reference_run, parler_ws):

@@ -132,6 +132,10 @@ def main() -> None:
         ttfa = time_to_first_audio(build(model, "sdpa"), args.frames, device, args.chunk_seconds)
         rows.append({"model": model, "row": f"streaming, {args.chunk_seconds} s chunks", "ttfa_s": round(ttfa, 4)})
         print(json.dumps(rows[-1]), flush=True)
+        dropped = ParlerSynth(build(model, "sdpa"), SynthSettings(drop_text_encoder=True), device=device)
+        dropped.preload([DESCRIPTION])
+        rows.append({"model": model, "row": "presets, description encoder freed", **dropped.freed})
+        print(json.dumps(rows[-1]), flush=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak RSS of the process: {peak:.0f} MiB\n")
     print("| model | path | texts | s / utterance | RTF | audio-s / s | speed-up vs eager | output vs eager |")
@@ -139,6 +143,9 @@ def main() -> None:
     for r in rows:
         if "ttfa_s" in r:
             print(f"| {r['model']} | {r['row']} | 1 | time to first audio {r['ttfa_s']} s | | | | |")
+        elif "parameters" in r:
+            print(f"| {r['model']} | {r['row']} | | {r['parameters'] / 1e6:.1f} M parameters, "
+                  f"{r['bytes'] / 2**20:.0f} MiB no longer needed | | | | |")
         else:
             print(f"| {r['model']} | {r['row']} | {r['texts']} | {r['per_utterance_s']} | {r['rtf']} | "
                   f"{r['throughput']} | {r['speedup_vs_eager']}x | {r['vs_eager']} |")

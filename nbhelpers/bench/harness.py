@@ -31,7 +31,10 @@ CONTEXT_FIELDS = ("schema", "time", "system", "backend", "dtype", "device", "thr
 # Measured numbers: a finite number, or None with a reason in not_available.
 METRIC_FIELDS = ("latency_s_median", "latency_s_p90", "rtf_median", "rtf_p90", "rtf", "throughput_audio_s_per_s",
                  "throughput_texts_per_s", "batch_size", "rss_before_mib", "peak_rss_mib", "peak_cuda_mib",
-                 "params", "disk_mib", "energy_j_per_audio_s", "mean_power_w")
+                 "params", "disk_mib", "energy_j_per_audio_s", "mean_power_w", "gpu_util_pct", "gpu_mem_util_pct",
+                 "sm_clock_mhz")
+# Metric fields a record written before they existed may lack (validated like the others when present).
+LATER_METRIC_FIELDS = ("gpu_util_pct", "gpu_mem_util_pct", "sm_clock_mhz")
 # Quality metrics (in record["quality"]), same rule; filled by nbhelpers.bench.quality / the suite runner.
 QUALITY_FIELDS = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808", "cer", "wer", "mcd_db", "f0_rmse_hz",
                   "vuv_error", "pesq_wb", "stoi")
@@ -76,7 +79,7 @@ def validate_record(record: dict[str, Any]) -> dict[str, Any]:
         problems.append(f"unknown quality fields {bad_q}")
     values = {k: record.get(k) for k in METRIC_FIELDS} | {f"quality.{k}": v for k, v in quality.items()}
     for k in METRIC_FIELDS:
-        if k not in record:
+        if k not in record and k not in LATER_METRIC_FIELDS:
             problems.append(f"missing metric field {k!r} (a number, or None with a reason in not_available)")
     for key, value in values.items():
         reason = na.get(key)
@@ -211,7 +214,8 @@ def disk_size(paths: Iterable[str | os.PathLike]) -> tuple[float | None, str | N
 
 
 class _Sampler:
-    """Background thread sampling process-tree RSS and (on CUDA) NVML power and energy while a block runs."""
+    """Background thread sampling process-tree RSS and (on CUDA) NVML power, energy, utilisation (GPU busy %,
+    memory-controller busy %) and SM clock while a block runs."""
 
     def __init__(self, gpu: int | None, interval: float = 0.02):
         import psutil
@@ -219,6 +223,7 @@ class _Sampler:
         self.proc, self.interval, self.gpu = psutil.Process(), interval, gpu
         self.peak_rss = 0
         self.power_w: list[tuple[float, float]] = []
+        self.utilisation: list[tuple[float, float, float]] = []  # (gpu %, memory %, SM MHz)
         self.energy_mj: tuple[int, int] | None = None
         self.nvml_reason: str | None = None
         self._handle = None
@@ -236,7 +241,7 @@ class _Sampler:
 
     def _open_nvml(self) -> None:
         if self.gpu is None:
-            self.nvml_reason = "device is not CUDA (NVML power is only read for NVIDIA GPUs)"
+            self.nvml_reason = "device is not CUDA (NVML is only read for NVIDIA GPUs)"
             return
         try:
             import pynvml
@@ -261,6 +266,9 @@ class _Sampler:
             if self._handle is not None:
                 try:
                     self.power_w.append((time.perf_counter(), pynvml.nvmlDeviceGetPowerUsage(self._handle) / 1000))
+                    rates = pynvml.nvmlDeviceGetUtilizationRates(self._handle)
+                    clock = pynvml.nvmlDeviceGetClockInfo(self._handle, pynvml.NVML_CLOCK_SM)
+                    self.utilisation.append((float(rates.gpu), float(rates.memory), float(clock)))
                 except Exception:  # noqa: BLE001
                     pass
             self._stop.wait(self.interval)
@@ -301,6 +309,17 @@ class _Sampler:
             joules = float(np.trapezoid(w, t)) if hasattr(np, "trapezoid") else float(np.trapz(w, t))
             return joules, float(w.mean()), None
         return None, None, "too few NVML power samples"
+
+
+    def utilisation_means(self) -> tuple[dict[str, float | None], str | None]:
+        """Mean GPU busy %, memory-controller busy % and SM clock over the window, or Nones and the reason."""
+        names = ("gpu_util_pct", "gpu_mem_util_pct", "sm_clock_mhz")
+        if self._handle is None:
+            return dict.fromkeys(names), self.nvml_reason
+        if not self.utilisation:
+            return dict.fromkeys(names), "NVML gave no utilisation samples in this window"
+        means = np.array(self.utilisation).mean(axis=0)
+        return dict(zip(names, (float(m) for m in means), strict=True)), None
 
 
 def _check_audio(out: Any, system: str, index: int, text: str) -> tuple[np.ndarray, int]:
@@ -443,6 +462,9 @@ def measure_synthesis(system: str, backend: str, synth_fn: SynthFn, texts: Seque
     else:
         set_metric(rec, "peak_cuda_mib", None, "device is not CUDA" if gpu is None else
                    "CUDA device but torch cannot see it (an ONNX Runtime provider allocates outside torch)")
+    utilisation, reason = sampler.utilisation_means()
+    for name, value in utilisation.items():
+        set_metric(rec, name, value, reason)
     params, reason = count_parameters(model)
     set_metric(rec, "params", params, reason)
     mib, reason = disk_size(disk_paths)

@@ -70,6 +70,20 @@ def test_unmeasured_numbers_are_none_with_reason_on_cpu():
         assert rec[field] is None and rec["not_available"][field]
 
 
+def test_gpu_utilisation_is_sampled_only_through_nvml_and_older_records_stay_valid():
+    rec = measure_synthesis("tone", "python", _tone(sleep=0), ["abc"], repeats=1, progress=False)
+    for field in harness.LATER_METRIC_FIELDS:
+        assert rec[field] is None and "not CUDA" in rec["not_available"][field]
+    older = {k: v for k, v in rec.items() if k not in harness.LATER_METRIC_FIELDS}
+    older["not_available"] = {k: v for k, v in rec["not_available"].items() if k not in harness.LATER_METRIC_FIELDS}
+    validate_record(older)  # written before utilisation was sampled
+    with pytest.raises(RecordError, match="gpu_util_pct must be a finite number"):
+        validate_record(rec | {"gpu_util_pct": "busy", "not_available": older["not_available"]})
+    # a CUDA device named where NVML cannot start (this machine has no NVIDIA driver): None, with NVML's own reason
+    on_cuda = measure_synthesis("tone", "python", _tone(sleep=0), ["abc"], repeats=1, progress=False, device="cuda:0")
+    assert on_cuda["gpu_util_pct"] is None and on_cuda["not_available"]["gpu_util_pct"].startswith("NVML unavailable")
+
+
 def test_refuses_invented_or_unexplained_numbers():
     rec = measure_synthesis("tone", "python", _tone(sleep=0), ["abc"], repeats=1, progress=False)
     with pytest.raises(RecordError, match="unknown fields"):

@@ -1,6 +1,6 @@
-"""Command line for stage 06: ``python -m nbhelpers.bench {run,systems,mos,validate,listening-kit,aggregate}``.
+"""Command line for stage 06: ``python -m nbhelpers.bench {run,systems,mos,profile,validate,listening-kit,aggregate}``.
 
-``run``, ``systems`` and ``mos`` take ``--profile``, ``--workspace`` and ``--set KEY=VALUE`` (any key of
+``run``, ``systems``, ``mos`` and ``profile`` take ``--profile``, ``--workspace`` and ``--set KEY=VALUE`` (any key of
 ``nbhelpers/profiles/bench.toml``, e.g. ``--set systems='["piper-joe"]'``), as every stage command notebooks run
 through ``nb.run`` does."""
 
@@ -80,6 +80,23 @@ def _mos(args: argparse.Namespace) -> int:
     return 0
 
 
+def _profile(args: argparse.Namespace) -> int:
+    from .run import profile_variants
+
+    try:
+        view = profile_variants(args.profile, args.workspace, match=args.match, calls=args.calls,
+                                overrides=_overrides(args))
+    except ValueError as err:
+        print(err, file=sys.stderr)
+        return 2
+    for r in view["results"]:
+        top = ", ".join(f"{row['operator']} {row['share %']}%" for row in r["top"][:3])
+        print(f"{r['variant']}: {r['calls']} calls, {r['profiled_ms']} ms profiled; top: {top} -> {r['trace']}")
+    for label, why in view["failures"].items():
+        print(f"  FAILED {label}: {why}")
+    return 0 if view["results"] else 1
+
+
 def _validate(args: argparse.Namespace) -> int:
     from .harness import RecordError, read_records
 
@@ -141,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     mos.add_argument("--ratings-glob", default="listening/returned/*.csv",
                      help="returned rating CSVs, relative to <workspace>/bench")
     mos.set_defaults(fn=_mos)
+    prof = sub.add_parser("profile", help="torch.profiler traces of N syntheses per variant; write "
+                                          "<workspace>/bench/profile/ (Chrome traces, top operators, profile.json)")
+    add_stage_arguments(prof)
+    prof.add_argument("--match", default="", help="profile the variants whose label contains this (default: all)")
+    prof.add_argument("--calls", type=int, default=3, help="traced syntheses per variant (after one warm-up)")
+    prof.set_defaults(fn=_profile)
     val = sub.add_parser("validate", help="check a records.jsonl against the tts-bench/1 schema")
     val.add_argument("records")
     val.set_defaults(fn=_validate)

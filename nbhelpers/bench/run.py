@@ -329,3 +329,47 @@ def measure_one(profile: str, workspace: str | Path, label: str, run_id: str,
         raise SystemExit(f"variant {label!r} not found in {ws.root}; known: {[v.label for v in variants]}")
     gallery, failures = measure_variant(match[0], text_sets(params, ws), params, ws.stage_dir("bench"), run_id)
     return {"gallery": gallery, "failures": failures}
+
+
+def profile_variants(profile: str = "auto", workspace: str | Path | Workspace | None = None, *, match: str = "",
+                     calls: int = 3, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``torch.profiler`` traces of ``calls`` syntheses of the first test text per matching variant (label contains
+    ``match``; saved-audio variants have nothing to trace, ONNX Runtime runs show as one opaque call): writes
+    ``<workspace>/bench/profile/<variant>.trace.json`` + ``.top.json`` and ``profile.json`` (what notebook 06
+    shows), returns the latter."""
+    import re
+
+    from ..profiles import load_profile
+    from ..profiling import profile_calls
+    from .systems import discover
+    from .view import write_json
+
+    params = load_profile("bench", profile, overrides)
+    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    out = ws.stage_dir("bench", "profile")
+    sets = text_sets(params, ws)
+    variants, skipped = discover(ws, params, params.get("systems") or None)
+    chosen = [v for v in variants if match in v.label and v.saved is None]
+    if not chosen:
+        raise ValueError(f"no variant to profile matches {match!r}; variants here: "
+                         f"{[v.label for v in variants if v.saved is None] or 'none'} (skipped: {skipped})")
+    results, failures = [], {}
+    for variant in chosen:
+        lang = next((lg for lg in variant.languages if lg in sets), None)
+        if lang is None:
+            failures[variant.label] = f"no test text in its languages {variant.languages}"
+            continue
+        text = sets[lang].texts[0]
+        try:
+            loaded = variant.load()
+            slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", variant.label).strip("-")
+            summary = profile_calls(lambda i, s=loaded.synth, t=text, lg=lang: s(t, lg), calls, out, slug)
+        except Exception as e:  # noqa: BLE001 - one variant that cannot load or run is reported, not fatal
+            failures[variant.label] = f"{type(e).__name__}: {e}"
+            continue
+        results.append({"variant": variant.label, "language": lang, "text": text, **summary})
+    view = {"profile": params["profile"], "calls": calls, "results": results, "failures": failures,
+            "note": "self time per operator over the traced calls (CPU here; CUDA kernels on a GPU); ONNX Runtime "
+                    "variants appear as one call because the profiler sees only PyTorch operators"}
+    write_json(out / "profile.json", view)
+    return view

@@ -4,8 +4,11 @@ bit-for-bit where the killed one stopped (the nanoGPT recipe, made crash-safe)."
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import latest_checkpoint, save_checkpoint
+from .checkpoint import DiskFullError, NotWritableError, ensure_writable, latest_checkpoint, save_checkpoint
 
 STATE_FILE = "training_state.pt"
 
@@ -145,3 +148,24 @@ def load_training_state(checkpoint: str | Path, *, model: torch.nn.Module,
 def resume_point(*directories: str | Path) -> Path | None:
     """The newest complete training checkpoint among ``directories`` (workspace and /kaggle/input copies)."""
     return latest_checkpoint([d for d in directories if d is not None])
+
+
+def run_guarded(stage: str, profile: str, workspace: Any, command: Callable[[], int]) -> int:
+    """Run a training stage's command line: first check that the workspace can be written (a read-only one is
+    refused before any training time is spent), then ``command()``. Any error appends a ``failed`` stage record
+    (best effort: the disk may be full), so a run log never says ``done`` for a run that did not finish; a full
+    disk or an unwritable folder prints its one explanation and returns 1 instead of a traceback."""
+    from .records import append_stage_record
+
+    try:
+        ensure_writable(workspace.root)
+        return command()
+    except Exception as err:
+        if int(os.environ.get("RANK", "0")) == 0:  # under accelerate launch, one record (the main process)
+            with contextlib.suppress(OSError):
+                append_stage_record(stage, profile=profile, status="failed", workspace=workspace,
+                                    error=f"{type(err).__name__}: {str(err)[:2000]}")
+        if isinstance(err, (DiskFullError, NotWritableError)):
+            print(f"\nERROR: {err}", file=sys.stderr)  # own line: a progress bar may still hold the current one
+            return 1
+        raise

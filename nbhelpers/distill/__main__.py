@@ -64,11 +64,18 @@ def main(argv: list[str] | None = None) -> int:
               f"{arch['prompt_vocab']['teacher']} -> {arch['prompt_vocab']['student']} ids")
         print(f"wrote {path}")
         return 0
+    from ..training import run_guarded
+    from .train import STAGE
+
+    return run_guarded(STAGE, params["profile"], ws, lambda: _run(args, params, ws))
+
+
+def _run(args: argparse.Namespace, params: dict, ws) -> int:
+    """`run`: distil (or resume), export, compare, record; prints a short summary on the main process."""
+    from ..parler.train import process_state
     from .pipeline import run
 
-    budget = budget_from_args(args)
-    out = run(params, workspace=ws, budget=budget, stop_after=args.stop_after)
-    from ..parler.train import process_state
+    out = run(params, workspace=ws, budget=budget_from_args(args), stop_after=args.stop_after)
 
     if not process_state().is_main_process:
         return 0

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from ..checkpoint import out_of_space, swap_in
 from ..parler.losses import decoder_inputs, valid_mask
 from ..parler.model import DESCRIPTION_TOKENIZER_DIR, SOURCE_FILE, ParlerBundle, get_bundle
 from ..parler.train import RunPaths, _fp32_forward, parler_of, process_state
@@ -256,6 +257,14 @@ def save_student(bundle: ParlerBundle, directory: str | Path, report: dict[str, 
     directory = Path(directory)
     tmp = directory.with_name(directory.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
+    with out_of_space("the student export", tmp, cleanup=tmp, checkpoints=directory.parent / "checkpoints"):
+        _write_student(bundle, tmp, report)
+        swap_in(tmp, directory)
+    return directory
+
+
+def _write_student(bundle: ParlerBundle, tmp: Path, report: dict[str, Any]) -> None:
+    """The files of :func:`save_student`, written into the folder ``tmp``."""
     tmp.mkdir(parents=True)
     model = bundle.model
     if getattr(model, "is_gradient_checkpointing", False):
@@ -270,9 +279,6 @@ def save_student(bundle: ParlerBundle, directory: str | Path, report: dict[str, 
     bundle.description_tokenizer.save_pretrained(tmp / DESCRIPTION_TOKENIZER_DIR)
     (tmp / REPORT_FILE).write_text(json.dumps(report, indent=1, default=str))
     (tmp / SOURCE_FILE).write_text(json.dumps({"source": "student", "stage": STAGE}))
-    shutil.rmtree(directory, ignore_errors=True)
-    tmp.rename(directory)
-    return directory
 
 
 def load_student(directory: str | Path, *, torch_dtype: torch.dtype | None = None) -> ParlerBundle:

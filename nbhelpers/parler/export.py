@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from ..checkpoint import out_of_space, swap_in
 from ..paths import Workspace
 from ..records import append_stage_record
 from .model import ParlerBundle, get_bundle, save_bundle
@@ -89,15 +90,15 @@ def export(result: TrainResult, cfg: dict[str, Any], *, workspace: Workspace | N
                           result.bundle.source)
     tmp = paths.export.with_name("export.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    save_bundle(bundle, tmp, extra={"base": cfg["model"], "mode": cfg["mode"], "steps": result.step})
-    after = generate_samples(bundle, merged, list(cfg["sample_sentences"]), str(cfg["sample_description"]),
-                             max_seconds=float(cfg["sample_max_seconds"]), seed=int(result.metrics.get("seed", 0)))
-    write_wavs(paths.samples, "after", after, bundle.sampling_rate)
-    shutil.copytree(paths.samples, tmp / "samples")
-    (tmp / "README.md").write_text(model_card(cfg, result, extra or {}), encoding="utf-8")
-    (tmp / "history.json").write_text(json.dumps(result.history))
-    shutil.rmtree(paths.export, ignore_errors=True)
-    tmp.rename(paths.export)
+    with out_of_space("the export", tmp, cleanup=tmp, checkpoints=paths.checkpoints):
+        save_bundle(bundle, tmp, extra={"base": cfg["model"], "mode": cfg["mode"], "steps": result.step})
+        after = generate_samples(bundle, merged, list(cfg["sample_sentences"]), str(cfg["sample_description"]),
+                                 max_seconds=float(cfg["sample_max_seconds"]), seed=int(result.metrics.get("seed", 0)))
+        write_wavs(paths.samples, "after", after, bundle.sampling_rate)
+        shutil.copytree(paths.samples, tmp / "samples")
+        (tmp / "README.md").write_text(model_card(cfg, result, extra or {}), encoding="utf-8")
+        (tmp / "history.json").write_text(json.dumps(result.history))
+        swap_in(tmp, paths.export)  # a kill never leaves a half-deleted export that stage 03 could take
     return {"export": paths.export, "samples": sorted(str(p) for p in (paths.export / "samples").glob("*.wav"))}
 
 

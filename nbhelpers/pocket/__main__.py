@@ -104,10 +104,17 @@ def main(argv: list[str] | None = None) -> int:
               f"items, {len(prep.dropped)} left out as too long; latent cache {prep.latent_cache}")
         print(json.dumps({k: str(v) for k, v in written.items()}, indent=1))
         return 0
+    from ..training import run_guarded
+    from . import STAGE
+
+    return run_guarded(STAGE, cfg["profile"], ws, lambda: _train(args, cfg, ws))
+
+
+def _train(args: argparse.Namespace, cfg: dict, ws) -> int:
+    """`train`: prepare, train or resume, export, samples and record; prints a summary on the main process."""
     from .stage import run_stage
 
-    budget = budget_from_args(args)
-    result, outputs = run_stage(cfg, workspace=ws, dataset=args.dataset, run=args.run, budget=budget,
+    result, outputs = run_stage(cfg, workspace=ws, dataset=args.dataset, run=args.run, budget=budget_from_args(args),
                                 stop_after=args.stop_after)
     if outputs:  # the main process: everything else is in the stage record and <run>/metrics.json
         m = result.metrics

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..budget import TimeBudget
+from ..checkpoint import out_of_space, swap_in
 from ..paths import Workspace
 from ..records import append_stage_record
 from . import STAGE
@@ -111,18 +112,20 @@ def export(prep: Prepared, result: TrainResult) -> dict[str, Path]:
     (the config is rewritten to point at the copied tokenizer)."""
     import yaml
 
-    out = prep.paths.export
-    out.mkdir(parents=True, exist_ok=True)
-    tok = out / "tokenizer.model"
-    shutil.copy2(prep.tokenizer, tok)
-    cfg = yaml.safe_load(prep.config_path.read_text(encoding="utf-8"))
-    cfg["flow_lm"]["lookup_table"]["tokenizer_path"] = str(tok.resolve())
     from .model import write_config
 
-    config = write_config(cfg, out / "model.yaml")
-    ckpt = out / "model.pt"
-    shutil.copy2(result.checkpoint / PACKAGE_CHECKPOINT, ckpt)
-    return {"config": config, "checkpoint": ckpt, "tokenizer": tok}
+    out = prep.paths.export
+    tmp = out.with_name(out.name + ".tmp")  # written aside and swapped in: a kill never leaves a half export
+    shutil.rmtree(tmp, ignore_errors=True)
+    with out_of_space("the export", tmp, cleanup=tmp, checkpoints=prep.paths.checkpoints):
+        tmp.mkdir(parents=True)
+        shutil.copy2(prep.tokenizer, tmp / "tokenizer.model")
+        cfg = yaml.safe_load(prep.config_path.read_text(encoding="utf-8"))
+        cfg["flow_lm"]["lookup_table"]["tokenizer_path"] = str((out / "tokenizer.model").resolve())
+        write_config(cfg, tmp / "model.yaml")
+        shutil.copy2(result.checkpoint / PACKAGE_CHECKPOINT, tmp / "model.pt")
+        swap_in(tmp, out)
+    return {"config": out / "model.yaml", "checkpoint": out / "model.pt", "tokenizer": out / "tokenizer.model"}
 
 
 def run_stage(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: str | None = None, run: str = "run",

@@ -90,9 +90,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from ..paths import Workspace
-    from .preflight import PreflightError
 
     ws = Workspace(args.workspace)
+    if args.command in ("train", "finish"):  # workspace checked first; a failure is recorded as failed
+        from ..training import run_guarded
+        from . import STAGE
+
+        return run_guarded(STAGE, args.profile, ws, lambda: _dispatch(args, ws))
+    return _dispatch(args, ws)
+
+
+def _dispatch(args: argparse.Namespace, ws) -> int:
+    """Run the parsed command (pre-flight failures print their report and return 2)."""
+    from .preflight import PreflightError
+
     try:
         if args.command in ("synth", "quantize"):
             return _bundle_command(args, ws)

@@ -8,7 +8,9 @@ scheduler and the step counter continue); a fresh fine-tune restores weights onl
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..budget import TimeBudget
+from ..checkpoint import out_of_space
 from ..data.layout import DatasetPaths
 from ..paths import Workspace, find_artifacts
 from ..profiles import load_profile
@@ -102,22 +105,32 @@ def _loads(path: Path) -> bool:
 
 
 def resumable_checkpoint(run: Path) -> Path | None:
-    """The newest loadable ``checkpoint_N.pth`` of a run; newer unreadable ones (a save killed mid-write) are
-    renamed ``*.pth.partial`` with a warning so coqui's own search never picks them."""
+    """The newest loadable ``checkpoint_N.pth`` of a run (newer unreadable ones, saves killed mid-write, are
+    skipped); reads only, so it is safe on a read-only input."""
     if not (run / "config.json").is_file():
         return None
     for ckpt in sorted(run.glob("checkpoint_*.pth"), key=checkpoint_step, reverse=True):
         if _loads(ckpt):
             return ckpt
-        warnings.warn(f"{ckpt} is incomplete or corrupt (interrupted save?); renamed to {ckpt.name}.partial",
-                      stacklevel=2)
-        ckpt.rename(ckpt.with_suffix(".pth.partial"))
     return None
 
 
+def set_aside_partials(run: Path) -> Path | None:
+    """In a run folder of the workspace: rename checkpoints newer than the resumable one ``*.pth.partial`` with a
+    warning, so coqui's own search never picks them; returns the resumable checkpoint."""
+    keep = resumable_checkpoint(run)
+    for ckpt in run.glob("checkpoint_*.pth"):
+        if keep is None or checkpoint_step(ckpt) > checkpoint_step(keep):
+            warnings.warn(f"{ckpt} is incomplete or corrupt (interrupted save?); renamed to {ckpt.name}.partial",
+                          stacklevel=2)
+            ckpt.rename(ckpt.with_suffix(".pth.partial"))
+    return keep
+
+
 def find_resumable_run(workspace: Workspace) -> Path | None:
-    """The run with the highest resumable step in the workspace or under /kaggle/input (copied into the
-    workspace first: coqui writes into the folder it continues)."""
+    """The run with the highest resumable step in the workspace or under /kaggle/input. A run found in an input is
+    copied into the workspace first (coqui writes into the folder it continues; inputs are never modified): into a
+    temporary folder renamed when complete, so a copy killed halfway is never taken for the run."""
     best: tuple[int, Path] | None = None
     for config_json in find_artifacts(f"vits/{RUNS}/*/config.json", workspace):
         ckpt = resumable_checkpoint(config_json.parent)
@@ -130,8 +143,15 @@ def find_resumable_run(workspace: Workspace) -> Path | None:
     if local not in run.parents:
         target = local / run.name
         if not target.exists():
-            shutil.copytree(run, target)
+            tmp = local / f".{run.name}.copy-tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            with out_of_space(f"a copy of {run}", tmp, cleanup=tmp):
+                shutil.copytree(run, tmp)
+            for path in (tmp, *tmp.rglob("*")):  # an input's read-only modes must not make the copy read-only
+                path.chmod(path.stat().st_mode | stat.S_IWUSR)
+            os.replace(tmp, target)
         run = target
+    set_aside_partials(run)
     return run
 
 
@@ -202,6 +222,22 @@ def session_budget(params: dict[str, Any]) -> TimeBudget:
     return TimeBudget.from_profile(load_profile("suite", params["profile"]))
 
 
+def _guard_saves(trainer: Any) -> None:
+    """Route every coqui checkpoint save of ``trainer`` (periodic, final, budget stop) through
+    :func:`~nbhelpers.checkpoint.out_of_space`: coqui writes ``checkpoint_N.pth`` in place, so on a full disk the
+    partial file is removed and the error names the newest complete checkpoint and the fix."""
+    save = trainer.save_checkpoint
+
+    def guarded() -> None:
+        run = Path(trainer.output_path)
+        partial = run / f"checkpoint_{trainer.total_steps_done}.pth"
+        with out_of_space(f"checkpoint {partial.name}", run, cleanup=partial,
+                          last=lambda: resumable_checkpoint(run)):
+            save()
+
+    trainer.save_checkpoint = guarded
+
+
 def train(prep: Prepared, *, budget: TimeBudget | None = None, max_steps: int | None = None,
           record: bool = True) -> TrainResult:
     """Run (or continue) training until the budget runs out, ``max_steps`` total steps are done or the epochs
@@ -237,6 +273,7 @@ def train(prep: Prepared, *, budget: TimeBudget | None = None, max_steps: int | 
     trainer = Trainer(args, prep.config, output_path=prep.config.output_path, model=prep.model,
                       train_samples=to_samples(prep.train_rows), eval_samples=to_samples(prep.val_rows),
                       parse_command_line_args=False, callbacks={"on_train_step_end": on_step_end})
+    _guard_saves(trainer)
     start_step = trainer.total_steps_done
     state["bar"] = tqdm(desc="VITS training", unit="step", initial=start_step, total=max_steps)
     budget.tick()
@@ -248,12 +285,6 @@ def train(prep: Prepared, *, budget: TimeBudget | None = None, max_steps: int | 
     except KeyboardInterrupt:
         state["reason"] = "interrupted"
         trainer.save_checkpoint()
-    except BaseException as e:
-        if record:
-            append_stage_record(STAGE, profile=params["profile"], status="failed", workspace=prep.workspace,
-                                inputs={"dataset": prep.dataset_dir}, outputs={"run_dir": trainer.output_path},
-                                error=f"{type(e).__name__}: {e}")
-        raise
     finally:
         state["bar"].close()
         trainer.dashboard_logger.finish()

@@ -3,9 +3,15 @@ in the workspace or under Kaggle's read-only inputs."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import json
 import os
+import socket
+import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .env import COLAB_DRIVE, KAGGLE_WORKING, detect_platform
@@ -126,3 +132,79 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+class StageBusyError(RuntimeError):
+    """Another run of the same stage holds the workspace's stage lock."""
+
+
+_HELD_LOCKS: set[int] = set()
+
+
+def _close_inherited_locks() -> None:
+    """In a forked child (a worker process), drop the copies of the parent's lock descriptors, so a lock is
+    released when its holder dies even while a worker it forked lingers."""
+    for fd in list(_HELD_LOCKS):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD_LOCKS.clear()
+
+
+os.register_at_fork(after_in_child=_close_inherited_locks)
+
+
+def _describe_holder(fd: int) -> tuple[str, int | None]:
+    """'pid N on host H, since T' from a lock file's contents (and the pid), or a plain 'unknown holder'."""
+    try:
+        info = json.loads(os.pread(fd, 4096, 0).decode("utf-8") or "{}")
+        return f"pid {info['pid']} on {info['host']}, since {info['since']}", int(info["pid"])
+    except (ValueError, KeyError, TypeError, OSError):
+        return "unknown holder", None
+
+
+@contextmanager
+def stage_lock(workspace: Workspace | str | os.PathLike | None, stage: str) -> Iterator[Path]:
+    """Hold ``<workspace>/.locks/<stage>.lock`` while a stage writes, so a second run of that stage on the same
+    workspace fails at once with :class:`StageBusyError` instead of racing the first.
+
+    The lock is an flock on the file (released by the kernel when its holder dies, so no stale lock can block);
+    the file records pid, host and start time for the message. A file left by a run that died is taken over,
+    and said so on stderr."""
+    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    path = ws.root / ".locks" / f"{stage}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder, _ = _describe_holder(fd)
+            os.close(fd)
+            raise StageBusyError(
+                f"stage {stage} is already running in {ws.root} ({holder}); wait for it to finish or stop it; "
+                f"if that run is gone (e.g. it ran on another machine sharing this folder), delete {path} and "
+                f"start again.") from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the holder released and removed the file between our open and flock: lock the new one
+    previous, pid = _describe_holder(fd)
+    if pid is not None:
+        print(f"stage {stage}: took over a stale lock {path} ({previous}): that run is no longer running",
+              file=sys.stderr, flush=True)
+    info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+            "command": " ".join(sys.argv[:4])}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(info).encode("utf-8"), 0)
+    _HELD_LOCKS.add(fd)
+    try:
+        yield path
+    finally:
+        _HELD_LOCKS.discard(fd)
+        path.unlink(missing_ok=True)
+        os.close(fd)

@@ -10,7 +10,10 @@ import json
 import sys
 
 from ..cli import add_stage_arguments, parse_overrides
-from ..paths import Workspace
+from ..paths import StageBusyError, Workspace, stage_lock
+from .validate import DataValidationError, SourceError
+
+STAGE_LOCK = "data"  # one writing run of this stage per workspace (prepare, sources)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,6 +59,15 @@ def main(argv: list[str] | None = None) -> int:
 
         print(DatasetPaths.find(args.name, Workspace(args.workspace)).stats.read_text(encoding="utf-8"))
         return 0
+    try:
+        with stage_lock(Workspace(args.workspace), STAGE_LOCK):
+            return _write(parser, args)
+    except (DataValidationError, SourceError, StageBusyError) as err:  # the user's input or a running stage:
+        raise SystemExit(f"error: {err}") from None                      # one readable message, no traceback
+
+
+def _write(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """The writing commands, prepare and sources (run under the stage lock)."""
     overrides = {**parse_overrides(args.set),
                  **{k: v for k, v in {"strict": getattr(args, "strict", False) or None,
                                       "workers": getattr(args, "workers", None)}.items() if v is not None}}

@@ -14,6 +14,7 @@ import numpy as np
 import soundfile as sf
 
 VAD_RATE = 16000
+MIN_RATE, MAX_RATE = 4000, 768000  # sample rates outside these come from a damaged header, not a recording
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a")
 
 

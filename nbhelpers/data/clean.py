@@ -100,11 +100,18 @@ def clean_item(utt: Utterance, cfg: CleanConfig, root: Path, timings: dict[str, 
             data, sr = sf.read(io.BytesIO(utt.audio_bytes), dtype="float32", always_2d=True)
         else:
             data, sr = A.load_audio(utt.audio_path)
-    except (A.AudioReadError, sf.LibsndfileError, RuntimeError) as err:
+    except (A.AudioReadError, sf.LibsndfileError, RuntimeError, ValueError, TypeError, MemoryError) as err:
         return _reject(utt, "unreadable_audio", str(err)[:200])
+    if not A.MIN_RATE <= sr <= A.MAX_RATE:
+        return _reject(utt, "unreadable_audio", f"sample rate {sr} Hz in the header is implausible (damaged header?)")
     if data.size == 0:
         return _reject(utt, "empty_audio", f"{utt.audio_path or 'bytes'} has no samples")
+    bad = int(np.count_nonzero(~np.isfinite(data)))
+    if bad:
+        return _reject(utt, "invalid_samples", f"{bad} of {data.size} samples are NaN or infinite")
     raw_duration = data.shape[0] / sr
+    if raw_duration > 3 * cfg.max_duration + 10:  # no trimming can bring it under max_duration: skip the work
+        return _reject(utt, "too_long", f"{raw_duration:.1f}s before trimming > max_duration {cfg.max_duration}s")
     if utt.duration is not None and abs(float(utt.duration) - raw_duration) > cfg.duration_tolerance_s + 0.05 * raw_duration:
         return _reject(utt, "duration_mismatch", f"declared {float(utt.duration):.2f}s, audio {raw_duration:.2f}s")
     clip = A.clipped_fraction(data)

@@ -57,7 +57,8 @@ def export_parler(paths: DatasetPaths, rows: list[dict[str, Any]], rate: int = 4
                                                             keep_in_memory=False)
         else:
             splits[split] = datasets.Dataset.from_dict({k: [] for k in features}, features=features)
-    datasets.DatasetDict(splits).save_to_disk(str(tmp))
+    # an empty split gets one shard: left to estimate its size, datasets divides by its zero rows
+    datasets.DatasetDict(splits).save_to_disk(str(tmp), num_shards={k: 1 for k, d in splits.items() if not len(d)})
     shutil.rmtree(paths.parler_hf, ignore_errors=True)
     os.replace(tmp, paths.parler_hf)
     shutil.rmtree(cache, ignore_errors=True)

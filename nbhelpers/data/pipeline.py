@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import shutil
+import signal
 import sys
+import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,7 @@ from .splits import assign_splits
 from .validate import DataValidationError, rejection, summary
 
 HISTOGRAM = "duration_histogram.png"
+ITEM_CACHE = ".items.jsonl"  # one line per finished item: {"key": item_key, "record": kept or rejected record}
 
 
 @dataclass
@@ -39,10 +43,34 @@ class PrepareResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _work(job: tuple[Utterance, CleanConfig, str]) -> tuple[dict[str, Any], dict[str, float]]:
-    utt, cfg, root = job
+def _work(job: tuple[int, Utterance, CleanConfig, str]) -> tuple[int, dict[str, Any], dict[str, float]]:
+    """Clean one item; an unexpected error quarantines that item (processing_error) instead of ending the run."""
+    pos, utt, cfg, root = job
     timings: dict[str, float] = {}
-    return clean_item(utt, cfg, Path(root), timings), timings
+    try:
+        return pos, clean_item(utt, cfg, Path(root), timings), timings
+    except Exception as err:  # a bug or an exotic file must not cost the other items: named row instead
+        rec = {"status": "rejected", **rejection(utt.id, utt.source, "processing_error",
+                                                 f"{type(err).__name__}: {str(err)[:200]}")}
+        return pos, rec, timings
+
+
+def _worker_init() -> None:
+    """In each worker: leave Ctrl-C to the parent (which stops the pool), and exit when the parent is gone
+    (SIGKILL of the parent cannot clean up, so the workers watch for it themselves)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _stop_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(f"stopped by signal {signum}: finished items are kept for the next run")
 
 
 def _preload(cfg: CleanConfig) -> None:
@@ -56,42 +84,91 @@ def _preload(cfg: CleanConfig) -> None:
         import onnxruntime  # noqa: F401
 
 
-def process_items(utts: list[Utterance], cfg: CleanConfig, root: Path, *, workers: int = 2,
-                  desc: str = "clean") -> tuple[list[dict[str, Any]], dict[str, float]]:
-    """Run :func:`clean_item` on every utterance, in ``workers`` processes when there is enough work."""
-    jobs = [(u, cfg, str(root)) for u in utts]
+def process_items(utts: list[Utterance], cfg: CleanConfig, root: Path, *, workers: int = 2, desc: str = "clean",
+                  on_result: Callable[[int, dict[str, Any]], None] | None = None
+                  ) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """Run :func:`clean_item` on every utterance, in ``workers`` processes when there is enough work; results in
+    input order. ``on_result(index, record)`` is called as each item finishes (the durable item cache). The
+    worker processes end with the call, however it ends (exception, Ctrl-C, SIGTERM; SIGKILL: within a second)."""
+    jobs = [(i, u, cfg, str(root)) for i, u in enumerate(utts)]
     timings: dict[str, float] = {}
-    results = []
+    results: list[dict[str, Any] | None] = [None] * len(jobs)
+
+    def take(done: tuple[int, dict[str, Any], dict[str, float]]) -> None:
+        pos, rec, t = done
+        results[pos] = rec
+        if on_result is not None:
+            on_result(pos, rec)
+        for k, v in t.items():
+            timings[k] = timings.get(k, 0.0) + v
+
     if workers > 1 and len(jobs) >= 8:
         # fork reuses the parent's imports (fast start); forkserver where torch is loaded (fork-unsafe threads)
         ctx = mp.get_context("forkserver" if "torch" in sys.modules else "fork")
         _preload(cfg)
-        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            for rec, t in tqdm(pool.map(_work, jobs, chunksize=max(1, min(16, len(jobs) // (workers * 4)))),
-                               total=len(jobs), desc=desc, leave=False):
-                results.append(rec)
-                for k, v in t.items():
-                    timings[k] = timings.get(k, 0.0) + v
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _stop_on_sigterm) if main_thread else None
+        try:
+            with ctx.Pool(workers, initializer=_worker_init) as pool:  # leaving the block terminates the workers
+                for done in tqdm(pool.imap_unordered(_work, jobs), total=len(jobs), desc=desc, leave=False):
+                    take(done)
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGTERM, previous)
     else:
         for job in tqdm(jobs, desc=desc, leave=False):
-            rec, t = _work(job)
-            results.append(rec)
-            for k, v in t.items():
-                timings[k] = timings.get(k, 0.0) + v
+            take(_work(job))
     return results, timings
 
 
-def _cached(cache_dir: Path, key: str, root: Path) -> dict[str, Any] | None:
-    path = cache_dir / f"{key}.json"
-    if not path.is_file():
-        return None
-    try:
-        rec = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        return None
-    if rec.get("status") == "kept" and not all((root / f).is_file() for f in rec["files"].values()):
-        return None
-    return rec
+class _ItemCache:
+    """The per-item cache: one JSON line per finished item, appended and flushed as items finish, so a run that
+    is killed keeps everything it finished; a torn last line (a kill mid-write) is skipped when read."""
+
+    def __init__(self, *sources: Path):
+        self.records: dict[str, dict[str, Any]] = {}
+        for path in sources:
+            if not path.is_file():
+                continue
+            for line in path.read_bytes().split(b"\n"):
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue  # torn or damaged line: that item is simply processed again
+                if isinstance(entry, dict) and isinstance(entry.get("record"), dict):
+                    self.records[str(entry.get("key"))] = entry["record"]
+
+    @staticmethod
+    def line(key: str, rec: dict[str, Any]) -> str:
+        """One cache line, in :func:`write_jsonl`'s format."""
+        return json.dumps({"key": key, "record": rec}, ensure_ascii=False) + "\n"
+
+    @staticmethod
+    def open_for_append(path: Path) -> Any:
+        """The cache file opened for appending, starting on a fresh line after a torn one."""
+        torn = path.is_file() and path.stat().st_size and not path.read_bytes().endswith(b"\n")
+        f = path.open("a", encoding="utf-8")
+        if torn:
+            f.write("\n")
+        return f
+
+
+def _link_outputs(rec: dict[str, Any], stage: Path, complete: Path) -> bool:
+    """Make a cached kept item's WAVs present in the version being built: already there (an interrupted run made
+    them), or hard-linked from the complete version (no copy, no extra disk; copied where links are refused).
+    False if one is gone from both, so the item is processed again."""
+    for rel in rec["files"].values():
+        target, origin = stage / rel, complete / rel
+        if target.is_file():
+            continue
+        if not origin.is_file():
+            return False
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(origin, target)
+        except OSError:
+            shutil.copy2(origin, target)
+    return True
 
 
 def _remove_stale_wavs(root: Path, kept: list[dict[str, Any]]) -> None:
@@ -101,6 +178,33 @@ def _remove_stale_wavs(root: Path, kept: list[dict[str, Any]]) -> None:
         for wav in (root / folder).glob("*.wav") if (root / folder).is_dir() else ():
             if wav not in wanted:
                 wav.unlink()
+
+
+def _versions(final: Path) -> tuple[Path, Path]:
+    """Where a new version of ``final`` is built (kept across interrupted runs) and where the previous version
+    waits during the swap."""
+    return final.with_name(f".{final.name}.partial"), final.with_name(f".{final.name}.old")
+
+
+def _recover(final: Path) -> None:
+    """Finish or undo a swap that a kill interrupted: between its two renames neither version is at ``final``;
+    the complete new version goes there if it exists, else the previous one goes back."""
+    stage, old = _versions(final)
+    if old.exists():
+        if not final.exists():
+            os.replace(stage if (stage / "PREPARED.json").is_file() else old, final)
+        shutil.rmtree(old, ignore_errors=True)
+    (stage / "PREPARED.json").unlink(missing_ok=True)  # a finished build never swapped in is reused as partial
+
+
+def _swap_in(final: Path) -> None:
+    """Replace the complete version at ``final`` by the finished build: two renames (the window between them is
+    handled by :func:`_recover`), then the old version is deleted."""
+    stage, old = _versions(final)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(stage, final)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def select_items(utts: list[Utterance], max_items: int) -> list[Utterance]:
@@ -118,58 +222,80 @@ def prepare(source: str | os.PathLike, name: str, language: str, *, workspace: W
             exports: tuple[str, ...] = ("parler", "ljspeech", "pocket"), max_items: int = 0) -> PrepareResult:
     """Turn ``source`` into the prepared dataset ``<workspace>/data/<name>/`` (layout: ``layout.py``).
 
-    Re-running reuses every item whose audio, text and settings are unchanged. ``strict`` raises one
-    :class:`DataValidationError` listing all rejected items (after writing quarantine.jsonl); otherwise they are
-    quarantined and the rest is exported. ``read == kept + rejected`` always holds (checked). ``max_items`` > 0
-    reads only that many source rows, spread evenly over the source (every speaker and archive keeps a share).
+    The new version is built in ``data/.<name>.partial/`` and swapped in only when complete, so a failed run
+    (an empty or all-rejected source, strict mode, a crash, a kill) leaves the earlier version as it was.
+    Re-running reuses every item whose audio, text and settings are unchanged, including items an interrupted
+    run finished. ``strict`` raises one :class:`DataValidationError` listing all rejected items (after writing
+    the new quarantine.jsonl, named in the message); otherwise they are quarantined and the rest is exported.
+    ``read == kept + rejected`` always holds (checked). ``max_items`` > 0 reads only that many source rows,
+    spread evenly over the source (every speaker and archive keeps a share).
     """
     t0 = time.perf_counter()
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     cfg = clean or CleanConfig()
-    paths = DatasetPaths.in_workspace(name, ws)
-    paths.root.mkdir(parents=True, exist_ok=True)
-    paths.complete_marker.unlink(missing_ok=True)  # from here on the folder is partial
-    cache_dir = paths.root / ".items"
-    cache_dir.mkdir(exist_ok=True)
+    final = DatasetPaths.in_workspace(name, ws).root
+    final.parent.mkdir(parents=True, exist_ok=True)
+    _recover(final)
+    unchanged = f"\nThe dataset prepared earlier, {final}, is unchanged." if (final / "PREPARED.json").is_file() else ""
 
     utts = read_source(source, language, format=format, **(reader_options or {}))
     in_source = len(utts)
+    if not utts:
+        raise DataValidationError(f"{name}: the source {source} (format {format}) has no rows, so nothing was "
+                                  f"prepared. Point it at the corpus itself (the unzipped folder, the manifest or "
+                                  f"TSV that lists the clips) and check that file is not empty.{unchanged}")
     utts = select_items(utts, max_items)
     read = len(utts)
+    stage, _ = _versions(final)
+    paths = DatasetPaths(stage)  # the new version is built aside and swapped in when complete
+    stage.mkdir(exist_ok=True)
+    cache_file = stage / ITEM_CACHE
+    cache = _ItemCache(final / ITEM_CACHE, cache_file)
     seen: set[str] = set()
     records: list[dict[str, Any] | None] = []
-    todo: list[tuple[int, str, Utterance]] = []
+    keys: list[str | None] = []
+    todo: list[int] = []
     reused = 0
     for utt in utts:
         if utt.id in seen:
             records.append({"status": "rejected", **rejection(utt.id, utt.source, "duplicate_id",
                                                               "an earlier row has the same id")})
+            keys.append(None)
             continue
         seen.add(utt.id)
         key = item_key(utt, cfg)
-        rec = _cached(cache_dir, key, paths.root)
-        if rec is not None:
+        keys.append(key)
+        rec = dict(cache.records[key]) if key in cache.records else None
+        if rec is not None and (rec.get("status") != "kept" or _link_outputs(rec, stage, final)):
             reused += 1
             rec["source"] = utt.source
             records.append(rec)
         else:
             records.append(None)
-            todo.append((len(records) - 1, key, utt))
-    fresh, timings = process_items([u for _, _, u in todo], cfg, paths.root, workers=workers, desc=f"clean {name}")
-    for (pos, key, _), rec in zip(todo, fresh, strict=True):
+            todo.append(len(records) - 1)
+    with _ItemCache.open_for_append(cache_file) as log:
+        def done(i: int, rec: dict[str, Any]) -> None:
+            log.write(_ItemCache.line(keys[todo[i]], rec))
+            log.flush()
+
+        fresh, timings = process_items([utts[pos] for pos in todo], cfg, stage, workers=workers,
+                                       desc=f"clean {name}", on_result=done)
+    for pos, rec in zip(todo, fresh, strict=True):
         records[pos] = rec
-        tmp = cache_dir / f"{key}.json.part"
-        tmp.write_text(json.dumps(rec, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, cache_dir / f"{key}.json")
+    # compacted: exactly this run's items (the complete version's cache is replaced with it at the swap)
+    write_jsonl(cache_file, [{"key": k, "record": r} for k, r in zip(keys, records, strict=True) if k])
 
     kept = [r for r in records if r["status"] == "kept"]
     rejected = [{k: v for k, v in r.items() if k != "status"} for r in records if r["status"] == "rejected"]
     if read != len(kept) + len(rejected):
         raise AssertionError(f"counts do not reconcile: read {read} != kept {len(kept)} + rejected {len(rejected)}")
     write_jsonl(paths.quarantine, rejected)
+    if not kept:
+        raise DataValidationError(f"{name}: nothing usable in {source}: {summary(rejected, read=read, kept=0)}\n"
+                                  f"Full list: {paths.quarantine}{unchanged}")
     if strict and rejected:
         raise DataValidationError(f"{name}: strict mode, {summary(rejected, read=read, kept=len(kept))}\n"
-                                  f"Full list: {paths.quarantine}")
+                                  f"Full list: {paths.quarantine}{unchanged}")
 
     split_of = assign_splits([r["id"] for r in kept], [r["speaker"] for r in kept], fractions=split_fractions,
                              speaker_disjoint=speaker_disjoint, salt=split_salt)
@@ -179,7 +305,7 @@ def prepare(source: str | os.PathLike, name: str, language: str, *, workspace: W
     if cfg.annotate:
         describe(kept, bin_edges, speaker_names)
     kept.sort(key=lambda r: r["id"])
-    _remove_stale_wavs(paths.root, kept)
+    _remove_stale_wavs(stage, kept)
     write_jsonl(paths.manifest, kept)
     for step in tqdm(exports, desc=f"export {name}", leave=False):
         {"parler": export_parler, "ljspeech": export_ljspeech, "pocket": export_pocket}[step](paths, kept)
@@ -197,5 +323,7 @@ def prepare(source: str | os.PathLike, name: str, language: str, *, workspace: W
     tmp = paths.complete_marker.with_name("PREPARED.json.part")
     tmp.write_text(json.dumps(marker, indent=1), encoding="utf-8")
     os.replace(tmp, paths.complete_marker)
+    _swap_in(final)
+    paths = DatasetPaths(final)
     return PrepareResult(paths, stats, kept, rejected, reused=reused, processed=len(todo), seconds=seconds,
                          timings=timings)

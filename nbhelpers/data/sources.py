@@ -4,8 +4,9 @@ speaker, language, declared duration, where it came from). A row that cannot eve
 
 from __future__ import annotations
 
-import csv
+import codecs
 import json
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -13,9 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from .audio import AUDIO_EXTENSIONS
+from .text import SCRIPTS
+from .validate import SourceError
 
 FORMATS = ("ljspeech", "openslr", "common_voice", "hf", "folder", "json")
 _SPEAKER_ID = re.compile(r"^(?P<speaker>[a-z]{2,3}(?P<gender>[fm])_\d+)_")
+_BLANK = " \t\r\n\x0b\x0c"  # what counts as an empty line (ASCII whitespace only)
 
 
 @dataclass
@@ -51,16 +55,52 @@ def speaker_from_id(utt_id: str, default: str) -> tuple[str, str | None]:
     return m.group("speaker"), {"f": "female", "m": "male"}[m.group("gender")]
 
 
+def is_file(path: str | os.PathLike) -> bool:
+    """``Path.is_file`` that also says False for names no file can have (too long, NUL bytes, bad types)."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError, TypeError):
+        return False
+
+
 def find_audio(folder: Path, stem: str) -> Path | None:
     """``folder/stem.<any audio extension>`` (or ``stem`` itself when it already has an extension)."""
     direct = folder / stem
-    if direct.suffix.lower() in AUDIO_EXTENSIONS and direct.is_file():
+    if direct.suffix.lower() in AUDIO_EXTENSIONS and is_file(direct):
         return direct
     for ext in AUDIO_EXTENSIONS:
         candidate = folder / f"{stem}{ext}"
-        if candidate.is_file():
+        if is_file(candidate):
             return candidate
     return None
+
+
+def text_lines(path: Path) -> list[tuple[int, str, str | None]]:
+    """The non-empty lines of a text file as (1-based line number, text, problem): a line that is not valid
+    UTF-8 comes back with its bad bytes escaped and a problem (it becomes a quarantined row, not a crash).
+    UTF-8 and UTF-16 byte-order marks are honoured; lines are split at ``\\n`` only, so numbers match an editor's."""
+    data = path.read_bytes()
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            lines = [(line, None) for line in data.decode("utf-16").split("\n")]
+        except UnicodeDecodeError as err:
+            raise SourceError(f"{path}: starts with a UTF-16 byte-order mark but is not valid UTF-16 ({err.reason} "
+                              f"at byte {err.start}); save it as UTF-8") from None
+    else:
+        lines = []
+        for raw in data.removeprefix(codecs.BOM_UTF8).split(b"\n"):
+            try:
+                lines.append((raw.decode("utf-8"), None))
+            except UnicodeDecodeError as err:
+                lines.append((raw.decode("utf-8", "backslashreplace"),
+                              f"invalid UTF-8 at byte {err.start} of the line: {raw[:80]!r}"))
+    return [(n, line.rstrip("\r"), problem) for n, (line, problem) in enumerate(lines, start=1)
+            if line.strip(_BLANK) or problem]
+
+
+def _bad_encoding(utt_id: str, row: int, language: str, where: str, problem: str) -> Utterance:
+    return Utterance(id=utt_id.strip() or f"row{row}", text="", language=language, source=where,
+                     problem="bad_encoding", detail=problem)
 
 
 def _missing(utt: Utterance, folder: Path, stem: str) -> Utterance:
@@ -82,11 +122,12 @@ def read_ljspeech(root: str | os.PathLike, language: str, *, metadata: str = "me
         raise FileNotFoundError(f"{meta} does not exist: an LJSpeech folder needs {metadata} (id|text|normalized)")
     default = speaker or root.name
     out = []
-    for row, line in enumerate(meta.read_text(encoding="utf-8-sig").splitlines(), start=1):
-        if not line.strip():
-            continue
+    for row, line, problem in text_lines(meta):
         cols = line.split("|")
         where = f"{meta}:{row}"
+        if problem:
+            out.append(_bad_encoding(cols[0], row, language, where, problem))
+            continue
         if len(cols) < 2:
             out.append(Utterance(id=cols[0].strip() or f"row{row}", text="", language=language, source=where,
                                  problem="malformed_row", detail="expected id|text|normalized"))
@@ -114,20 +155,22 @@ def read_openslr(root: str | os.PathLike, language: str) -> list[Utterance]:
     out = []
     for index in indexes:
         wav_dir = index.parent / "wavs" if (index.parent / "wavs").is_dir() else index.parent
-        for row, line in enumerate(index.read_text(encoding="utf-8-sig").splitlines(), start=1):
-            if not line.strip():
-                continue
-            cols = [c.strip() for c in line.split("\t")]
-            texts = [c for c in cols[1:] if c]
+        for row, line, problem in text_lines(index):
+            utt_id, _, rest = line.partition("\t")
+            utt_id = utt_id.strip()
+            text = " ".join(c.strip() for c in rest.split("\t") if c.strip())  # every field after the id
             where = f"{index}:{row}"
-            if not texts:
-                out.append(Utterance(id=cols[0] or f"row{row}", text="", language=language, source=where,
+            if problem:
+                out.append(_bad_encoding(utt_id, row, language, where, problem))
+                continue
+            if not (text and utt_id):
+                out.append(Utterance(id=utt_id or f"row{row}", text="", language=language, source=where,
                                      problem="malformed_row", detail="expected <file id>\\t<text>"))
                 continue
-            spk, gender = speaker_from_id(cols[0], index.parent.name)
-            utt = Utterance(id=cols[0], text=texts[-1], language=language, speaker=spk, gender=gender, source=where)
-            path = find_audio(wav_dir, cols[0])
-            out.append(_missing(utt, wav_dir, cols[0]) if path is None else _with_path(utt, path))
+            spk, gender = speaker_from_id(utt_id, index.parent.name)
+            utt = Utterance(id=utt_id, text=text, language=language, speaker=spk, gender=gender, source=where)
+            path = find_audio(wav_dir, utt_id)
+            out.append(_missing(utt, wav_dir, utt_id) if path is None else _with_path(utt, path))
     return out
 
 
@@ -139,58 +182,113 @@ def read_common_voice(root: str | os.PathLike, language: str, *, tsv: str = "val
     if not table.is_file():
         raise FileNotFoundError(f"{table} does not exist: choose one of "
                                 f"{', '.join(p.name for p in root.glob('*.tsv')) or 'no .tsv files found'}")
+    lines = text_lines(table)
+    header = lines[0][1].split("\t") if lines and not lines[0][2] else []
+    missing_cols = {"path", "sentence"} - set(header)
+    if missing_cols:
+        raise SourceError(f"{table}:{lines[0][0] if lines else 1}: missing column(s) {', '.join(sorted(missing_cols))} "
+                          f"in the header (or it is not UTF-8 text); a Common Voice TSV starts with a tab-separated "
+                          f"header naming path, sentence, client_id")
+    need = max(header.index("path"), header.index("sentence")) + 1
     out = []
-    with table.open(encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        missing_cols = {"path", "sentence"} - set(reader.fieldnames or [])
-        if missing_cols:
-            raise ValueError(f"{table}: missing column(s) {', '.join(sorted(missing_cols))}; a Common Voice TSV "
-                             f"has path, sentence, client_id")
-        for row, rec in enumerate(reader, start=2):
-            name = (rec.get("path") or "").strip()
-            utt_id = Path(name).stem or f"row{row}"
-            client = (rec.get("client_id") or "unknown").strip()
-            gender = normalize_gender(rec.get("gender"))
-            utt = Utterance(id=utt_id, text=(rec.get("sentence") or "").strip(), language=language,
-                            speaker=f"cv_{client[:12]}", gender=gender, source=f"{table}:{row}")
-            path = find_audio(root / "clips", name)
-            out.append(_missing(utt, root / "clips", name) if path is None else _with_path(utt, path))
+    for row, line, problem in lines[1:]:
+        fields = line.split("\t")
+        rec = dict(zip(header, fields, strict=False))
+        name = (rec.get("path") or "").strip()
+        where = f"{table}:{row}"
+        if problem:
+            out.append(_bad_encoding(Path(name).stem, row, language, where, problem))
+            continue
+        if not need <= len(fields) <= len(header):
+            out.append(Utterance(id=Path(name).stem or f"row{row}", text="", language=language, source=where,
+                                 problem="malformed_row", detail=f"{len(fields)} tab-separated fields, the header "
+                                                                 f"has {len(header)}"))
+            continue
+        client = (rec.get("client_id") or "").strip() or "unknown"
+        utt = Utterance(id=Path(name).stem or f"row{row}", text=(rec.get("sentence") or "").strip(),
+                        language=language, speaker=f"cv_{client[:12]}", gender=normalize_gender(rec.get("gender")),
+                        source=where)
+        path = find_audio(root / "clips", name)
+        out.append(_missing(utt, root / "clips", name) if path is None else _with_path(utt, path))
     return out
 
 
 def read_json_manifest(path: str | os.PathLike, language: str) -> list[Utterance]:
-    """JSON manifest ``[{"audio_path", "text", "language", "duration"}, ...]`` (also JSON lines); relative
-    audio paths are relative to the manifest file."""
+    """JSON manifest ``[{"audio_path", "text", "language", "duration"}, ...]`` or JSON lines (one object a line:
+    a bad line costs only its row); relative audio paths are relative to the manifest file."""
     path = Path(path)
-    raw = path.read_text(encoding="utf-8")
-    try:
-        items = json.loads(raw)
-    except json.JSONDecodeError:
-        items = [json.loads(line) for line in raw.splitlines() if line.strip()]
-    if not isinstance(items, list):
-        raise ValueError(f"{path}: expected a JSON list of objects with audio_path and text")
+    lines = text_lines(path)
+    if lines and lines[0][1].lstrip(_BLANK).startswith("["):  # one JSON document
+        bad = next(((n, problem) for n, _, problem in lines if problem), None)
+        if bad:
+            raise SourceError(f"{path}:{bad[0]}: {bad[1]}; save the file as UTF-8")
+        numbered = dict((n, line) for n, line, _ in lines)
+        text = "\n".join(numbered.get(n, "") for n in range(1, max(numbered) + 1))
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise SourceError(f"{path}:{err.lineno}:{err.colno}: not valid JSON ({err.msg}); fix it there, or write "
+                              f"one JSON object per line (JSON lines) so that a bad line costs only its row") from None
+        if not isinstance(items, list):
+            raise SourceError(f"{path}: expected a JSON list of objects with audio_path and text")
+        return [_manifest_item(item, f"{path}[{i}]", f"row{i}", path, language) for i, item in enumerate(items)]
     out = []
-    for row, item in enumerate(items):
-        where = f"{path}[{row}]"
-        if not isinstance(item, dict) or "audio_path" not in item or "text" not in item:
-            out.append(Utterance(id=f"row{row}", text="", language=language, source=where, problem="malformed_row",
-                                 detail="each entry needs audio_path and text"))
+    for row, line, problem in lines:
+        where = f"{path}:{row}"
+        if problem:
+            out.append(_bad_encoding(f"row{row}", row, language, where, problem))
             continue
-        audio = Path(item["audio_path"])
-        audio = audio if audio.is_absolute() else path.parent / audio
-        utt_id = str(item.get("id") or audio.stem)
-        spk, gender = speaker_from_id(utt_id, str(item.get("speaker") or path.stem))
-        if item.get("speaker"):
-            spk = str(item["speaker"])
-        utt = Utterance(id=utt_id, text=str(item["text"]), language=item.get("language") or language, speaker=spk,
-                        gender=normalize_gender(item.get("gender")) or gender, duration=item.get("duration"),
-                        source=where)
-        if audio.is_file():
-            out.append(_with_path(utt, audio))
-        else:
-            utt.problem, utt.detail = "missing_audio", f"{audio} does not exist"
-            out.append(utt)
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as err:
+            out.append(Utterance(id=f"row{row}", text="", language=language, source=where, problem="malformed_row",
+                                 detail=f"not valid JSON ({err.msg} at column {err.colno}): {line[:60]!r}"))
+            continue
+        out.append(_manifest_item(item, where, f"row{row}", path, language))
     return out
+
+
+def _manifest_item(item: Any, where: str, row_id: str, manifest: Path, language: str) -> Utterance:
+    """One manifest entry as an Utterance; a field of the wrong type makes it a malformed_row naming the field."""
+    problem = None
+    if not isinstance(item, dict):
+        problem = f"expected an object with audio_path and text, got {type(item).__name__}"
+    elif not isinstance(item.get("audio_path"), str) or not item["audio_path"].strip():
+        problem = f"audio_path must be a file path (a string), got {item.get('audio_path')!r}"[:200]
+    elif not isinstance(item.get("text"), str):
+        problem = f"text must be a string, got {item.get('text')!r}"[:200]
+    elif item.get("language") is not None and not (isinstance(item["language"], str) and item["language"] in SCRIPTS):
+        problem = f"language must be one of {', '.join(SCRIPTS)}, got {item.get('language')!r}"[:200]
+    elif item.get("duration") is not None and not _seconds(item["duration"]):
+        problem = f"duration must be a positive number of seconds, got {item['duration']!r}"[:200]
+    if problem:
+        utt_id = str(item.get("id") or row_id) if isinstance(item, dict) else row_id
+        return Utterance(id=utt_id, text="", language=language, source=where, problem="malformed_row",
+                         detail=problem)
+    audio = Path(item["audio_path"])
+    audio = audio if audio.is_absolute() else manifest.parent / audio
+    utt_id = str(item.get("id") or audio.stem)
+    spk, gender = speaker_from_id(utt_id, str(item.get("speaker") or manifest.stem))
+    if item.get("speaker"):
+        spk = str(item["speaker"])
+    duration = item.get("duration")
+    utt = Utterance(id=utt_id, text=item["text"], language=item.get("language") or language, speaker=spk,
+                    gender=normalize_gender(item.get("gender")) or gender,
+                    duration=None if duration is None else float(duration), source=where)
+    if is_file(audio):
+        return _with_path(utt, audio)
+    utt.problem, utt.detail = "missing_audio", f"{str(audio)[:300]} does not exist"
+    return utt
+
+
+def _seconds(value: Any) -> bool:
+    """Whether a declared duration is a usable positive, finite number of seconds (numbers or numeric strings)."""
+    if isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value)) and float(value) > 0
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 def read_folder(root: str | os.PathLike, language: str, *, transcripts: str | None = None) -> list[Utterance]:
@@ -202,13 +300,14 @@ def read_folder(root: str | os.PathLike, language: str, *, transcripts: str | No
     out = []
     if table is not None:
         table = table if table.is_absolute() else root / table
-        for row, line in enumerate(table.read_text(encoding="utf-8-sig").splitlines(), start=1):
-            if not line.strip():
-                continue
+        for row, line, problem in text_lines(table):
             sep = "\t" if "\t" in line else "|" if "|" in line else ","
             name, _, text = line.partition(sep)
             name = name.strip()
             where = f"{table}:{row}"
+            if problem:
+                out.append(_bad_encoding(Path(name).stem, row, language, where, problem))
+                continue
             if not text.strip():
                 out.append(Utterance(id=Path(name).stem or f"row{row}", text="", language=language, source=where,
                                      problem="empty_text", detail="no transcript after the file name"))
@@ -230,7 +329,11 @@ def read_folder(root: str | os.PathLike, language: str, *, transcripts: str | No
         if side is None:
             utt.problem, utt.detail = "empty_text", f"no {clip.stem}.txt or .lab transcript beside the clip"
         else:
-            utt.text = side.read_text(encoding="utf-8-sig").strip()
+            raw = side.read_bytes().removeprefix(codecs.BOM_UTF8)
+            try:
+                utt.text = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as err:
+                utt.problem, utt.detail = "bad_encoding", f"{side}: invalid UTF-8 at byte {err.start}: {raw[:80]!r}"
         out.append(utt)
     return out
 
@@ -249,15 +352,12 @@ def read_hf(source: str, language: str, *, columns: dict[str, str] | None = None
             raise RuntimeError(f"{source}: hub downloads are disabled in this profile (no internet here); use a "
                                f"local folder, parquet files or a profile with allow_hub = true")
         ds = datasets.load_dataset(source[3:], config, split=split or "train")
-    elif str(source).endswith(".parquet") or Path(source).is_dir() and not any(
-            (Path(source) / n).is_file() for n in ("dataset_dict.json", "state.json")) and list(
-            Path(source).glob("*.parquet")):
-        files = [str(source)] if str(source).endswith(".parquet") else sorted(map(str, Path(source).glob("*.parquet")))
-        ds = datasets.load_dataset("parquet", data_files=files, split="train")
     else:
-        ds = datasets.load_from_disk(str(source))
-        if isinstance(ds, datasets.DatasetDict):
-            ds = datasets.concatenate_datasets([ds[k] for k in ([split] if split else list(ds))])
+        try:
+            ds = _load_local_hf(source, split)
+        except Exception as err:  # any damage in someone else's format: one error naming the folder and cause
+            raise SourceError(f"{source}: cannot be loaded as a Hugging Face dataset ({type(err).__name__}: "
+                              f"{str(err)[:300]}); save it again with save_to_disk, or as parquet") from err
     missing = [cols[k] for k in ("audio", "text") if cols[k] not in ds.column_names]
     if missing:
         raise ValueError(f"{source}: column(s) {missing} not found; columns are {ds.column_names}. Pass a mapping, "
@@ -270,19 +370,41 @@ def read_hf(source: str, language: str, *, columns: dict[str, str] | None = None
         utt_id = str(rec.get(cols["id"]) or f"{Path(str(source)).name.replace(':', '_')}_{row:06d}")
         spk_default = str(rec.get(cols["speaker"]) or "speaker0")
         spk, gender = speaker_from_id(utt_id, spk_default)
-        utt = Utterance(id=utt_id, text=str(rec.get(cols["text"]) or ""), language=language, speaker=spk,
+        text = rec.get(cols["text"])
+        utt = Utterance(id=utt_id, text="", language=language, speaker=spk,
                         gender=normalize_gender(rec.get(cols["gender"])) or gender, source=where)
+        try:
+            utt.text = text.decode("utf-8") if isinstance(text, bytes) else str(text or "")
+        except UnicodeDecodeError as err:
+            utt.problem, utt.detail = "bad_encoding", f"text: invalid UTF-8 at byte {err.start}: {text[:80]!r}"
+            out.append(utt)
+            continue
         audio = rec[cols["audio"]]
         if isinstance(audio, dict) and audio.get("bytes"):
             utt.audio_bytes = audio["bytes"]
-        elif isinstance(audio, dict) and audio.get("path") and Path(audio["path"]).is_file():
+        elif isinstance(audio, dict) and audio.get("path") and is_file(audio["path"]):
             utt.audio_path = audio["path"]
-        elif isinstance(audio, str) and Path(audio).is_file():
+        elif isinstance(audio, str) and is_file(audio):
             utt.audio_path = audio
         else:
             utt.problem, utt.detail = "missing_audio", f"row has no audio bytes or readable path ({str(audio)[:80]})"
         out.append(utt)
     return out
+
+
+def _load_local_hf(source: str, split: str | None) -> Any:
+    """A local parquet file, a folder of parquet files or a ``save_to_disk`` folder as one ``datasets.Dataset``."""
+    import datasets
+
+    folder = Path(source)
+    if str(source).endswith(".parquet") or folder.is_dir() and not any(
+            (folder / n).is_file() for n in ("dataset_dict.json", "state.json")) and list(folder.glob("*.parquet")):
+        files = [str(source)] if str(source).endswith(".parquet") else sorted(map(str, folder.glob("*.parquet")))
+        return datasets.load_dataset("parquet", data_files=files, split="train")
+    ds = datasets.load_from_disk(str(source))
+    if isinstance(ds, datasets.DatasetDict):
+        ds = datasets.concatenate_datasets([ds[k] for k in ([split] if split else list(ds))])
+    return ds
 
 
 def detect_format(path: str | os.PathLike) -> str:

@@ -20,12 +20,22 @@ FIXES = {
     "text_audio_mismatch": "Speaking rate is implausible for the transcript length: the audio and text probably "
                            "belong to different rows.",
     "duration_mismatch": "The declared duration differs from the audio: the manifest points at the wrong file.",
+    "bad_encoding": "The line is not valid UTF-8 text: save the file as UTF-8 (e.g. `iconv -f <its encoding> -t "
+                    "utf-8 in.tsv > out.tsv`) or retype the damaged line.",
+    "invalid_samples": "The audio holds NaN or infinite sample values (a broken float export): re-export it from "
+                       "the original recording, e.g. as 16-bit PCM WAV.",
+    "processing_error": "Cleaning this item failed unexpectedly: the detail names the error; re-export the audio, "
+                        "and report it as a bug (with the file) if it persists.",
 }
 REASONS = tuple(FIXES)
 
 
 class DataValidationError(ValueError):
-    """Strict mode: one error listing every rejected item by reason."""
+    """Strict mode, or nothing usable in a source: one error listing every rejected item by reason."""
+
+
+class SourceError(ValueError):
+    """A source file that is unusable as a whole (not text, not JSON, no header): one error naming the file."""
 
 
 def rejection(item_id: str, source: str, reason: str, detail: str = "") -> dict[str, Any]:

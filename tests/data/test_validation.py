@@ -53,9 +53,34 @@ def _broken(reason, root, make_speech, write_audio):
     elif reason == "duration_mismatch":
         write_audio(wav, sp, 22050)
         entry["duration"] = 30.0
+    elif reason == "bad_encoding":  # a manifest line that is not UTF-8
+        return [json.dumps(entry, ensure_ascii=False).encode().replace(b"wavs", b"wa\xffvs")]
+    elif reason == "invalid_samples":
+        write_audio(wav, np.where(np.arange(len(sp)) == 5000, np.nan, sp), 22050, subtype="FLOAT")
+    elif reason == "processing_error":  # an unexpected error inside cleaning (see _fail_on_marker)
+        write_audio(wav, sp, 22050)
+        entry["text"] = GOOD[0] + FAIL_MARKER
     else:
         raise AssertionError(f"no fixture for {reason}")
     return [entry]
+
+
+FAIL_MARKER = " \u2731"
+
+
+@pytest.fixture(autouse=True)
+def _fail_on_marker(monkeypatch):
+    """Text normalisation raises for FAIL_MARKER: stands in for a bug or an exotic input cleaning trips over."""
+    import nbhelpers.data.clean as clean
+
+    real = clean.normalize_text
+
+    def normalize(text, language):
+        if FAIL_MARKER in text:
+            raise RuntimeError("injected failure")
+        return real(text, language)
+
+    monkeypatch.setattr(clean, "normalize_text", normalize)
 
 
 def _corpus(tmp_path, make_speech, write_audio, reasons):
@@ -66,7 +91,8 @@ def _corpus(tmp_path, make_speech, write_audio, reasons):
         items.append({"id": f"good_{i}", "audio_path": f"wavs/good_{i}.wav", "text": text, "language": "kn"})
     for reason in reasons:
         items += _broken(reason, root, make_speech, write_audio)
-    (root / "manifest.json").write_text(json.dumps(items, ensure_ascii=False), encoding="utf-8")
+    lines = [i if isinstance(i, bytes) else json.dumps(i, ensure_ascii=False).encode() for i in items]
+    (root / "manifest.json").write_bytes(b"\n".join(lines) + b"\n")  # JSON lines: a bad line costs only its row
     return root / "manifest.json", items
 
 
@@ -100,8 +126,9 @@ def test_strict_mode_raises_one_summary(tmp_path, make_speech, write_audio):
     assert "3 of 5 items rejected" in message
     for reason in ("silent", "wrong_script", "missing_audio"):
         assert reason in message
-    ds = tmp_path / "ws" / "data" / "s"
-    assert (ds / "quarantine.jsonl").is_file() and not (ds / "PREPARED.json").exists()
+    quarantine = message.split("Full list: ")[1].split("\n")[0]
+    assert quarantine.endswith("quarantine.jsonl") and len(open(quarantine).readlines()) == 3
+    assert not (tmp_path / "ws" / "data" / "s" / "PREPARED.json").exists()
 
 
 def test_rerun_is_incremental(tmp_path, make_speech, write_audio):

@@ -11,7 +11,7 @@ Examples:
   python -m nbhelpers.vits train --profile smoke --no-finish     # one session; then:
   python -m nbhelpers.vits train --profile smoke --no-finish --resume-session   # smoke: a second session
   python -m nbhelpers.vits finish --profile smoke                # publish the newest session's best model
-  python -m nbhelpers.vits synth --text "আমার সোনার বাংলা" --out a.wav [--backend onnx-int8]
+  python -m nbhelpers.vits synth --text "আমার সোনার বাংলা" --out a.wav [--backend auto|torch|onnx|onnx-int8]
   python -m nbhelpers.vits quantize [--bundle DIR]               # add model.int8.onnx to a published bundle
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..cli import add_stage_arguments, parse_overrides
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -81,8 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     sy.add_argument("--bundle", type=Path, help="bundle folder (default: newest under <workspace>/vits/model)")
     sy.add_argument("--text", required=True)
     sy.add_argument("--out", type=Path, required=True)
-    sy.add_argument("--backend", choices=BACKENDS, default="torch",
-                    help="torch (weight norm folded), onnx (fp32 ONNX Runtime) or onnx-int8 (model.int8.onnx)")
+    sy.add_argument("--backend", choices=BACKENDS, default="auto",
+                    help="auto (default: the fastest backend whose check passed when the bundle was published), torch "
+                         "(weight norm folded), onnx (fp32 ONNX Runtime) or onnx-int8 (model.int8.onnx)")
     sy.add_argument("--onnx", action="store_const", const="onnx", dest="backend", help="same as --backend onnx")
     qu = sub.add_parser("quantize", help="add the int8 ONNX variant (model.int8.onnx) to a published bundle")
     add_stage_arguments(qu)
@@ -199,8 +200,9 @@ def _bundle_command(args: argparse.Namespace, ws) -> int:
     """synth or quantize on the given bundle, or the newest published one."""
     import soundfile as sf
 
+    from ..records import read_records
     from .config import SAMPLE_RATE, load_coqui_config
-    from .export import OnnxVits, fold_weight_norm, latest_bundle, load_model, onnx_file, synthesize
+    from .export import OnnxVits, fastest_backend, fold_weight_norm, latest_bundle, load_model, onnx_file, synthesize
 
     bundle = args.bundle or latest_bundle(ws)
     if bundle is None:
@@ -212,16 +214,18 @@ def _bundle_command(args: argparse.Namespace, ws) -> int:
 
             print(f"wrote {quantize_bundle(bundle)}")
             return 0
-        if args.backend == "torch":
+        backend, why = (fastest_backend(bundle, read_records(ws)) if args.backend == "auto"
+                        else (args.backend, "chosen with --backend"))
+        if backend == "torch":
             audio = synthesize(fold_weight_norm(load_model(bundle / "model.pth")), args.text)
         else:
-            path = onnx_file(bundle, "int8" if args.backend == "onnx-int8" else "fp32")
+            path = onnx_file(bundle, "int8" if backend == "onnx-int8" else "fp32")
             audio = OnnxVits(path, load_coqui_config(bundle / "config.json")).synthesize(args.text)
     except FileNotFoundError as e:
         print(e, file=sys.stderr)
         return 2
     sf.write(args.out, audio, SAMPLE_RATE)
-    print(f"wrote {args.out} ({len(audio) / SAMPLE_RATE:.2f} s) from {bundle} ({args.backend})")
+    print(f"wrote {args.out} ({len(audio) / SAMPLE_RATE:.2f} s) from {bundle} with {backend}: {why}")
     return 0
 
 

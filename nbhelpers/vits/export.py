@@ -193,6 +193,29 @@ def onnx_file(bundle: str | Path, variant: str = "fp32") -> Path:
     return path
 
 
+def fastest_backend(bundle: str | Path, records: list[dict[str, Any]]) -> tuple[str, str]:
+    """The CPU backend to speak with, and why: among PyTorch and the bundle's ONNX models whose check passed when
+    stage 04 published the bundle (its record's ``onnx_vs_pytorch`` / ``int8_vs_fp32``), the one stage 04 timed
+    fastest; PyTorch when nothing else is verified."""
+    bundle = Path(bundle).resolve()
+    rec = next((r for r in reversed(records) if r.get("stage") == "04_vits_bangla_finetune"
+                and r.get("outputs", {}).get("bundle") and Path(r["outputs"]["bundle"]).resolve() == bundle), None)
+    if rec is None:
+        return "torch", "no stage-04 record checked this bundle's ONNX models"
+    m = rec.get("metrics", {})
+    speed = {"torch": 1.0}
+    if (bundle / ONNX_FILES["fp32"]).is_file() and m.get("onnx_vs_pytorch", {}).get("ok") and m.get("onnx_speedup"):
+        speed["onnx"] = float(m["onnx_speedup"])
+        if ((bundle / ONNX_FILES["int8"]).is_file() and m.get("int8_vs_fp32", {}).get("ok")
+                and m.get("onnx_int8_speedup")):
+            speed["onnx-int8"] = float(m["onnx_int8_speedup"])
+    best = max(speed, key=speed.get)
+    if best == "torch":
+        return best, "no ONNX model of this bundle passed its check and ran faster than PyTorch"
+    return best, (f"passed its check when published and ran {speed[best]:.2f}x PyTorch's speed on CPU "
+                  f"(stage 04's timing)")
+
+
 def compare_backends(model: Any, onnx: OnnxVits, texts: tuple[str, ...] = TEST_SENTENCES,
                      tolerance: float = 1e-3) -> dict[str, Any]:
     """Deterministic PyTorch vs ONNX Runtime audio for the same texts: lengths must match and the largest

@@ -13,6 +13,7 @@ from TTS.tts.models.vits import Vits
 
 from nbhelpers.paths import PROJECT_ROOT, Workspace
 from nbhelpers.profiles import load_profile
+from nbhelpers.records import append_stage_record
 from nbhelpers.vits.__main__ import main
 from nbhelpers.vits.config import build_config
 from nbhelpers.vits.export import publish_bundle
@@ -53,3 +54,16 @@ def test_synth_backends_and_quantize_command(tmp_path, capsys):
         assert sr == 22050 and len(audio) > 2205
         lengths.add(len(audio))
     assert len(lengths) == 1, lengths
+    capsys.readouterr()
+    assert main(["synth", *common, "--out", str(tmp_path / "auto.wav")]) == 0  # auto, nothing checked yet: torch
+    assert "with torch: no stage-04 record checked" in capsys.readouterr().out
+    checks = {"onnx_vs_pytorch": {"ok": True}, "int8_vs_fp32": {"ok": True}, "onnx_speedup": 1.6,
+              "onnx_int8_speedup": 2.1}
+    append_stage_record("04_vits_bangla_finetune", profile="smoke", workspace=ws, outputs={"bundle": bundle},
+                        metrics=checks)
+    assert main(["synth", *common, "--out", str(tmp_path / "auto.wav")]) == 0
+    assert "with onnx-int8: passed its check when published and ran 2.10x" in capsys.readouterr().out
+    append_stage_record("04_vits_bangla_finetune", profile="smoke", workspace=ws, outputs={"bundle": bundle},
+                        metrics={**checks, "int8_vs_fp32": {"ok": False}})
+    assert main(["synth", *common, "--out", str(tmp_path / "auto.wav")]) == 0
+    assert "with onnx: passed its check" in capsys.readouterr().out  # the int8 model failed its check

@@ -12,13 +12,17 @@ at the 3rd file deleted once an export folder is being removed).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import importlib
 import os
 import re
 import runpy
 import signal
+import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 
 def _paths(args: tuple, kwargs: dict) -> list[str]:
@@ -43,6 +47,25 @@ def _wrap(spec: str, pattern: str, on_match) -> None:
         builtins.open = wrapper
 
 
+@contextlib.contextmanager
+def mounted(kind: str, target: Path, options: str, source: str | None = None) -> Iterator[bool]:
+    """``mount -t tmpfs -o <options>`` on ``target``, or (``source``) a bind mount remounted with ``options`` (e.g.
+    ro); yields whether mounting was permitted (the tests fall back to injecting the fault), unmounts afterwards."""
+    target.mkdir(parents=True, exist_ok=True)
+    cmd = ["mount", "-t", kind, "-o", options, kind, str(target)] if source is None else \
+        ["mount", "--bind", source, str(target)]
+    ok = subprocess.run(cmd, capture_output=True).returncode == 0
+    if ok and source is not None:  # a bind mount is made read-only by a remount
+        ok = subprocess.run(["mount", "-o", f"remount,bind,{options}", str(target)], capture_output=True).returncode == 0
+        if not ok:
+            subprocess.run(["umount", str(target)], capture_output=True)
+    try:
+        yield ok
+    finally:
+        if ok:
+            subprocess.run(["umount", "-l", str(target)], capture_output=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--at", required=True, help="MODULE:ATTR to wrap")
@@ -65,7 +88,7 @@ def main() -> None:
         if args.fault == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
         code = errno.ENOSPC if args.fault == "enospc" else errno.EROFS
-        target = (_paths(call_args, call_kwargs) or [""])[-1]
+        target = ([p for p in _paths(call_args, call_kwargs) if os.sep in p] or [""])[-1]  # not a mode like "wb"
         if code == errno.ENOSPC and target and os.path.isdir(os.path.dirname(target) or ".") and not os.path.isdir(target):
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)  # what a write out of space leaves
             os.write(fd, b"\0" * 4096)

@@ -25,12 +25,18 @@ STAGE = "07_pocket_tts_finetune"
 pytestmark = pytest.mark.slow
 
 
+def _load(name: str, path: Path):
+    """A helper module by file path (test folders are not packages)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     """tests/pocket's espeak corpus, one workspace, and an uninterrupted reference run."""
-    spec = importlib.util.spec_from_file_location("pocket_fixtures", PROJECT_ROOT / "tests" / "pocket" / "conftest.py")
-    fixtures = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fixtures)
+    fixtures = _load("pocket_fixtures", PROJECT_ROOT / "tests" / "pocket" / "conftest.py")
     root = tmp_path_factory.mktemp("rel_pocket")
     corpus = fixtures.make_pocket_corpus(root / "corpus")
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "OMP_NUM_THREADS": "1",
@@ -127,6 +133,29 @@ def test_disk_full_inside_a_checkpoint_and_inside_the_export(setup):
     assert read_records(Workspace(ws), STAGE)[-1]["status"] == "failed"
     done = [r for r in read_records(Workspace(ws), STAGE) if r["status"] == "done"][-1]
     assert Path(done["outputs"]["checkpoint"]).read_bytes() == (ws / "pocket" / "ref" / "export" / "model.pt").read_bytes()
+
+
+def test_real_full_disk_on_a_small_tmpfs_then_resume_with_space(setup):
+    """The checkpoints folder on a tmpfs that holds two checkpoints but not a third (two are kept): the save of
+    step 6 really runs out of space (torch.save then fails without an errno). Where mounting is not permitted,
+    the fault is injected instead."""
+    env, ws, corpus = setup
+    run, ckpts = "tmpfs", ws / "pocket" / "tmpfs" / "checkpoints"
+    size = sum(f.stat().st_size for f in (ws / "pocket" / "ref" / "checkpoints" / "step-000000006").rglob("*"))
+    with _load("fault_driver", DRIVER).mounted("tmpfs", ckpts, f"size={int(2.5 * size)}") as ok:
+        fault = None if ok else ["--at", "torch:save", "--match", r"\.tmp-step-000000006", "--fault", "enospc"]
+        out = train(env, ws, corpus, run, fault)
+        assert out.returncode == 1, out.stderr[-3000:]
+        message = error_line(out.stderr)
+        assert message.startswith(f"ERROR: Disk full while writing checkpoint step-000000006 to {ckpts}: "), message
+        assert "The last complete checkpoint, step-000000004 " in message
+        assert sorted(p.name for p in ckpts.iterdir()) == ["step-000000002", "step-000000004"]
+        assert read_records(Workspace(ws), STAGE)[-1]["status"] == "failed"
+        if ok:  # space freed: the same disk made larger
+            assert subprocess.run(["mount", "-o", f"remount,size={20 * size}", str(ckpts)]).returncode == 0
+        resumed = train(env, ws, corpus, run)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert_matches_reference(ws, run)
 
 
 def test_read_only_workspace_is_refused_before_training(setup, tmp_path):

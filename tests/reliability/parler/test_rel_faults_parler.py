@@ -4,7 +4,6 @@ size-limited tmpfs), a read-only workspace. Each rerun ends bit-exactly where an
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import os
@@ -26,6 +25,16 @@ SETTINGS = {"max_steps": 6, "save_every": 2, "eval_every": 0, "freeze_text_encod
             "sample_max_seconds": 0.2, "warmup_steps": 2}
 STAGE = "02_parler_finetune"
 pytestmark = pytest.mark.slow
+
+
+def _driver():
+    spec = importlib.util.spec_from_file_location("fault_driver", DRIVER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+mounted = _driver().mounted
 
 
 def _fixtures():
@@ -135,24 +144,6 @@ def test_disk_full_inside_a_checkpoint_write_stops_clearly_then_resumes_exactly(
     resumed = train(ws, data, run)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert_matches_reference(ws, run)
-
-
-@contextlib.contextmanager
-def mounted(kind: str, target: Path, options: str, source: str | None = None):
-    """``mount`` (we run as root); yields whether it worked, unmounts afterwards."""
-    target.mkdir(parents=True, exist_ok=True)
-    cmd = ["mount", "-t", kind, "-o", options, kind, str(target)] if source is None else \
-        ["mount", "--bind", source, str(target)]
-    ok = subprocess.run(cmd, capture_output=True).returncode == 0
-    if ok and source is not None:  # a bind mount is made read-only by a remount
-        ok = subprocess.run(["mount", "-o", f"remount,bind,{options}", str(target)], capture_output=True).returncode == 0
-        if not ok:
-            subprocess.run(["umount", str(target)], capture_output=True)
-    try:
-        yield ok
-    finally:
-        if ok:
-            subprocess.run(["umount", "-l", str(target)], capture_output=True)
 
 
 def test_real_full_disk_on_a_small_tmpfs_then_resume_with_space(setup):

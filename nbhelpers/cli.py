@@ -5,11 +5,47 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 
+def _number(kind: type, minimum: float, inclusive: bool) -> Callable[[str], Any]:
+    """An argparse ``type`` that parses ``kind`` and refuses values below ``minimum`` with a clear usage error."""
+    words = f"{'whole ' * (kind is int)}number {'>=' if inclusive else '>'} {minimum:g}"
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {words}") from None
+        if not (value >= minimum if inclusive else value > minimum):  # NaN compares false: refused too
+            raise argparse.ArgumentTypeError(f"{text} is out of range: give a {words}")
+        return value
+    return parse
+
+
+positive_int = _number(int, 0, inclusive=False)
+positive_float = _number(float, 0, inclusive=False)
+non_negative_int = _number(int, 0, inclusive=True)
+non_negative_float = _number(float, 0, inclusive=True)
+
+
+def _settings_error_hook(kind: type[BaseException], error: BaseException, traceback: Any) -> None:
+    """A SettingsError that ends a stage's command line prints as its message alone (it names the key, the value,
+    where it came from and the fix); anything else keeps Python's traceback."""
+    from .profiles import SettingsError
+
+    if issubclass(kind, SettingsError):
+        print(f"error: {error}", file=sys.stderr)
+    else:
+        sys.__excepthook__(kind, error, traceback)
+
+
 def add_stage_arguments(parser: argparse.ArgumentParser, *, dataset_help: str | None = None) -> None:
+    """The options every stage command shares; a settings error of the command then prints without a traceback."""
+    sys.excepthook = _settings_error_hook
     parser.add_argument("--profile", default="auto", help="smoke, kaggle-t4, colab-t4 or auto (default)")
     parser.add_argument("--workspace", type=Path, help="workspace folder (default: $TTS_WORKSPACE, /kaggle/working...)")
     if dataset_help:
@@ -18,8 +54,8 @@ def add_stage_arguments(parser: argparse.ArgumentParser, *, dataset_help: str | 
 
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stop-after", type=int, help="save and stop (resume_needed) at this step")
-    parser.add_argument("--budget-seconds", type=float, help="time budget instead of the suite profile's")
+    parser.add_argument("--stop-after", type=positive_int, help="save and stop (resume_needed) at this step")
+    parser.add_argument("--budget-seconds", type=positive_float, help="time budget instead of the suite profile's")
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:

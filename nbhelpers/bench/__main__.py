@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from ..cli import add_stage_arguments, parse_overrides
+from ..cli import add_stage_arguments, non_negative_int, parse_overrides, positive_int
 
 
 def _overrides(args: argparse.Namespace) -> dict | None:
@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
                                           "<workspace>/bench/profile/ (Chrome traces, top operators, profile.json)")
     add_stage_arguments(prof)
     prof.add_argument("--match", default="", help="profile the variants whose label contains this (default: all)")
-    prof.add_argument("--calls", type=int, default=3, help="traced syntheses per variant (after one warm-up)")
+    prof.add_argument("--calls", type=positive_int, default=3, help="traced syntheses per variant (after one warm-up)")
     prof.set_defaults(fn=_profile)
     val = sub.add_parser("validate", help="check a records.jsonl against the tts-bench/1 schema")
     val.add_argument("records")
@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     kit = sub.add_parser("listening-kit", help="build a blind listening page from a run's summary.json")
     kit.add_argument("summary")
     kit.add_argument("--out", required=True)
-    kit.add_argument("--seed", type=int, default=0)
+    kit.add_argument("--seed", type=non_negative_int, default=0)
     kit.set_defaults(fn=_kit)
     agg = sub.add_parser("aggregate", help="MOS with 95%% CI per system from returned rating CSVs")
     agg.add_argument("csv", nargs="+")

@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from ..cli import add_stage_arguments, parse_overrides
+from ..cli import add_stage_arguments, parse_overrides, positive_int
 from ..paths import StageBusyError, Workspace, stage_lock
 from .validate import DataValidationError, SourceError
 
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
                    choices=("auto", "ljspeech", "openslr", "common_voice", "hf", "folder", "json"))
     p.add_argument("--columns", default=None, help='HF column mapping as JSON, e.g. \'{"text": "sentence"}\'')
     p.add_argument("--strict", action="store_true", help="fail with one summary error if anything is rejected")
-    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--workers", type=positive_int, default=None)
 
     so = sub.add_parser("sources", help="write <workspace>/data/_report/sources.json: what prepare would read")
     add_stage_arguments(so)
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("language", choices=("kn", "bn"))
     c.add_argument("out")
     c.add_argument("--layout", default="openslr", choices=("openslr", "ljspeech"))
-    c.add_argument("--sentences", type=int, default=None)
+    c.add_argument("--sentences", type=positive_int, default=None)
     c.add_argument("--no-damage", action="store_true")
 
     s = sub.add_parser("stats", help="print stats.json of a prepared dataset")

@@ -18,7 +18,7 @@ import argparse
 import json
 import sys
 
-from ..cli import add_stage_arguments, add_training_arguments, budget_from_args, parse_overrides
+from ..cli import add_stage_arguments, add_training_arguments, budget_from_args, parse_overrides, positive_int
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,8 +26,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     m = sub.add_parser("mapping", help="which teacher layers a student of N layers copies")
-    m.add_argument("teacher_layers", type=int)
-    m.add_argument("student_layers", type=int)
+    m.add_argument("teacher_layers", type=positive_int)
+    m.add_argument("student_layers", type=positive_int)
     for name, text in (("plan", "build the initial student and print the architecture diff (no training)"),
                        ("run", "distil (or resume), export the student, compare with the teacher, record")):
         p = sub.add_parser(name, help=text)

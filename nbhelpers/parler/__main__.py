@@ -16,7 +16,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import add_stage_arguments, add_training_arguments, budget_from_args
+from ..cli import (
+    add_stage_arguments,
+    add_training_arguments,
+    budget_from_args,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 
 
 def _config(args: argparse.Namespace) -> dict:
@@ -45,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--model", help="tiny, indic, mini-v1, a hub id or a local folder (default: profile's)")
         if name in ("plan", "train"):
             p.add_argument("--mode", choices=("full", "lora", "8bit", "4bit"))
-            p.add_argument("--max-steps", type=int)
+            p.add_argument("--max-steps", type=positive_int)
         if name == "train":
             add_training_arguments(p)
         if name == "speak":
@@ -53,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--description", help="voice description (default: the profile's sample_description)")
             p.add_argument("--export", help="model folder (default: the newest parler/<run>/export)")
             p.add_argument("--out", help="WAV to write (default: <workspace>/parler/<run>/try_it/speak.wav)")
-            p.add_argument("--seed", type=int, default=0)
-            p.add_argument("--max-seconds", type=float, help="longest audio (default: 2 x sample_max_seconds)")
+            p.add_argument("--seed", type=non_negative_int, default=0)
+            p.add_argument("--max-seconds", type=positive_float, help="longest audio (default: 2 x sample_max_seconds)")
     args = parser.parse_args(argv)
 
     from ..paths import Workspace

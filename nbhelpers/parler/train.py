@@ -37,7 +37,6 @@ from .losses import codebook_cross_entropy, codebook_logits, decoder_inputs, val
 from .model import ParlerBundle, get_bundle, parameter_counts
 from .report import effective_batch, write_json
 
-MODES = ("full", "lora", "8bit", "4bit")
 STAGE = "02_parler_finetune"
 
 
@@ -280,8 +279,6 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
     from torch.utils.tensorboard import SummaryWriter
     from transformers import get_scheduler
 
-    if cfg["mode"] not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {cfg['mode']!r}")
     ws = workspace or Workspace()
     paths = RunPaths(ws.stage_dir(stage_dir), run)
     suite = load_profile("suite", cfg["profile"])

@@ -18,7 +18,15 @@ import json
 import sys
 from pathlib import Path
 
-from ..cli import add_stage_arguments, add_training_arguments, budget_from_args, parse_overrides
+from ..cli import (
+    add_stage_arguments,
+    add_training_arguments,
+    budget_from_args,
+    non_negative_float,
+    non_negative_int,
+    parse_overrides,
+    positive_int,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--run", default="run", help="run name: its folder is <workspace>/pocket/<run>")
         if name == "train":
             p.add_argument("--model", help="tiny, or an LSD-head packaged config name such as english")
-            p.add_argument("--max-steps", type=int)
+            p.add_argument("--max-steps", type=positive_int)
             add_training_arguments(p)
     speak = sub.add_parser("speak", help="synthesise with a fine-tuned checkpoint through the package loader")
     add_stage_arguments(speak)
@@ -42,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     speak.add_argument("--checkpoint", type=Path, help="model.pt (default: beside the default config)")
     speak.add_argument("--voice", type=Path, help="voice prompt wav (default: the run's, from its prepare.json)")
     speak.add_argument("--out", type=Path, required=True)
-    speak.add_argument("--temperature", type=float, default=0.3)
-    speak.add_argument("--seed", type=int, default=0)
+    speak.add_argument("--temperature", type=non_negative_float, default=0.3)
+    speak.add_argument("--seed", type=non_negative_int, default=0)
     speak.add_argument("text")
     args = parser.parse_args(argv)
 

@@ -7,16 +7,21 @@ by environment: Kaggle -> kaggle-t4, Colab -> colab-t4, a local GPU -> kaggle-t4
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from ..env import detect_platform, gpu_info
+from .limits import SettingsError, check_settings
 from .t4 import check_t4
 
 PROFILE_DIR = Path(__file__).parent
 PROFILES = ("smoke", "kaggle-t4", "colab-t4")
+LIMITS = "limits"  # the table of allowed values in each profile file (not a profile; nbhelpers/profiles/limits.py)
+__all__ = ["LIMITS", "PROFILE_DIR", "PROFILES", "SettingsError", "load_profile", "resolve_profile", "size_overrides",
+           "stages"]
 
 
 def resolve_profile(profile: str = "auto", *, platform: str | None = None, has_gpu: bool | None = None) -> str:
@@ -52,6 +57,13 @@ def _table(stage: str, profile: str, tables: dict[str, Any], seen: tuple[str, ..
     return {**_table(stage, parent, tables, seen + (profile,)), **table}
 
 
+def _defined_in(stage: str, profile: str, tables: dict[str, Any], key: str) -> str:
+    """The profile table that sets ``key`` for ``profile`` (itself or the one it inherits from), for messages."""
+    while key not in tables[profile] and "inherit" in tables[profile]:
+        profile = tables[profile]["inherit"]
+    return f"profiles/{stage}.toml [{profile}]"
+
+
 def size_overrides(stage: str | None = None) -> dict[str, Any]:
     """The size-override table named by $TTS_SIZE_OVERRIDES (the dress rehearsal's ``rehearsal.toml``): per stage,
     values applied on top of whatever profile is loaded, so a real profile runs small. Empty when unset."""
@@ -68,7 +80,8 @@ def load_profile(stage: str, profile: str = "auto", overrides: dict[str, Any] | 
     :func:`size_overrides`), then ``overrides``.
 
     An override whose key the profile does not define is an error (a typo would otherwise be ignored).
-    The result always carries ``profile`` with the resolved name.
+    The result always carries ``profile`` with the resolved name. Every value is then checked against the file's
+    ``[limits]`` (:mod:`.limits`): a value out of range raises :class:`SettingsError` naming its source.
     """
     path = PROFILE_DIR / f"{stage}.toml"
     if not path.is_file():
@@ -77,6 +90,7 @@ def load_profile(stage: str, profile: str = "auto", overrides: dict[str, Any] | 
     with path.open("rb") as f:
         tables = tomllib.load(f)
     params = _table(stage, name, tables)
+    defaults = dict(params)
     sized = size_overrides(stage)
     unknown = set(sized) - set(params)
     if unknown:
@@ -87,6 +101,16 @@ def load_profile(stage: str, profile: str = "auto", overrides: dict[str, Any] | 
         if key not in params:
             raise KeyError(f"{key!r} is not a parameter of stage {stage!r}; known: {', '.join(sorted(params))}")
         params[key] = value
+
+    def origin(key: str) -> str:
+        if key in (overrides or {}):
+            value = overrides[key]
+            return f"--set {key}={value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)}"
+        if key in sized:
+            return f"{os.environ['TTS_SIZE_OVERRIDES']} [{stage}]"
+        return _defined_in(stage, name, tables, key)
+
+    check_settings(stage, name, params, defaults, tables.get(LIMITS, {}), origin)
     params["profile"] = name
     check_t4(stage, params)
     return params

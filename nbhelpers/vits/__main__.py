@@ -22,7 +22,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..cli import add_stage_arguments, parse_overrides
+from ..cli import add_stage_arguments, parse_overrides, positive_float, positive_int
 
 BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
 
@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     _common(pre)
     tr = sub.add_parser("train", help="pre-flight, train until budget/steps, then publish outputs")
     _common(tr)
-    tr.add_argument("--max-steps", type=int, help="stop after this many total steps (status done)")
-    tr.add_argument("--budget-seconds", type=float, help="stop, save and exit cleanly after this long")
+    tr.add_argument("--max-steps", type=positive_int, help="stop after this many total steps (status done)")
+    tr.add_argument("--budget-seconds", type=positive_float, help="stop, save and exit cleanly after this long")
     tr.add_argument("--mixed-precision", action="store_true", help="opt in to fp16 autocast (NaN risk)")
     tr.add_argument("--no-finish", action="store_true", help="skip samples, ONNX export and timing")
     tr.add_argument("--onnx-int8", action=argparse.BooleanOptionalAction, default=None,

@@ -105,7 +105,8 @@ def load_profile(stage: str, profile: str = "auto", overrides: dict[str, Any] | 
     def origin(key: str) -> str:
         if key in (overrides or {}):
             value = overrides[key]
-            return f"--set {key}={value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)}"
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+            return f"--set {key}={text}"
         if key in sized:
             return f"{os.environ['TTS_SIZE_OVERRIDES']} [{stage}]"
         return _defined_in(stage, name, tables, key)

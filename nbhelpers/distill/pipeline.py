@@ -13,7 +13,7 @@ import torch
 from ..bench.harness import append_record
 from ..budget import TimeBudget
 from ..parler.codes import load_or_encode
-from ..parler.data import build_examples
+from ..parler.data import Filters, build_examples
 from ..parler.model import ParlerBundle
 from ..parler.train import RunPaths, load_dataset, process_state, train, write_wav, write_wavs
 from ..paths import Workspace
@@ -115,7 +115,7 @@ def evaluate_pair(teacher: ParlerBundle, student: ParlerBundle, params: dict[str
     codes = load_or_encode(teacher, data, RunPaths(workspace.stage_dir("parler")).codes, splits=("test",),
                            batch_size=int(params["codes_batch_size"]), device=device)["test"]
     max_frames = int(params["max_audio_seconds"] * teacher.frame_rate)
-    examples = {name: build_examples(b, data["test"], codes, max_frames=max_frames, name="test")[0]
+    examples = {name: build_examples(b, data["test"], codes, filters=Filters(max_frames=max_frames), name="test")[0]
                 for name, b in (("teacher", teacher), ("student", student))}
     systems = {"teacher": teacher, "student": student}
     if params["int8"] and device.type == "cpu":

@@ -35,25 +35,58 @@ def check_columns(split: Any, name: str) -> None:
                          "Re-run data prep (01_data_prep), which writes text and text_description for Parler-TTS.")
 
 
-def build_examples(bundle: ParlerBundle, split: Any, codes: list[torch.Tensor], *, max_frames: int | None = None,
-                   name: str = "train") -> tuple[list[Example], list[int]]:
-    """Tokenise one split and pair rows with their codes; rows longer than ``max_frames`` are dropped
-    (their row numbers are returned so the caller can report them)."""
+@dataclass(frozen=True)
+class Filters:
+    """Which utterances are trained on, as upstream parler-tts filters them: audio longer than ``max_frames`` (long
+    outliers run a T4 out of memory) or shorter than ``min_frames``, transcripts over ``max_prompt_tokens`` and
+    descriptions over ``max_description_tokens`` prompt/description tokens are dropped; 0 or None = no limit."""
+
+    max_frames: int | None = None
+    min_frames: int = 0
+    max_prompt_tokens: int = 0
+    max_description_tokens: int = 0
+
+    @classmethod
+    def from_profile(cls, cfg: dict[str, Any], frame_rate: float) -> Filters:
+        return cls(max_frames=int(cfg["max_audio_seconds"] * frame_rate),
+                   min_frames=int(cfg["min_audio_seconds"] * frame_rate),
+                   max_prompt_tokens=int(cfg["max_prompt_tokens"]),
+                   max_description_tokens=int(cfg["max_description_tokens"]))
+
+    def reason(self, frames: int, prompt_tokens: int, description_tokens: int) -> str | None:
+        """Why an utterance is dropped (a key of the dropped counts), or None when it is kept."""
+        if self.max_frames is not None and frames > self.max_frames:
+            return "too_long"
+        if frames < self.min_frames:
+            return "too_short"
+        if self.max_prompt_tokens and prompt_tokens > self.max_prompt_tokens:
+            return "prompt_too_long"
+        if self.max_description_tokens and description_tokens > self.max_description_tokens:
+            return "description_too_long"
+        return None
+
+
+def build_examples(bundle: ParlerBundle, split: Any, codes: list[torch.Tensor], *, filters: Filters = Filters(),
+                   name: str = "train") -> tuple[list[Example], dict[str, list[int]]]:
+    """Tokenise one split and pair rows with their codes; rows ``filters`` rejects are dropped and returned as
+    ``{reason: [row numbers]}`` so the caller can report them."""
     check_columns(split, name)
     if len(codes) != len(split):
         raise ValueError(f"split {name!r}: {len(codes)} cached code rows for {len(split)} dataset rows; "
                          "delete the code cache folder and encode again")
     prompts = bundle.prompt_tokenizer(list(split["text"])).input_ids
     descriptions = bundle.description_tokenizer(list(split["text_description"])).input_ids
-    kept, dropped = [], []
+    kept, dropped = [], {}
     for row, (c, p, d) in enumerate(zip(codes, prompts, descriptions, strict=True)):
-        if max_frames is not None and c.shape[1] > max_frames:
-            dropped.append(row)
+        why = filters.reason(int(c.shape[1]), len(p), len(d))
+        if why is not None:
+            dropped.setdefault(why, []).append(row)
             continue
         kept.append(Example(c, p, d, row))
     if not kept:
-        raise ValueError(f"split {name!r}: no utterance left after dropping those over {max_frames} frames; "
-                         "raise max_audio_seconds in the profile")
+        counts = ", ".join(f"{len(rows)} {why.replace('_', ' ')}" for why, rows in dropped.items())
+        raise ValueError(f"split {name!r}: no utterance left after the filters ({counts}); loosen max_audio_seconds, "
+                         "min_audio_seconds, max_prompt_tokens or max_description_tokens in the profile")
     return kept, dropped
 
 

@@ -32,7 +32,7 @@ from ..paths import Workspace, find_artifacts
 from ..profiles import load_profile
 from ..training import ResumableSampler, load_training_state, resume_point, save_training_state
 from .codes import load_or_encode
-from .data import Collator, Example, build_examples, length_grouped_batches
+from .data import Collator, Example, Filters, build_examples, length_grouped_batches
 from .losses import codebook_cross_entropy, codebook_logits, decoder_inputs, valid_mask
 from .model import ParlerBundle, get_bundle, parameter_counts
 from .report import effective_batch, write_json
@@ -303,10 +303,9 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
             bundle.model.to(device)
         codes = load_or_encode(bundle, data, RunPaths(ws.stage_dir("parler")).codes, splits=("train", "validation"),
                                batch_size=int(cfg["codes_batch_size"]), device=device)
-    max_frames = int(cfg["max_audio_seconds"] * bundle.frame_rate)
-    train_ex, dropped = build_examples(bundle, data["train"], codes["train"], max_frames=max_frames)
-    val_ex, _ = build_examples(bundle, data["validation"], codes["validation"], max_frames=max_frames,
-                               name="validation")
+    filters = Filters.from_profile(cfg, bundle.frame_rate)
+    train_ex, dropped = build_examples(bundle, data["train"], codes["train"], filters=filters)
+    val_ex, _ = build_examples(bundle, data["validation"], codes["validation"], filters=filters, name="validation")
     collate = Collator(bundle)
 
     model = prepare_model(bundle, cfg)
@@ -439,7 +438,9 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
                "seconds_per_step": round(elapsed / steps_run, 4) if steps_run else None, "precision": accelerator.mixed_precision,
                "processes": world, "batch_size": int(cfg["batch_size"]), "grad_accum": accum,
                "effective_batch": effective_batch(int(cfg["batch_size"]), world, accum),
-               "seed": seed, "train_utterances": len(train_ex), "dropped_too_long": len(dropped)}
+               "seed": seed, "train_utterances": len(train_ex),
+               "dropped_too_long": len(dropped.get("too_long", [])),
+               "dropped": {why: len(rows) for why, rows in dropped.items()}}
     if history:
         metrics["final_loss"] = history[-1]["loss"]
         evals = [h["eval_loss"] for h in history if "eval_loss" in h]

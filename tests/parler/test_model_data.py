@@ -7,7 +7,7 @@ import torch
 
 from nbhelpers.parler.codes import cache_dir, load_or_encode
 from nbhelpers.parler.coverage import check_prompt_coverage, tokenizer_coverage
-from nbhelpers.parler.data import Collator, build_examples, delayed_labels, length_grouped_batches
+from nbhelpers.parler.data import Collator, Filters, build_examples, delayed_labels, length_grouped_batches
 from nbhelpers.parler.losses import codebook_cross_entropy, codebook_logits, decoder_inputs, valid_mask
 from nbhelpers.parler.model import (
     ParlerBundle,
@@ -136,6 +136,29 @@ def test_masked_loss_equals_the_model_loss_and_ignores_padding(tiny_with_codes):
     assert torch.allclose(codebook_cross_entropy(noisy, labels, mask)[0], loss)
     weighted, _ = codebook_cross_entropy(logits, labels, mask, [1.0, 0.0, 0.0, 0.0])
     assert torch.allclose(weighted, per[0])
+
+
+def test_filters_drop_short_audio_and_long_texts_with_their_reasons(tiny_with_codes):
+    bundle, data, codes, _ = tiny_with_codes
+    split = data["train"]
+    frames = sorted(int(c.shape[1]) for c in codes["train"])
+    prompts = [len(ids) for ids in bundle.prompt_tokenizer(list(split["text"])).input_ids]
+    descs = [len(ids) for ids in bundle.description_tokenizer(list(split["text_description"])).input_ids]
+    min_frames = frames[len(frames) // 2]  # about half the clips are shorter
+    kept, dropped = build_examples(bundle, split, codes["train"], filters=Filters(min_frames=min_frames))
+    assert len(dropped["too_short"]) == sum(f < min_frames for f in frames) > 0
+    assert all(e.frames >= min_frames for e in kept) and len(kept) + len(dropped["too_short"]) == len(split)
+    cap = sorted(prompts)[len(prompts) // 2]
+    kept, dropped = build_examples(bundle, split, codes["train"], filters=Filters(max_prompt_tokens=cap))
+    assert sorted(dropped["prompt_too_long"]) == [i for i, n in enumerate(prompts) if n > cap]
+    assert all(len(e.prompt_ids) <= cap for e in kept)
+    cap = sorted(descs)[-1] - 1
+    _, dropped = build_examples(bundle, split, codes["train"], filters=Filters(max_description_tokens=cap))
+    assert sorted(dropped["description_too_long"]) == [i for i, n in enumerate(descs) if n > cap]
+    with pytest.raises(ValueError, match="no utterance left after the filters .*min_audio_seconds"):
+        build_examples(bundle, split, codes["train"], filters=Filters(min_frames=frames[-1] + 1))
+    cfg = {"max_audio_seconds": 2.0, "min_audio_seconds": 0.5, "max_prompt_tokens": 0, "max_description_tokens": 7}
+    assert Filters.from_profile(cfg, 86.0) == Filters(max_frames=172, min_frames=43, max_description_tokens=7)
 
 
 def test_length_grouped_batches_keep_similar_lengths_together():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import queue
 import shutil
 import signal
 import sys
@@ -69,8 +70,46 @@ def _worker_init() -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
+def _worker_loop(jobs: Any, results: Any) -> None:
+    """A worker process: clean items from ``jobs`` until the None sentinel, reporting each to ``results``."""
+    _worker_init()
+    while (job := jobs.get()) is not None:
+        results.put(_work(job))
+
+
 def _stop_on_sigterm(signum: int, frame: Any) -> None:
     raise SystemExit(f"stopped by signal {signum}: finished items are kept for the next run")
+
+
+def _run_workers(jobs: list[Any], workers: int, ctx: Any, desc: str, take: Callable[[Any], None]) -> None:
+    """Feed ``jobs`` to ``workers`` processes and ``take`` each result as it arrives. The processes are this
+    call's own, so whatever ends it (an exception, Ctrl-C, SIGTERM, a worker that died) kills and reaps them."""
+    todo, results = ctx.Queue(), ctx.Queue()
+    todo.cancel_join_thread()  # exiting must not wait to hand jobs to workers that were stopped
+    procs = [ctx.Process(target=_worker_loop, args=(todo, results), daemon=True) for _ in range(workers)]
+    for proc in procs:
+        proc.start()
+    try:
+        for job in [*jobs, *[None] * workers]:
+            todo.put(job)
+        for _ in tqdm(range(len(jobs)), desc=desc, leave=False):
+            while True:
+                try:
+                    done = results.get(timeout=1.0)
+                    break
+                except queue.Empty:
+                    dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+                    if dead:
+                        raise RuntimeError(f"a data-prep worker process died (exit code {dead[0]}; -9 is usually "
+                                           f"out of memory): finished items are kept; rerun, with fewer workers "
+                                           f"if memory is short") from None
+            take(done)
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.kill()
+        for proc in procs:
+            proc.join()
 
 
 def _preload(cfg: CleanConfig) -> None:
@@ -109,9 +148,7 @@ def process_items(utts: list[Utterance], cfg: CleanConfig, root: Path, *, worker
         main_thread = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGTERM, _stop_on_sigterm) if main_thread else None
         try:
-            with ctx.Pool(workers, initializer=_worker_init) as pool:  # leaving the block terminates the workers
-                for done in tqdm(pool.imap_unordered(_work, jobs), total=len(jobs), desc=desc, leave=False):
-                    take(done)
+            _run_workers(jobs, workers, ctx, desc, take)
         finally:
             if main_thread:
                 signal.signal(signal.SIGTERM, previous)

@@ -1,5 +1,6 @@
-"""Shared helpers of the main-stack reliability tests: small real-speech corpora in every reader's layout, a
-prepared dataset to damage, and a fingerprint of a dataset folder to prove it survived a failed re-run."""
+"""Helpers of the data-prep reliability tests (a module with a unique name, importable from every test file of
+this folder however many test folders one pytest run collects): small real-speech corpora in every reader's
+layout, and a fingerprint of a dataset folder to prove it survived a failed re-run."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import hashlib
 import importlib.util
 import json
 from pathlib import Path
-
-import pytest
 
 from nbhelpers.data.clean import CleanConfig
 
@@ -86,8 +85,3 @@ def fingerprint(folder: Path) -> dict[str, str]:
     """sha1 of every file below ``folder`` by relative path: equal fingerprints = the folder is untouched."""
     return {str(p.relative_to(folder)): hashlib.sha1(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture
-def corpus():
-    return build_corpus

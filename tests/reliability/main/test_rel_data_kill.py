@@ -1,4 +1,4 @@
-"""A prepare killed mid-clean (SIGKILL or SIGTERM) leaves no worker processes behind, and the rerun reuses every
+"""A prepare killed mid-clean (SIGKILL, SIGTERM, or Ctrl-C: SIGINT) leaves no worker processes behind, and the rerun reuses every
 item that was finished before the kill; a torn last line of the item cache is tolerated."""
 
 import json
@@ -10,7 +10,7 @@ import time
 
 import psutil
 import pytest
-from conftest import FAST, build_corpus
+from rel_data_corpora import FAST, build_corpus
 
 from nbhelpers.data.corpus import build_smoke_corpus
 from nbhelpers.data.pipeline import prepare
@@ -33,7 +33,7 @@ def _done_items(cache: os.PathLike) -> int:
     return count
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
 def test_killed_prepare_leaves_no_workers_and_rerun_reuses_finished_items(tmp_path, sig):
     source = build_smoke_corpus("kn", tmp_path / "src", n_sentences=N, damaged=False)
     ws = Workspace(tmp_path / "ws")

@@ -7,7 +7,7 @@ import sys
 import time
 
 import pytest
-from conftest import build_corpus
+from rel_data_corpora import build_corpus
 
 from nbhelpers.paths import PROJECT_ROOT, StageBusyError, Workspace, stage_lock
 

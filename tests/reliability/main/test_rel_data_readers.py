@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import FAST, KN, build_corpus, index_file, speech, write
+from rel_data_corpora import FAST, KN, build_corpus, index_file, speech, write
 
 from nbhelpers.data.pipeline import prepare
 from nbhelpers.data.sources import read_source

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import FAST, KN, build_corpus, fingerprint
+from rel_data_corpora import FAST, KN, build_corpus, fingerprint
 
 from nbhelpers.data import DatasetPaths
 from nbhelpers.data.pipeline import prepare

@@ -131,13 +131,15 @@ def _dispatch(args: argparse.Namespace, cfg: SuiteConfig, client: KaggleClient |
     if args.command == "package":
         print(ensure_code_dataset(client, cfg, out, args.suite_root))
         return 0
-    if args.command in ("push", "run") and cfg.suite["install"] == "dataset" and not args.no_package:
-        ensure_code_dataset(client, cfg, out, args.suite_root)
+    if args.command in ("push", "run"):
+        # every kernel is built (and scanned for secrets) before anything is uploaded
+        built = {key: build_kernel(cfg.kernel(key, params), cfg, out / "kernels") for key in args.keys}
+        if cfg.suite["install"] == "dataset" and not args.no_package:
+            ensure_code_dataset(client, cfg, out, args.suite_root)
     if args.command == "push":
         for key in args.keys:
-            spec = cfg.kernel(key, params)
-            pushed = client.push(build_kernel(spec, cfg, out / "kernels"))
-            print(f"{spec.ref} version {pushed.version} {pushed.url}")
+            pushed = client.push(built[key])
+            print(f"{cfg.kernel(key).ref} version {pushed.version} {pushed.url}")
         return 0
     if args.command == "status":
         ref = cfg.kernel(args.key).ref

@@ -15,6 +15,7 @@ from nbhelpers import nb as nbcell
 from nbhelpers.stacks import LOCK_FILES
 
 from .config import PROJECT_ROOT, KernelSpec, SuiteConfig
+from .scan import refuse_secrets
 
 KAGGLE_KERNELSPEC = dict(nbcell.KERNELSPEC)  # the platforms' plain kernel: the notebooks run on Kaggle's Python
 SUITE_ARCHIVE = "tts_suite.zip"  # the name the set-up cell looks for under the input root (nbhelpers/nb.py)
@@ -59,6 +60,7 @@ def build_notebook(spec: KernelSpec, cfg: SuiteConfig, dest: Path) -> Path:
     if not any("parameters" in c.metadata.get("tags", []) for c in original.cells):
         raise ValueError(f"{spec.notebook}: no cell tagged 'parameters'; papermill cannot bake parameters into it")
     check_setup_cell(spec.notebook, original.cells)
+    refuse_secrets(spec.notebook, f"kernel {spec.ref}")  # cells numbered as in the notebook you edit
     dest.parent.mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(str(spec.notebook), str(dest), parameters=spec.parameters, prepare_only=True,
                                language="python", kernel_name=KAGGLE_KERNELSPEC["name"], progress_bar=False,
@@ -106,7 +108,17 @@ def build_kernel(spec: KernelSpec, cfg: SuiteConfig, out_root: Path, *, extra_ke
     meta = kernel_metadata(spec, code_file=code_file, extra_kernel_sources=list(extra_kernel_sources),
                            extra_dataset_sources=list(extra_dataset_sources))
     (folder / "kernel-metadata.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    _refuse_secrets_in(folder, f"kernel {spec.ref}")
     return folder
+
+
+def _refuse_secrets_in(folder: Path, what: str) -> None:
+    """Scan a folder about to be uploaded; on a finding remove it (so it is never pushed by hand) and raise."""
+    try:
+        refuse_secrets(folder, what)
+    except ValueError:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def _package_files(root: Path) -> list[Path]:
@@ -155,6 +167,7 @@ def package_suite(cfg: SuiteConfig, out_root: Path, root: Path = PROJECT_ROOT) -
                            "set-up cell finds it under /kaggle/input (as tts_suite.zip or unpacked) and builds "
                            "the locked stacks beside the kernel (packaged by kaggle_kernels)."}
     (folder / "dataset-metadata.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    _refuse_secrets_in(folder, f"the code dataset {cfg.code_dataset_ref}")
     return folder
 
 
@@ -170,4 +183,5 @@ def output_dataset_folder(spec: KernelSpec, output_dir: Path, out_root: Path, ve
     meta = {"id": f"{spec.owner}/{slug}", "title": slug.replace("-", " ")[:50], "licenses": [{"name": "apache-2.0"}],
             "description": f"Output of {spec.ref} version {version}, attached to the next session to resume."}
     (folder / "dataset-metadata.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    _refuse_secrets_in(folder, f"the checkpoint dataset {meta['id']}")
     return folder

@@ -13,6 +13,8 @@ from typing import Any
 
 from nbhelpers.nb import REPO_URL
 
+from .scan import find_in_text
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = Path(__file__).with_name("kernels.toml")
 OWNER_PLACEHOLDER = "your-kaggle-username"
@@ -136,12 +138,16 @@ class SuiteConfig:
 
 
 def _refuse_secrets(params: dict[str, Any], where: str) -> None:
-    """Parameters are baked into a notebook that Kaggle stores: refuse anything that looks like a credential."""
-    known = {os.environ.get(v) for v in ("KAGGLE_KEY", "KAGGLE_API_TOKEN", "HF_TOKEN")} - {None, ""}
+    """Parameters are baked into a notebook that Kaggle stores: refuse any whose name looks like a credential or
+    whose value holds one (token shapes, or the value of a credential variable here), whatever its name."""
     for name, value in params.items():
-        if _SECRET_NAME.search(name) or str(value) in known:
-            raise ConfigError(f"{where}: parameter {name!r} looks like a credential; it would be stored in the "
-                              "kernel's notebook. Use Kaggle Secrets (kaggle_secrets.UserSecretsClient) instead")
+        found = find_in_text(value if isinstance(value, str) else json.dumps(value, default=str))
+        if _SECRET_NAME.search(name) or found:
+            kind, excerpt = found[0] if found else ("", "")
+            what = f" (its value holds {'' if kind.startswith('the ') else 'a '}{kind}: {excerpt})" if found else ""
+            raise ConfigError(f"{where}: parameter {name!r} looks like a credential{what}; it would be stored in "
+                              "the kernel's notebook. "
+                              "Use Kaggle Secrets (kaggle_secrets.UserSecretsClient) instead")
 
 
 def _username_from_client_files() -> str | None:

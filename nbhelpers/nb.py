@@ -173,6 +173,23 @@ def setup(stacks_needed: Sequence[str] = ("main",)) -> Session:
 _BAR = re.compile(r"(\d+%\|)|(\|\s*\d+/\d*\s*\[)|(\d+(?:\.\d+)?[kMG]?(?:it| \w+)? \[\d+:\d\d)")
 
 
+# Third-party output known to be harmless (banners, deprecation notices of libraries the stacks pin): kept in the
+# stage's log, never shown in a cell. This is the one place such lines are filtered; anything else a child writes to
+# stderr that looks like a warning or an error is shown under a collapsible "warnings" summary.
+HARMLESS = tuple(re.compile(p) for p in (
+    r"Flash attention 2 is not installed",  # parler-tts import banner: the stacks use SDPA attention
+    r"site-packages/torchaudio/.*(UserWarning|deprecat)",  # torchaudio 2.8's notices about its 2.9 TorchCodec move
+    r"^\s*s = torchaudio\.io\.StreamReader\(",  # ... and the source line Python prints under one of them
+    r"^\s*warnings\.warn\($",  # the bare source line Python prints under a warning (the warning itself is shown)
+))
+_WARNING = re.compile(r"warn|error|exception|traceback|deprecat", re.IGNORECASE)
+
+
+def is_harmless(line: str) -> bool:
+    """Whether a child's output line is a known-harmless third-party banner or warning (see :data:`HARMLESS`)."""
+    return any(p.search(line) for p in HARMLESS)
+
+
 @dataclass
 class StageRun:
     stage: str
@@ -312,6 +329,10 @@ def run(stage: str, command: str, *args: str, profile: str = "auto", workspace: 
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"{time.strftime('%Y%m%d-%H%M%S')}-{stage}-{command}-{stack}.log"
     started, since = time.monotonic(), time.time()
+    if _SESSION is not None and _SESSION.drive_mounted is False and not str(ws).startswith("/content/drive/"):
+        _say(f"Google Drive is not mounted: this stage writes to {ws}, which a Colab runtime reset deletes "
+             "(checkpoints included). Mount Drive (run the set-up cell again and allow access) to keep it.",
+             level="warning")
     if not quiet:
         how = f" as {processes} processes (accelerate launch)" if processes > 1 else ""
         print(f"running {stage} {command}{how} in the {stack} stack; full log: {log_path}", flush=True)
@@ -320,7 +341,7 @@ def run(stage: str, command: str, *args: str, profile: str = "auto", workspace: 
     lines: queue.Queue = queue.Queue()
     for stream, name in ((proc.stdout, "out"), (proc.stderr, "err")):
         threading.Thread(target=_reader, args=(stream, name, lines), daemon=True).start()
-    bars, warnings, tail, open_streams = _Bars(), [], [], 2
+    bars, warnings, tail, open_streams, hidden = _Bars(), [], [], 2, 0
     with log_path.open("w", encoding="utf-8") as log:
         log.write(f"$ {' '.join(argv)}\n")
         try:
@@ -339,10 +360,12 @@ def run(stage: str, command: str, *args: str, profile: str = "auto", workspace: 
                 log.write(f"[{name}] {text}\n")
                 tail.append(text)
                 del tail[:-25]
-                if name == "out":
+                if is_harmless(text):
+                    hidden += 1
+                elif name == "out":
                     if not quiet:
                         print(text, flush=True)
-                elif "warn" in text.lower():
+                elif _WARNING.search(text):
                     warnings.append(text.strip())
             code = proc.wait()
         except KeyboardInterrupt:
@@ -353,14 +376,32 @@ def run(stage: str, command: str, *args: str, profile: str = "auto", workspace: 
     record = latest_record(STAGE_RECORD[stage], ws, since=since)
     result = StageRun(stage, command, code, round(time.monotonic() - started, 1), log_path, record, warnings)
     if warnings and not quiet:
-        distinct = list(dict.fromkeys(warnings))
-        print(f"{len(warnings)} warning line(s) from the child, e.g. {distinct[0][:160]!r} (all in the log)")
+        show_warnings(warnings, hidden, log_path)
     if code != 0:
         raise StageFailed(f"{stage} {command} failed: {_describe_exit(code)} after {result.seconds:.0f} s.\n"
                           f"Last lines:\n  " + "\n  ".join(tail[-15:]) + f"\nFull log: {log_path}\n"
                           "Everything already in the workspace is kept (earlier outputs, the newest complete "
                           "checkpoint): fix the cause and run the cell again to continue.")
     return result
+
+
+def show_warnings(lines: Sequence[str], hidden: int, log: Path) -> None:
+    """A stage's warning lines, each distinct line once with its count, folded under one "warnings" summary line
+    (a plain list outside a notebook); ``hidden`` known-harmless lines are counted, not shown."""
+    counts: dict[str, int] = {}
+    for line in lines:
+        counts[line] = counts.get(line, 0) + 1
+    items = [f"{line}" + (f"  (x{n})" if n > 1 else "") for line, n in counts.items()]
+    summary = (f"warnings: {len(lines)} line(s) from the stage" + (f", {hidden} known-harmless hidden" if hidden else "")
+               + f"; full log: {log}")
+    if _ipython() is None:
+        print(summary + "".join(f"\n  {item}" for item in items), flush=True)
+        return
+    from IPython.display import HTML, display
+
+    body = html.escape("\n".join(items))
+    display(HTML(f'<details class="stage-warnings"><summary>{html.escape(summary)}</summary>'
+                 f'<pre style="white-space:pre-wrap">{body}</pre></details>'))
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -402,21 +443,29 @@ def _ipython() -> Any:
 
 
 def _fmt(value: Any) -> str:
+    """A table cell: floats to 4 significant digits, nested mappings as ``key value; ...`` (never a raw dict)."""
     if isinstance(value, float):
         return f"{value:.4g}"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, dict):
+        return "; ".join(f"{k} {_fmt(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_fmt(v) for v in value)
     return "" if value is None else str(value)
 
 
 def table(rows: Iterable[dict[str, Any]] | dict[str, Any], columns: Sequence[str] | None = None,
-          title: str | None = None) -> None:
+          title: str | None = None, transpose: bool = False) -> None:
     """Show rows (dicts) as a table with every column, text wrapped rather than cut; a single dict is shown as
-    a two-column key/value table."""
+    a two-column key/value table. ``transpose``: one column per row (named by its first column's value) and one
+    row per column, for a few rows with many columns."""
     if isinstance(rows, dict):
         rows, columns = [{"key": k, "value": v} for k, v in rows.items()], ["key", "value"]
     rows = list(rows)
     columns = list(columns or dict.fromkeys(k for r in rows for k in r))
+    if transpose and rows:
+        names = [_fmt(r.get(columns[0])) for r in rows]
+        rows = [{columns[0]: c, **{n: r.get(c) for n, r in zip(names, rows, strict=True)}} for c in columns[1:]]
+        columns = [columns[0], *names]
     if _ipython() is None:
         if title:
             print(title)
@@ -522,9 +571,60 @@ KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 
 
-def render_notebook(nb: dict[str, Any], stem: str) -> dict[str, Any]:
+OPENING_FILE = "opening.toml"
+OPENING_START = ("<!-- opening box: written by `python -m nbhelpers.nb render` from notebooks/opening.toml; "
+                 "edit it there -->")
+OPENING_END = "<!-- end of opening box -->"
+OPENING_ROWS = (("what", "What it does"), ("inputs", "What it needs"), ("hardware", "Hardware"),
+                ("smoke_time", "Time here (smoke profile)"), ("t4_time", "Time on a T4 (real profile)"),
+                ("disk", "Disk it writes"), ("result", "What you have at the end"))
+
+
+def load_opening(notebook_dir: Path = NOTEBOOK_DIR) -> dict[str, Any]:
+    """The opening-box table of every notebook (``notebooks/opening.toml``); a notebook or row missing there is
+    an error naming the file and the key to add."""
+    import tomllib
+
+    path = notebook_dir / OPENING_FILE
+    with path.open("rb") as f:
+        boxes = tomllib.load(f)
+    for notebook in sorted(notebook_dir.glob("[0-9][0-9]_*.ipynb")):
+        missing = [key for key, _ in OPENING_ROWS if not str(boxes.get(notebook.stem, {}).get(key, "")).strip()]
+        if missing:
+            raise ValueError(f"{path}: [\"{notebook.stem}\"] lacks {', '.join(missing)}: add them (one line each)")
+    return boxes
+
+
+def opening_box(stem: str, boxes: dict[str, Any]) -> list[str]:
+    """The Markdown lines of one notebook's opening box: a two-column table framed by the render markers."""
+    box, measured = boxes[stem], boxes.get("measured", {})
+
+    def cell(text: str) -> str:
+        return html.escape(" ".join(str(text).split()), quote=False).replace("|", "\\|")
+
+    rows = []
+    for key, label in OPENING_ROWS:
+        value = box[key]
+        if key == "smoke_time":
+            value = f"{value}, measured by {measured.get('run', 'make demo')} on {measured.get('machine', 'CPU')}"
+        rows.append(f"| **{label}** | {cell(value)} |")
+    return [OPENING_START, "", "| At a glance | |", "|:--|:--|", *rows, "", OPENING_END]
+
+
+def _with_opening(text: list[str], box: list[str]) -> list[str]:
+    """``text`` (the first Markdown cell's lines, badges on line 3) with ``box`` in place of an earlier box, or
+    inserted after the badge line."""
+    if OPENING_START in text and OPENING_END in text:
+        start, end = text.index(OPENING_START), text.index(OPENING_END)
+        return text[:start] + box + text[end + 1:]
+    return text[:3] + ["", *box] + text[3:]
+
+
+def render_notebook(nb: dict[str, Any], stem: str, boxes: dict[str, Any] | None = None) -> dict[str, Any]:
     """``nb`` with its set-up cell (the first code cell, tagged ``setup``), badge line (second line of the
-    first Markdown cell) and the platforms' plain ``python3`` kernelspec rendered from this module."""
+    first Markdown cell), opening box (from ``boxes``, default ``notebooks/opening.toml``) and the platforms'
+    plain ``python3`` kernelspec rendered from this module."""
+    boxes = boxes if boxes is not None else load_opening()
     cells = nb["cells"]
     source = setup_cell_source(NOTEBOOK_STACKS[stem])
     code = [c for c in cells if c["cell_type"] == "code"]
@@ -544,6 +644,7 @@ def render_notebook(nb: dict[str, Any], stem: str) -> dict[str, Any]:
         text[2] = badge
     else:
         text[1:1] = ["", badge]
+    text = _with_opening(text, opening_box(stem, boxes))
     intro["source"] = [line + "\n" for line in text[:-1]] + [text[-1]]
     nb["metadata"]["kernelspec"] = dict(KERNELSPEC)
     return nb
@@ -551,10 +652,10 @@ def render_notebook(nb: dict[str, Any], stem: str) -> dict[str, Any]:
 
 def render_all(write: bool, notebook_dir: Path = NOTEBOOK_DIR) -> list[str]:
     """Render every numbered notebook; returns the names that differed (and writes them when ``write``)."""
-    changed = []
+    changed, boxes = [], load_opening(notebook_dir)
     for path in sorted(notebook_dir.glob("[0-9][0-9]_*.ipynb")):
         before = path.read_text(encoding="utf-8")
-        after = json.dumps(render_notebook(json.loads(before), path.stem), indent=1, ensure_ascii=False) + "\n"
+        after = json.dumps(render_notebook(json.loads(before), path.stem, boxes), indent=1, ensure_ascii=False) + "\n"
         if after != before:
             changed.append(path.name)
             if write:
@@ -569,8 +670,9 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m nbhelpers.nb", description="notebook set-up cells and links")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("render", help="rewrite every notebook's set-up cell and badge line from nbhelpers/nb.py")
-    sub.add_parser("check", help="exit 1 when a notebook's set-up cell or badges differ from the rendered ones")
+    sub.add_parser("render", help="rewrite every notebook's set-up cell, badge line and opening box (nbhelpers/nb.py, "
+                                  "notebooks/opening.toml)")
+    sub.add_parser("check", help="exit 1 when a notebook's set-up cell, badges or opening box differ from the rendered ones")
     args = parser.parse_args(argv)
     changed = render_all(write=args.command == "render")
     for name in changed:

@@ -55,6 +55,33 @@ def test_rendering_is_up_to_date():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_opening_box_says_what_where_how_long_and_what_you_get(path):
+    intro = "".join(json.loads(path.read_text(encoding="utf-8"))["cells"][0]["source"])
+    boxes = nbmod.load_opening()
+    box = "\n".join(nbmod.opening_box(path.stem, boxes))
+    assert box in intro, "the opening box is missing or stale: run `python -m nbhelpers.nb render`"
+    for _, label in nbmod.OPENING_ROWS:
+        assert f"| **{label}** |" in box
+    assert boxes[path.stem]["t4_time"].startswith("estimate"), "a T4 time not measured here is marked as an estimate"
+    assert boxes["measured"]["run"] in box, "the smoke time names the run that measured it"
+
+
+def test_opening_box_source_names_a_missing_row(tmp_path):
+    (tmp_path / "00_x.ipynb").write_text("{}")
+    (tmp_path / "opening.toml").write_text('["00_x"]\nwhat = "something"\n')
+    with pytest.raises(ValueError, match=r"opening\.toml: \[\"00_x\"\] lacks inputs, hardware, smoke_time"):
+        nbmod.load_opening(tmp_path)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_text_refers_to_nothing_outside_the_project(path):
+    for i, cell in enumerate(json.loads(path.read_text(encoding="utf-8"))["cells"]):
+        text = "".join(cell["source"]).lower()
+        for phrase in ("the issue", "issue's", "issue ", "the brief"):
+            assert phrase not in text, f"cell {i} speaks of {phrase.strip()!r}: say what is meant instead"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_cells_import_only_the_light_core(path):
     for i, cell in enumerate(_code(path)[1:], start=1):
         for node in ast.walk(ast.parse("".join(cell["source"]))):

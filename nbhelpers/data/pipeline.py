@@ -231,7 +231,26 @@ def _recover(final: Path) -> None:
         if not final.exists():
             os.replace(stage if (stage / "PREPARED.json").is_file() else old, final)
         shutil.rmtree(old, ignore_errors=True)
-    (stage / "PREPARED.json").unlink(missing_ok=True)  # a finished build never swapped in is reused as partial
+
+
+def _reset_partial(stage: Path) -> None:
+    """Keep only what a build left in ``stage`` can give the next one, its item cache and WAVs: an export,
+    stats or marker it wrote must never be swapped in as if the next run had made it."""
+    keep = [stage / ITEM_CACHE, *(stage / d for d in WAV_DIRS.values())]
+
+    def prune(folder: Path) -> None:
+        for path in folder.iterdir():
+            if path in keep:
+                continue
+            if any(path in k.parents for k in keep):
+                prune(path)
+            elif path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+
+    if stage.is_dir():
+        prune(stage)
 
 
 def _swap_in(final: Path) -> None:
@@ -285,6 +304,7 @@ def prepare(source: str | os.PathLike, name: str, language: str, *, workspace: W
     read = len(utts)
     stage, _ = _versions(final)
     paths = DatasetPaths(stage)  # the new version is built aside and swapped in when complete
+    _reset_partial(stage)
     stage.mkdir(exist_ok=True)
     cache_file = stage / ITEM_CACHE
     cache = _ItemCache(final / ITEM_CACHE, cache_file)

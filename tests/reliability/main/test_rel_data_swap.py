@@ -111,3 +111,21 @@ def test_kill_between_the_renames_of_the_swap_loses_nothing(prepared):
     again = prepare(source, "d", "kn", workspace=ws, clean=FAST, workers=1)
     assert again.processed == 0 and again.reused == 2
     assert DatasetPaths.find("d", ws).is_complete and [r["text"] for r in again.kept] == [KN[1], KN[1]]
+
+
+def test_exports_of_a_failed_build_are_not_swapped_in_by_the_next_run(prepared, monkeypatch):
+    source, ws, paths = prepared
+    import nbhelpers.data.pipeline as pipeline
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pipeline, "export_pocket", full_disk)  # parler/ and ljspeech/ were written, then this
+    with pytest.raises(OSError):
+        prepare(source, "d", "kn", workspace=ws, clean=FAST, workers=1)
+    monkeypatch.undo()
+    again = prepare(source, "d", "kn", workspace=ws, clean=FAST, workers=1, exports=("pocket",))
+    assert again.reused == 2
+    marker = json.loads(again.paths.complete_marker.read_text(encoding="utf-8"))
+    assert marker["exports"] == ["pocket"] and not again.paths.parler_hf.exists()
+    assert not (again.paths.ljspeech / "metadata.csv").exists()

@@ -5,6 +5,7 @@ each consuming the outputs of the stages it comes after."""
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,8 +150,10 @@ def run_stage(client: KaggleClient, cfg: SuiteConfig, key: str, out_root: Path, 
             raise KaggleError(f"{spec.ref} version {pushed.version}: stage record status {record.get('status')!r}"
                               f"; see the log in {out}")
         prev_version, prev_output = pushed.version, out
+    command = shlex.join(["python", "-m", "kaggle_kernels", "run", key, "--resume-from-version", str(prev_version),
+                          *cfg.selecting_options()])
     raise ChainStopped(f"{spec.ref}: still resume_needed after {cap} session(s) (last version {prev_version}); "
-                       f"continue with `python -m kaggle_kernels run {key} --resume-from-version {prev_version}`")
+                       f"continue with `{command}`")
 
 
 def plan(cfg: SuiteConfig, keys: list[str], out_root: Path, parameters: dict[str, Any] | None = None) -> list[dict]:

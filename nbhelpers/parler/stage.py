@@ -77,7 +77,8 @@ def run_stage(cfg: dict[str, Any], *, workspace: Workspace | None = None, datase
     result = train(cfg, workspace=ws, dataset=data, run=run, budget=budget, stop_after=stop_after)
     outputs: dict[str, Any] = {}
     if state.is_main_process:
-        extra = {"dataset": name, "data_fingerprint": dataset_fingerprint(data),
+        extra = {"dataset": name, **({"mix": dict(cfg["mix"])} if cfg["mix"] else {}),
+                 "data_fingerprint": dataset_fingerprint(data),
                  "coverage_unknown_share": coverage["unknown_share"],
                  "coverage_byte_fallback_share": coverage["byte_fallback_share"]}
         outputs = finish(result, cfg, workspace=ws, extra=extra)

@@ -11,8 +11,11 @@ time budget saves and reports ``resume_needed``.
 
 from __future__ import annotations
 
+import bisect
+import collections
 import contextlib
 import functools
+import itertools
 import json
 import math
 import os
@@ -32,7 +35,7 @@ from ..paths import Workspace, find_artifacts
 from ..profiles import load_profile
 from ..training import ResumableSampler, load_training_state, resume_point, save_training_state
 from .codes import load_or_encode
-from .data import Collator, Example, Filters, build_examples, length_grouped_batches
+from .data import Collator, Example, Filters, build_examples, mixed_batches
 from .losses import codebook_cross_entropy, codebook_logits, decoder_inputs, valid_mask
 from .model import ParlerBundle, get_bundle, parameter_counts
 from .report import effective_batch, write_json
@@ -297,25 +300,39 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
             bundle = get_bundle(cfg["model"], workspace_dir=paths.base_models, seed=seed, quantization=quant,
                                 torch_dtype=torch.float32 if quant else None,
                                 compute_dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
-        data = load_dataset(dataset if dataset is not None else cfg["dataset"], ws)
-        data = limit_train(data, int(cfg.get("max_train_utterances", 0)))
         if quant is None:
             bundle.model.to(device)
-        codes = load_or_encode(bundle, data, RunPaths(ws.stage_dir("parler")).codes, splits=("train", "validation"),
-                               batch_size=int(cfg["codes_batch_size"]), device=device)
+        # the run's dataset (weight 1.0), then the mix's other datasets with their weights
+        sources = {"dataset": dataset if dataset is not None else cfg["dataset"], **{k: k for k in cfg["mix"]}}
+        mix_weights = [1.0, *(float(w) for w in cfg["mix"].values())]
+        encoded = []
+        for source in sources.values():
+            data = limit_train(load_dataset(source, ws), int(cfg.get("max_train_utterances", 0)))
+            encoded.append((data, load_or_encode(bundle, data, RunPaths(ws.stage_dir("parler")).codes,
+                                                 splits=("train", "validation"),
+                                                 batch_size=int(cfg["codes_batch_size"]), device=device)))
     filters = Filters.from_profile(cfg, bundle.frame_rate)
-    train_ex, dropped = build_examples(bundle, data["train"], codes["train"], filters=filters)
-    val_ex, _ = build_examples(bundle, data["validation"], codes["validation"], filters=filters, name="validation")
+    parts = [(build_examples(bundle, d["train"], c["train"], filters=filters),
+              build_examples(bundle, d["validation"], c["validation"], filters=filters, name="validation")[0])
+             for d, c in encoded]
+    train_ex = [e for (kept, _), _ in parts for e in kept]
+    val_ex = [e for _, val in parts for e in val]
+    dropped: dict[str, list[int]] = {}
+    for (_, why), _ in parts:
+        for reason, rows in why.items():
+            dropped.setdefault(reason, []).extend(rows)
     collate = Collator(bundle)
 
     model = prepare_model(bundle, cfg)
     counts = parameter_counts(model)
     world, rank = accelerator.num_processes, accelerator.process_index
     global_batch = int(cfg["batch_size"]) * world
-    batches = length_grouped_batches([e.frames for e in train_ex], global_batch)
-    if not batches or len(batches[0]) < global_batch:
-        raise ValueError(f"{len(train_ex)} training utterances cannot fill one global batch of {global_batch} "
-                         f"({cfg['batch_size']} x {world} processes): lower batch_size")
+    lengths = [[e.frames for e in kept] for (kept, _), _ in parts]
+    short = [name for name, n in zip(sources, lengths, strict=False) if len(n) < global_batch]
+    if short:
+        raise ValueError(f"{', '.join(map(str, short))}: too few training utterances to fill one global batch of "
+                         f"{global_batch} ({cfg['batch_size']} x {world} processes): lower batch_size")
+    batches = mixed_batches(lengths, mix_weights, global_batch, seed)
     sampler = ResumableSampler(len(train_ex), seed=seed, batches=batches)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=float(cfg["learning_rate"]), weight_decay=float(cfg["weight_decay"]),
@@ -327,6 +344,8 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
     step, history = 0, []
     meta = {"mode": cfg["mode"], "model": cfg["model"], "global_batch": global_batch, "seed": seed,
             "grad_accum": int(cfg["grad_accum"])}
+    if cfg["mix"]:  # the batch order depends on the mix: resuming with another one would not be the same run
+        meta["mix"] = {str(k): float(v) for k, v in cfg["mix"].items()}
     found = resume_point(*find_artifacts(f"{stage_dir}/{run}/checkpoints", ws)) if resume else None
     if found is not None:
         saved = json.loads((found / "COMPLETE.json").read_text())["meta"]
@@ -441,6 +460,11 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
                "seed": seed, "train_utterances": len(train_ex),
                "dropped_too_long": len(dropped.get("too_long", [])),
                "dropped": {why: len(rows) for why, rows in dropped.items()}}
+    if cfg["mix"]:
+        ends = list(itertools.accumulate(len(n) for n in lengths))  # batch -> dataset by its first index
+        share = collections.Counter(bisect.bisect_right(ends, b[0]) for b in batches)
+        metrics["mix"] = {str(name): {"weight": w, "utterances": len(n), "batches_per_epoch": share[i]}
+                          for i, (name, w, n) in enumerate(zip(sources, mix_weights, lengths, strict=True))}
     if history:
         metrics["final_loss"] = history[-1]["loss"]
         evals = [h["eval_loss"] for h in history if "eval_loss" in h]

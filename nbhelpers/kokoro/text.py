@@ -101,16 +101,30 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_SPLIT.split(text) if s and s.strip()]
 
 
+def _english_fallback(british: bool):
+    """misaki's espeak fallback for English words its lexicon lacks, with espeak's language-switch flags removed:
+    upstream keeps them, so a Kannada word in English text came back as ``(kn)...(en-us)`` and the marker letters
+    were read as phonemes. The word is phonemised by the other language's rules, as ``EspeakG2P`` does."""
+    from misaki import espeak
+    from phonemizer.backend import EspeakBackend
+
+    fallback = espeak.EspeakFallback(british=british)
+    fallback.backend = EspeakBackend(language=f"en-{'gb' if british else 'us'}", preserve_punctuation=True,
+                                     with_stress=True, tie="^", language_switch="remove-flags")
+    return fallback
+
+
 @cache
 def g2p_for(lang: str):
-    """misaki's G2P for a language, built once: English with the packaged spaCy model and espeak fallback."""
+    """misaki's G2P for a language, built once: English with the packaged spaCy model and espeak fallback;
+    other languages through espeak-ng (language-switch flags removed in both)."""
     from misaki import en, espeak
 
     code = check_language(lang)
     if code.startswith("en-"):
         british = code == "en-gb"
         with packaged_spacy():
-            return en.G2P(trf=False, british=british, fallback=espeak.EspeakFallback(british=british), unk="")
+            return en.G2P(trf=False, british=british, fallback=_english_fallback(british), unk="")
     return espeak.EspeakG2P(language=code)
 
 

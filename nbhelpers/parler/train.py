@@ -409,8 +409,10 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
                 loss, extra = loss_fn(model, batch) if loss_fn else batch_loss(model, batch, weights)
                 accelerator.backward(loss / accum)
             losses.append(loss.detach())
-            for key, value in (extra.items() if isinstance(extra, dict) else ()):
-                parts[key] = parts.get(key, 0.0) + value / accum
+            # the objective's parts (distillation) or stage 02's per-codebook cross-entropy
+            named = extra.items() if isinstance(extra, dict) else ((f"codebook_{i}", v) for i, v in enumerate(extra))
+            for key, value in named:
+                parts[key] = parts.get(key, 0.0) + float(value) / accum
         grad_norm = accelerator.clip_grad_norm_(params, float(cfg["max_grad_norm"]))
         optimizer.step()
         scheduler.step()
@@ -427,7 +429,8 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
                                           accelerator=accelerator)
         history.append(entry)
         scalars = {f"train/{key}" if key != "eval_loss" else "eval/loss": entry[key]
-                   for key in ("loss", "lr", "grad_norm", "eval_loss") if key in entry and math.isfinite(entry[key])}
+                   for key in ("loss", "lr", "grad_norm", "eval_loss", *parts)
+                   if key in entry and math.isfinite(entry[key])}
         if writer is not None:
             for tag, value in scalars.items():
                 writer.add_scalar(tag, value, step)

@@ -211,3 +211,15 @@ def test_wandb_logging_without_wandb_installed_names_the_fix(parler_ws, kn_datas
     with pytest.raises(ImportError, match="pip install wandb"):
         train(cfg, workspace=Workspace(parler_ws), dataset=str(kn_dataset_dir), run="w")
     assert not (parler_ws / "parler" / "w" / "checkpoints").exists()
+
+
+def test_each_codebooks_loss_is_logged_and_averages_to_the_loss(reference_run):
+    result, _, _ = reference_run
+    k = result.bundle.num_codebooks
+    for entry in result.history:
+        per = [entry[f"codebook_{i}"] for i in range(k)]
+        assert sum(per) / k == pytest.approx(entry["loss"], rel=1e-4)  # equal codebook weights, one micro-batch
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logs = EventAccumulator(str(result.paths.tensorboard)).Reload()
+    assert {f"train/codebook_{i}" for i in range(k)} <= set(logs.Tags()["scalars"])

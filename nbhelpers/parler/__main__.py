@@ -4,6 +4,7 @@ as one of these commands in a child process and shows the files they write.
 Examples:
   python -m nbhelpers.parler plan --profile smoke                     # settings + memory plan -> parler/run/plan.json
   python -m nbhelpers.parler coverage --profile smoke                 # -> parler/run/coverage.json
+  python -m nbhelpers.parler encode --profile kaggle-t4               # codes only (session 1); train reuses them
   python -m nbhelpers.parler train --profile smoke                    # resumes the run when a checkpoint exists
   python -m nbhelpers.parler train --profile kaggle-t4 --mode lora
   accelerate launch --multi_gpu --num_processes 2 -m nbhelpers.parler train --profile kaggle-t4   # Kaggle T4 x2
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("plan", "settings, precision, processes and the memory plan (no model is loaded)"),
                        ("coverage", "check that the prompt tokenizer represents the training transcripts"),
+                       ("encode", "only encode the dataset's audio codes into the workspace's code cache (a "
+                                  "Kaggle session can encode, the next one train)"),
                        ("train", "coverage check, train or resume, export and stage record"),
                        ("speak", "speak one sentence with a stage-02 export (the notebook's Try it)")):
         p = sub.add_parser(name, help=text)
@@ -86,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{info['precision']} | {info['processes_expected']} process(es), effective batch "
               f"{info['effective_batch_expected']}" + (f"\nNOTE: {info['note']}" if info["note"] else ""))
         print(f"wrote {path}")
+        return 0
+    if args.command == "encode":
+        info = stage.encode(cfg, workspace=ws, dataset=args.dataset)
+        for name, d in info["datasets"].items():
+            print(f"{name}: {d['splits']} rows encoded or reused -> {d['folder']}")
         return 0
     if args.command == "coverage":
         report, path = stage.write_coverage(cfg, workspace=ws, dataset=args.dataset, run=args.run)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -79,8 +80,10 @@ def encode_split(bundle: ParlerBundle, split: Any, *, batch_size: int = 8, devic
 
 
 def load_or_encode(bundle: ParlerBundle, dataset: Any, cache_root: str | Path, *, splits: tuple[str, ...] | None = None,
-                   batch_size: int = 8, device: str | torch.device = "cpu") -> dict[str, list[torch.Tensor]]:
-    """Codes for each split of ``dataset``, read from the cache or encoded now and cached.
+                   batch_size: int = 8, device: str | torch.device = "cpu",
+                   attached: tuple[str | Path, ...] = ()) -> dict[str, list[torch.Tensor]]:
+    """Codes for each split of ``dataset``, read from the cache, copied from an ``attached`` cache root (e.g. an
+    earlier Kaggle session's output that only encoded, read-only), or encoded now and cached.
 
     Returns ``{split: [LongTensor-compatible int16 (K, T) per row]}``; rows keep the dataset's order.
     """
@@ -89,6 +92,13 @@ def load_or_encode(bundle: ParlerBundle, dataset: Any, cache_root: str | Path, *
     result = {}
     for name in splits or tuple(dataset.keys()):
         path = folder / f"{name}.pt"
+        if not path.is_file():
+            found = next((c for c in (cache_dir(r, bundle, dataset) / f"{name}.pt" for r in attached) if c.is_file()),
+                         None)
+            if found is not None:  # copied, so this workspace's output holds everything the next session needs
+                tmp = path.with_suffix(f".tmp{os.getpid()}")
+                shutil.copyfile(found, tmp)
+                os.replace(tmp, path)
         if path.is_file():
             stored = torch.load(path, map_location="cpu", weights_only=True)
             if stored["version"] == CODES_VERSION and len(stored["codes"]) == len(dataset[name]):

@@ -10,12 +10,21 @@ from typing import Any
 
 from ..budget import TimeBudget
 from ..paths import Workspace, find_artifacts
-from .codes import dataset_fingerprint
+from .codes import cache_dir, dataset_fingerprint, load_or_encode
 from .coverage import check_prompt_coverage
 from .export import finish
 from .model import SOURCE_FILE, TINY, materialise_tiny, resolve_source
 from .report import coverage_summary, write_json
-from .train import RunPaths, TrainResult, load_dataset, process_state, run_seed, train
+from .train import (
+    RunPaths,
+    TrainResult,
+    attached_codes,
+    limit_train,
+    load_dataset,
+    process_state,
+    run_seed,
+    train,
+)
 
 PLAN_FILE = "plan.json"
 COVERAGE_FILE = "coverage.json"
@@ -83,6 +92,31 @@ def run_stage(cfg: dict[str, Any], *, workspace: Workspace | None = None, datase
                  "coverage_byte_fallback_share": coverage["byte_fallback_share"]}
         outputs = finish(result, cfg, workspace=ws, extra=extra)
     return result, outputs
+
+
+def encode(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: Any = None) -> dict[str, Any]:
+    """Only encode the audio codes of the run's dataset and its mix (train, validation, test) into the workspace's
+    code cache, reusing attached caches: a Kaggle session can encode and the next one train (it finds the codes in
+    the attached output). Writes and returns ``parler/codes/encoded.json``."""
+    import torch
+
+    from .model import get_bundle
+
+    ws = workspace or Workspace()
+    root = RunPaths(ws.stage_dir("parler")).codes
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    bundle = get_bundle(cfg["model"], workspace_dir=RunPaths(ws.stage_dir("parler")).base_models, seed=run_seed(cfg))
+    bundle.model.to(device)
+    done = {}
+    for source in [dataset if dataset is not None else cfg["dataset"], *cfg["mix"]]:
+        data = limit_train(load_dataset(source, ws), int(cfg["max_train_utterances"]))
+        codes = load_or_encode(bundle, data, root, splits=tuple(data.keys()), attached=attached_codes(ws),
+                               batch_size=int(cfg["codes_batch_size"]), device=device)
+        done[str(source)] = {"folder": str(cache_dir(root, bundle, data)),
+                             "splits": {name: len(rows) for name, rows in codes.items()}}
+    info = {"model": cfg["model"], "codec": bundle.source, "device": device, "datasets": done}
+    write_json(root / "encoded.json", info)
+    return info
 
 
 def newest_export(workspace: Workspace | None = None) -> Path:

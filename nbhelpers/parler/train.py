@@ -196,6 +196,12 @@ def write_wavs(folder: Path, prefix: str, audios: list[np.ndarray], sr: int) -> 
     return [write_wav(Path(folder) / f"{prefix}_{i}.wav", a, sr) for i, a in enumerate(audios)]
 
 
+def attached_codes(workspace: Workspace) -> tuple[Path, ...]:
+    """Code caches of attached outputs (``parler/codes`` under the Kaggle inputs), which a run reuses."""
+    own = RunPaths(workspace.stage_dir("parler")).codes
+    return tuple(p for p in find_artifacts("parler/codes", workspace) if p != own)
+
+
 def load_dataset(dataset: Any, workspace: Workspace | None = None) -> Any:
     """A DatasetDict from an object, a saved folder, or a prepared dataset name (``kn_smoke``) found in
     ``workspace`` or under /kaggle/input."""
@@ -309,7 +315,7 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
         for source in sources.values():
             data = limit_train(load_dataset(source, ws), int(cfg.get("max_train_utterances", 0)))
             encoded.append((data, load_or_encode(bundle, data, RunPaths(ws.stage_dir("parler")).codes,
-                                                 splits=("train", "validation"),
+                                                 splits=("train", "validation"), attached=attached_codes(ws),
                                                  batch_size=int(cfg["codes_batch_size"]), device=device)))
     filters = Filters.from_profile(cfg, bundle.frame_rate)
     parts = [(build_examples(bundle, d["train"], c["train"], filters=filters),
@@ -412,7 +418,7 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
             # the objective's parts (distillation) or stage 02's per-codebook cross-entropy
             named = extra.items() if isinstance(extra, dict) else ((f"codebook_{i}", v) for i, v in enumerate(extra))
             for key, value in named:
-                parts[key] = parts.get(key, 0.0) + float(value) / accum
+                parts[key] = parts.get(key, 0.0) + float(value.detach() if torch.is_tensor(value) else value) / accum
         grad_norm = accelerator.clip_grad_norm_(params, float(cfg["max_grad_norm"]))
         optimizer.step()
         scheduler.step()

@@ -20,10 +20,14 @@ def _overrides(args: argparse.Namespace) -> dict | None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..profiles import load_profile
     from .run import run_benchmark
+    from .view import judge_run
 
     systems = [s for s in args.systems.split(",") if s] if args.systems else None
     summary = run_benchmark(args.profile, args.workspace, systems=systems, overrides=_overrides(args))
+    if summary["records"]:
+        judge_run(load_profile("bench", args.profile, _overrides(args)), summary)
     print(f"run {summary['run']}: {summary['records']} records from {summary['variants']} variants -> "
           f"{summary['records_path']}")
     for name, why in summary["skipped"].items():
@@ -98,15 +102,42 @@ def _profile(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    """Check each path: a records JSONL against schema tts-bench/1, a WAV (or every WAV under a folder) for audio
+    faults (nbhelpers.bench.audiocheck); exit 1 naming every missing path, bad record and faulty clip."""
+    from pathlib import Path
+
+    from .audiocheck import audio_faults
     from .harness import RecordError, read_records
 
-    try:
-        records = read_records(args.records, strict=True)
-    except RecordError as e:
-        print(e, file=sys.stderr)
-        return 1
-    print(f"{args.records}: {len(records)} valid tts-bench/1 records")
-    return 0
+    failed = False
+    for path in map(Path, args.paths):
+        if not path.exists():
+            print(f"{path}: does not exist; give a records file (<workspace>/bench/records.jsonl), a WAV or a folder "
+                  "of WAVs", file=sys.stderr)
+            failed = True
+        elif path.is_dir() or path.suffix.lower() == ".wav":
+            wavs = sorted(path.rglob("*.wav")) if path.is_dir() else [path]
+            faulty = 0
+            for wav in wavs:
+                faults = audio_faults(wav)
+                faulty += bool(faults)
+                for fault in faults:
+                    print(f"{wav}: {fault}", file=sys.stderr)
+            print(f"{path}: {len(wavs) - faulty} of {len(wavs)} clip(s) sound")
+            failed |= faulty > 0 or not wavs
+        else:
+            try:
+                records = read_records(path, strict=True)
+            except (RecordError, ValueError) as e:  # ValueError: not UTF-8 text
+                print(f"{path}: {e}" if str(path) not in str(e) else e, file=sys.stderr)
+                failed = True
+                continue
+            print(f"{path}: {len(records)} valid tts-bench/1 records")
+            if not records:
+                print(f"{path}: holds no records; run the benchmark first (python -m nbhelpers.bench run)",
+                      file=sys.stderr)
+                failed = True
+    return 1 if failed else 0
 
 
 def _kit(args: argparse.Namespace) -> int:
@@ -164,8 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("--match", default="", help="profile the variants whose label contains this (default: all)")
     prof.add_argument("--calls", type=positive_int, default=3, help="traced syntheses per variant (after one warm-up)")
     prof.set_defaults(fn=_profile)
-    val = sub.add_parser("validate", help="check a records.jsonl against the tts-bench/1 schema")
-    val.add_argument("records")
+    val = sub.add_parser("validate", help="check records.jsonl files against the tts-bench/1 schema, and WAVs (or "
+                                          "folders of WAVs) for audio faults; exit 1 naming each problem")
+    val.add_argument("paths", nargs="+", metavar="PATH", help="a records JSONL, a WAV, or a folder of WAVs")
     val.set_defaults(fn=_validate)
     kit = sub.add_parser("listening-kit", help="build a blind listening page from a run's summary.json")
     kit.add_argument("summary")

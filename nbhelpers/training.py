@@ -154,14 +154,22 @@ def run_guarded(stage: str, profile: str, workspace: Any, command: Callable[[], 
     """Run a training stage's command line: first check that the workspace can be written (a read-only one is
     refused before any training time is spent), then ``command()``. Any error appends a ``failed`` stage record
     (best effort: the disk may be full), so a run log never says ``done`` for a run that did not finish; a full
-    disk or an unwritable folder prints its one explanation and returns 1 instead of a traceback."""
+    disk or an unwritable folder prints its one explanation and returns 1 instead of a traceback. The main process
+    holds the stage's workspace lock (``paths.stage_lock``) meanwhile: a second run of the stage on the same
+    workspace is refused at once, with no record (the first run is still going)."""
+    from .paths import StageBusyError, stage_lock
     from .records import append_stage_record
 
+    main = int(os.environ.get("RANK", "0")) == 0  # under accelerate launch, one lock and one record
     try:
         ensure_writable(workspace.root)
-        return command()
+        with stage_lock(workspace, stage) if main else contextlib.nullcontext():
+            return command()
+    except StageBusyError as err:
+        print(f"\nERROR: {err}", file=sys.stderr)
+        return 1
     except Exception as err:
-        if int(os.environ.get("RANK", "0")) == 0:  # under accelerate launch, one record (the main process)
+        if main:
             with contextlib.suppress(OSError):
                 append_stage_record(stage, profile=profile, status="failed", workspace=workspace,
                                     error=f"{type(err).__name__}: {str(err)[:2000]}")

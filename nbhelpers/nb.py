@@ -246,6 +246,9 @@ def _redact(text: str) -> str:
     return text
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 class _Bars:
     """One live line per progress bar of the child (keyed by its description), updated in place."""
 
@@ -255,6 +258,7 @@ class _Bars:
         self.last: dict[str, str] = {}
 
     def update(self, text: str, final: bool = False) -> None:
+        text = _ANSI.sub("", text).strip()  # tqdm's cursor moves for nested bars
         key = text.split(":")[0].strip() if ":" in text.split("|")[0] else ""
         self.last[key] = text
         now = time.monotonic()
@@ -461,8 +465,11 @@ def table(rows: Iterable[dict[str, Any]] | dict[str, Any], columns: Sequence[str
     if isinstance(rows, dict):
         rows, columns = [{"key": k, "value": v} for k, v in rows.items()], ["key", "value"]
     rows = list(rows)
+    if not rows:
+        markdown(f"**{title or 'table'}**: none")
+        return
     columns = list(columns or dict.fromkeys(k for r in rows for k in r))
-    if transpose and rows:
+    if transpose:
         names = [_fmt(r.get(columns[0])) for r in rows]
         rows = [{columns[0]: c, **{n: r.get(c) for n, r in zip(names, rows, strict=True)}} for c in columns[1:]]
         columns = [columns[0], *names]
@@ -497,8 +504,28 @@ def _show_file(path: str | os.PathLike, caption: str | None, kind: str) -> None:
     ipd.display(getattr(ipd, kind)(filename=str(path)))
 
 
+MIN_AUDIO_SECONDS = 1.0
+
+
+def wav_seconds(path: str | os.PathLike) -> float | None:
+    """The duration of a WAV file from its header (standard library only), or None when it is not a PCM WAV."""
+    import wave
+
+    try:
+        with wave.open(str(path)) as w:
+            return w.getnframes() / w.getframerate()
+    except (wave.Error, EOFError, OSError, ZeroDivisionError):
+        return None
+
+
 def audio(path: str | os.PathLike, caption: str | None = None) -> None:
-    """An audio player for a WAV written by a stage."""
+    """An audio player for a WAV written by a stage; a clip under a second (a random model that stops at once)
+    gets a sentence saying so instead of a player with nothing to hear."""
+    seconds = wav_seconds(path) if Path(path).is_file() else None
+    if seconds is not None and seconds < MIN_AUDIO_SECONDS:
+        markdown(f"{caption + ': ' if caption else ''}*only {seconds:.2f} s of audio, nothing to hear: the model "
+                 f"ended its output almost at once (expected of random or barely trained weights)*; file `{path}`")
+        return
     _show_file(path, caption, "Audio")
 
 

@@ -10,11 +10,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .report import COLUMNS, _env_line, _reasons, cell, provenance
+from .report import COLUMNS, _env_line, _reasons, cell, judged, provenance, verdict_rows, write_report
 
 WARNING = ("Systems trained in a smoke run are randomly initialised or barely trained: their quality numbers show the "
            "mechanics only. DNSMOS is a no-reference estimate; CER/WER come from Whisper. `n/a` marks a number that "
-           "was not measured, with the reason in the next table.")
+           "was not measured and *not meaningful here* one that was measured but cannot mean anything in this run "
+           "(no capable model or no valid reference), with the reasons in the next table.")
 
 
 def write_json(path: str | Path, obj: Any) -> Path:
@@ -82,3 +83,33 @@ def mos_view(returned: list[Path], key: Path, page: str | None) -> dict[str, Any
     else:
         note = f"no returned ratings yet in {key.parent / 'returned'}"
     return {"page": page, "key": str(key), "returned": [str(p) for p in returned], "rows": rows, "note": note}
+
+
+def reference_sources(profile: str, datasets: dict[str, str]) -> dict[str, str]:
+    """Per language, where the benchmark's reference recordings come from: the data-prep source of the dataset
+    whose test split is read (``embedded:`` = the espeak-ng smoke corpus)."""
+    from ..profiles import load_profile
+
+    sources = load_profile("data", profile).get("sources") or {}
+    return {lang: str(sources.get(name, {}).get("source", "")) for lang, name in datasets.items()}
+
+
+def judge_run(params: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
+    """Rewrite the run's report and ``view.json`` with the metrics that mean nothing here (see
+    :func:`~nbhelpers.bench.report.quality_verdicts`) shown as such, and the per-language verdict; returns the view."""
+    from ..records import read_records
+
+    asr = str(params.get("asr_model", "")) if params.get("asr", True) else None
+    refs = reference_sources(params["profile"], params.get("datasets") or {})
+    run = summary["run"]
+    records = judged([r for r in read_records(summary["records_path"]) if r.get("run") == run
+                      or r.get("stage") != "06_benchmark"], asr, refs)
+    this_run = [r for r in records if r.get("run") == run]
+    verdict = verdict_rows(this_run, smoke=params["profile"] == "smoke")
+    out = Path(summary["records_path"]).parent
+    write_report(records, summary["gallery"], summary["skipped"], summary["failures"], out,
+                 title=f"Benchmark {run} ({params['profile']})", verdict=verdict)
+    view = run_view(this_run, summary["gallery"], summary["skipped"], summary["failures"], summary)
+    view["verdict"] = verdict
+    write_json(summary["view"], view)
+    return view

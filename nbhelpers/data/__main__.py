@@ -106,9 +106,11 @@ def _write(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         results = run_profile(args.profile, args.workspace, only=args.only or None, overrides=overrides)
     for name, r in results.items():
         st = r.stats
-        print(f"{name}: read {st['read']} = kept {st['kept']} + rejected {st['rejected']} "
-              f"{st['rejected_by_reason']}; {st['hours'] * 60:.1f} min, {st['speakers']} speakers, "
-              f"splits {st['splits']}, {r.seconds:.1f}s ({r.reused} reused) -> {r.paths.root}")
+        reasons = ", ".join(f"{n} {why}" for why, n in st["rejected_by_reason"].items())
+        splits = ", ".join(f"{n} {split}" for split, n in st["splits"].items())
+        print(f"{name}: read {st['read']} = kept {st['kept']} + rejected {st['rejected']}"
+              f"{f' ({reasons})' if reasons else ''}; {st['hours'] * 60:.1f} min, {st['speakers']} speakers, "
+              f"splits: {splits}; {r.seconds:.1f} s ({r.reused} reused) -> {r.paths.root}")
     return 0
 
 

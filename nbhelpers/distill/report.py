@@ -64,9 +64,33 @@ def cache_decision(metrics: dict[str, Any]) -> dict[str, Any]:
     return {"summary": summary, "facts": facts}
 
 
-def headline(comparison: dict[str, dict[str, Any]], profile: str) -> list[str]:
-    """The student's figures against the issue's targets, as sentences."""
+# the comparison's figures that rest on the Whisper transcript (CER), and on a recording (MCD)
+ASR_BASED = ("cer", "cer_vs_teacher", "quality_within_10pct")
+REFERENCE_BASED = ("mcd_db",)
+
+
+def not_meaningful(profile: str) -> dict[str, str]:
+    """The comparison's figures that mean nothing under ``profile``, each with the reason: CER (and what rests on
+    it) from a Whisper model that cannot read Kannada; MCD against the smoke corpus's espeak-ng recordings."""
+    from ..bench.report import ENGLISH_ONLY_ASR, NOT_MEANINGFUL
+    from ..profiles import load_profile
+
+    params = load_profile("distill", profile)
+    out = {}
+    if str(params.get("asr_model")) in ENGLISH_ONLY_ASR:
+        out.update({k: f"{NOT_MEANINGFUL}: Whisper {params['asr_model']} cannot read Kannada" for k in ASR_BASED})
+    if profile == "smoke":
+        out.update({k: f"{NOT_MEANINGFUL}: the reference is espeak-ng speech, not a recording"
+                    for k in REFERENCE_BASED})
+    return out
+
+
+def headline(comparison: dict[str, dict[str, Any]], profile: str,
+             hidden: dict[str, str] | None = None) -> list[str]:
+    """The student's figures against the suite's targets, as sentences (``hidden``: figures shown by their
+    reason instead of a number)."""
     s = comparison.get("student")
+    hidden = hidden or {}
     if not s:
         return []
     speed = s.get("speedup")
@@ -74,7 +98,7 @@ def headline(comparison: dict[str, dict[str, Any]], profile: str) -> list[str]:
              f"{s['params_decoder_ratio']:.1%} (target <= 25 %), generation "
              + (f"{speed:.2f}x faster" if speed is not None else "speed not compared (other device)")
              + " (target >= 2.5x; the targets are measured on the real architecture by benchmarks/distill.py)"]
-    verdict = {k: s.get(k) for k in ("cer_vs_teacher", "mos_vs_teacher", "quality_within_10pct")}
+    verdict = {k: hidden.get(k, s.get(k)) for k in ("cer_vs_teacher", "mos_vs_teacher", "quality_within_10pct")}
     lines.append("quality vs teacher (target: within 10 %): "
                  + ", ".join(f"{k} = {v:.3g}" if isinstance(v, float) else f"{k} = {v}" for k, v in verdict.items())
                  + (" - smoke: random-weight models, mechanics only" if profile == "smoke" else ""))
@@ -134,9 +158,13 @@ def write_tables(run_dir: Path, comparison: dict[str, dict[str, Any]], profile: 
     """``summary.json`` (the comparison table, its columns and the headline sentences) and ``comparison.png``."""
     rows = summary_rows(comparison)
     columns = ["system", "device", *[f for f in SUMMARY_FIELDS if any(f in r for r in rows)]]
-    out = {"summary": write_json(run_dir / SUMMARY_FILE, {"rows": rows, "columns": columns,
-                                                          "headline": headline(comparison, profile)})}
-    plot = plot_comparison(rows, run_dir / COMPARISON_PLOT_FILE)
+    hidden = not_meaningful(profile)
+    shown = [{k: (hidden[k] if k in hidden and v is not None else v) for k, v in r.items()} for r in rows]
+    out = {"summary": write_json(run_dir / SUMMARY_FILE, {"rows": shown, "columns": columns,
+                                                          "headline": headline(comparison, profile, hidden),
+                                                          "not_meaningful": hidden})}
+    plot = plot_comparison([{k: v for k, v in r.items() if k not in hidden} for r in rows],
+                           run_dir / COMPARISON_PLOT_FILE)
     if plot is not None:
         out["comparison_plot"] = plot
     return out

@@ -117,6 +117,13 @@ def load_coqui_config(path: str | Path) -> Any:
     return config
 
 
+def suite_seed(params: dict[str, Any]) -> int:
+    """The suite-wide seed (profiles/suite.toml) for this profile, so coqui does not train with its own 54321."""
+    from ..profiles import load_profile
+
+    return int(load_profile("suite", params["profile"])["seed"])
+
+
 def build_config(params: dict[str, Any], output_dir: str | Path, dataset_dir: str | Path | None = None,
                  base_config: Any = None, start: StartingPoint | None = None) -> Any:
     """The VitsConfig for this run: architecture and text encoding from ``base_config`` (a released model)
@@ -153,6 +160,7 @@ def build_config(params: dict[str, Any], output_dir: str | Path, dataset_dir: st
     config.epochs = params["epochs"]
     config.lr_gen = config.lr_disc = params["learning_rate"]
     config.mixed_precision, config.precision = params["mixed_precision"], params["precision"]
+    config.training_seed = suite_seed(params)
     config.print_step, config.plot_step = params["print_step"], params["plot_step"]
     config.save_step, config.save_n_checkpoints = params["save_step"], params["keep_checkpoints"]
     config.save_best_after, config.save_all_best = params["save_best_after"], False

@@ -1,0 +1,285 @@
+"""What a student sees in the executed smoke notebooks (issue 18): no tracebacks, little stderr, no raw dict dumps,
+links and images that exist, audio of at least a second, tables with every column, no metric shown as a number where
+its record says it is not available or not meaningful, and every notebook's opening box.
+
+The notebooks are executed once per module by the smoke suite (``python -m nbhelpers.suite run --profile smoke``,
+as ``make demo`` does), or read from an existing run folder given in ``TTS_STUDENT_RUN`` (e.g. ``runs/<time>-smoke``
+after ``make demo``)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import re
+import wave
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from nbhelpers import nb as nbmod
+from nbhelpers.bench.report import NA_MARK, NOT_MEANINGFUL, quality_verdicts
+from nbhelpers.suite import NOTEBOOK_DIR, NUMBERED, run_suite
+
+NOTEBOOKS = sorted(p.stem for p in NOTEBOOK_DIR.glob("*.ipynb") if NUMBERED.match(p.name))
+MAX_STDERR_LINES = 3
+DICT_REPR = re.compile(r"\{'[^']*': [^{}]*\}")
+LINE = 100  # characters: a dict repr longer than this is a raw dump, not a short value
+AUDIO_SRC = re.compile(r'src="data:audio/[^;]+;base64,([A-Za-z0-9+/=\s]+)"')
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+IMG_SRC = re.compile(r"<img[^>]+src=['\"]([^'\"]+)['\"]")
+NUMBER = re.compile(r"^[-+]?\d+(\.\d+)?(e[-+]?\d+)?$")
+
+
+def executed_run(tmp_root: Path) -> Path:
+    """The run folder to check: ``TTS_STUDENT_RUN`` when set, else a fresh smoke suite run under ``tmp_root``."""
+    given = os.environ.get("TTS_STUDENT_RUN")
+    if given:
+        return Path(given).resolve()
+    out, results = run_suite("smoke", out=tmp_root / "smoke", keep_going=True)
+    failed = [f"{r.notebook}: {r.error}" for r in results if r.status != "ok"]
+    assert not failed, "smoke notebooks failed:\n" + "\n".join(failed)
+    return out
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return executed_run(tmp_path_factory.mktemp("student"))
+
+
+def _load(run_dir: Path, stem: str) -> dict:
+    path = run_dir / "executed" / f"{stem}.ipynb"
+    assert path.is_file(), f"{path} was not executed"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _text(value: str | list[str]) -> str:
+    return "".join(value) if isinstance(value, list) else value
+
+
+def _outputs(nb: dict):
+    """(cell index, output) for every output of every code cell."""
+    for i, cell in enumerate(nb["cells"]):
+        for out in cell.get("outputs", []):
+            yield i, out
+
+
+class _Tables(HTMLParser):
+    """Every <table> of an HTML output: its header cells and the cell texts of each body row."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[dict] = []
+        self._cell: list[str] | None = None
+        self._row: list[str] | None = None
+        self._caption = False
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "caption":
+            self._caption = True
+        elif tag == "table":
+            self.tables.append({"header": [], "rows": [], "caption": ""})
+        elif tag == "tr" and self.tables:
+            self._row = []
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "caption":
+            self._caption = False
+        elif tag in ("td", "th") and self._cell is not None and self._row is not None:
+            self._row.append(("th:" if tag == "th" else "") + "".join(self._cell).strip())
+            self._cell = None
+        elif tag == "tr" and self._row is not None and self.tables:
+            if self._row and all(c.startswith("th:") for c in self._row):
+                self.tables[-1]["header"] = [c[3:] for c in self._row]
+            else:
+                self.tables[-1]["rows"].append([c.removeprefix("th:") for c in self._row])
+            self._row = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+        elif self._caption and self.tables:
+            self.tables[-1]["caption"] += data
+
+
+def tables_of(html_text: str) -> list[dict]:
+    parser = _Tables()
+    parser.feed(html_text)
+    return parser.tables
+
+
+def wav_seconds(data: bytes) -> float:
+    with wave.open(io.BytesIO(data)) as w:
+        return w.getnframes() / w.getframerate()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem", NOTEBOOKS)
+def test_no_traceback_little_stderr_no_raw_dicts(run_dir: Path, stem: str) -> None:
+    nb = _load(run_dir, stem)
+    problems = []
+    stderr: dict[int, int] = {}
+    for i, out in _outputs(nb):
+        if out["output_type"] == "error":
+            problems.append(f"cell {i}: {out['ename']}: {out['evalue'][:200]}")
+            continue
+        texts = [_text(out.get("text", ""))] if out["output_type"] == "stream" else [
+            _text(v) for k, v in out.get("data", {}).items() if k in ("text/plain", "text/markdown", "text/html")]
+        for text in texts:
+            if "Traceback (most recent call last)" in text:
+                problems.append(f"cell {i}: a traceback in the output: {text[:300]}")
+            for match in DICT_REPR.finditer(text):
+                if len(match.group(0)) > LINE:
+                    problems.append(f"cell {i}: a raw dict repr: {match.group(0)[:160]}...")
+        if out["output_type"] == "stream" and out["name"] == "stderr":
+            stderr[i] = stderr.get(i, 0) + len(_text(out["text"]).strip().splitlines())
+    problems += [f"cell {i}: {n} stderr lines (at most {MAX_STDERR_LINES})" for i, n in stderr.items()
+                 if n > MAX_STDERR_LINES]
+    assert not problems, f"{stem}:\n" + "\n".join(problems)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem", NOTEBOOKS)
+def test_links_images_and_audio_work(run_dir: Path, stem: str) -> None:
+    nb = _load(run_dir, stem)
+    here = run_dir / "executed"
+    problems = []
+
+    def check_target(i: int, target: str) -> None:
+        if re.match(r"^(https?:|data:|mailto:|#)", target):
+            return
+        path = Path(target.split("#")[0])
+        if not (path if path.is_absolute() else here / path).exists():
+            problems.append(f"cell {i}: link or image {target!r} does not exist")
+
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] == "markdown":
+            for target in LINK.findall(_text(cell["source"])):
+                check_target(i, target)
+    for i, out in _outputs(nb):
+        data = out.get("data", {})
+        for target in LINK.findall(_text(data.get("text/markdown", ""))):
+            check_target(i, target)
+        html_text = _text(data.get("text/html", ""))
+        for target in IMG_SRC.findall(html_text):
+            check_target(i, target)
+        for png in (data.get("image/png"), data.get("image/jpeg")):
+            if png is not None and len(base64.b64decode(_text(png))) < 100:
+                problems.append(f"cell {i}: an empty image")
+        for encoded in AUDIO_SRC.findall(html_text):
+            seconds = wav_seconds(base64.b64decode(encoded))
+            if seconds < 1.0:
+                problems.append(f"cell {i}: an audio player with {seconds:.2f} s of audio (at least 1 s)")
+    assert not problems, f"{stem}:\n" + "\n".join(problems)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem", NOTEBOOKS)
+def test_tables_show_every_column(run_dir: Path, stem: str) -> None:
+    nb = _load(run_dir, stem)
+    problems = []
+    for i, out in _outputs(nb):
+        for table in tables_of(_text(out.get("data", {}).get("text/html", ""))):
+            width = len(table["header"])
+            for row in table["rows"]:
+                if width and len(row) != width:
+                    problems.append(f"cell {i} table {table['caption']!r}: a row of {len(row)} cells under "
+                                    f"{width} headers")
+                cut = [c for c in row if c.endswith(("...", "…")) or c == "..."]
+                if cut:
+                    problems.append(f"cell {i} table {table['caption']!r}: truncated cells {cut[:3]}")
+            if "..." in table["header"]:
+                problems.append(f"cell {i} table {table['caption']!r}: columns left out ('...')")
+    assert not problems, f"{stem}:\n" + "\n".join(problems)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem", NOTEBOOKS)
+def test_opening_box_is_shown(run_dir: Path, stem: str) -> None:
+    nb = _load(run_dir, stem)
+    first = _text(nb["cells"][0]["source"])
+    box = "\n".join(nbmod.opening_box(stem, nbmod.load_opening()))
+    assert box in first, f"{stem}: the first Markdown cell lacks its opening box (python -m nbhelpers.nb render)"
+
+
+@pytest.mark.slow
+def test_benchmark_shows_no_number_that_is_not_available_or_not_meaningful(run_dir: Path) -> None:
+    nb = _load(run_dir, "06_benchmark")
+    workspace = json.loads((run_dir / "summary.json").read_text())["workspace"]
+    record = nbmod.latest_record("06_benchmark", workspace)
+    assert record, "no 06_benchmark record"
+    records = [json.loads(line) for line in Path(record["outputs"]["records"]).read_text().splitlines() if line]
+    records = [r for r in records if r.get("run") == record["metrics"].get("run", records[-1].get("run"))]
+    from nbhelpers.bench.report import COLUMNS
+    from nbhelpers.bench.view import reference_sources
+    from nbhelpers.profiles import load_profile
+
+    params = load_profile("bench", record["profile"])
+    asr, refs = params["asr_model"], reference_sources(record["profile"], params["datasets"])
+
+    header_of = {key: header for header, key, _ in COLUMNS}
+    shown = [t for _, out in _outputs(nb) for t in tables_of(_text(out.get("data", {}).get("text/html", "")))
+             if t["caption"].startswith("benchmark ")]
+    assert shown, "06 shows no results table"
+    table = shown[-1]
+    cols = {h: k for k, h in enumerate(table["header"])}
+    problems, checked = [], 0
+    for r in records:
+        key = [r["system"], r["backend"], r["dtype"]]
+        row = next((row for row in table["rows"] if row[:3] == key and row[cols["lang"]] == r.get("language")), None)
+        assert row is not None, f"no row for {key} [{r.get('language')}]"
+        hidden = {f"quality.{k}" if not k.startswith("quality.") and k in (r.get("quality") or {}) else k: why
+                  for k, why in (r.get("not_available") or {}).items()}
+        hidden.update({f"quality.{k}": why for k, why in quality_verdicts(r, asr, refs).items()})
+        for field in hidden:
+            name = field.removeprefix("quality.")
+            header = header_of.get(f"q:{name}" if field.startswith("quality.") else name)
+            if header not in cols:
+                continue
+            checked += 1
+            text = row[cols[header]]
+            if NUMBER.match(text) or (text != NA_MARK and not text.startswith(NOT_MEANINGFUL)):
+                problems.append(f"{key} [{r.get('language')}] {header} shows {text!r}: {hidden[field]}")
+    assert checked, "no not-available metric was checked: the records or the table changed shape"
+    assert not problems, "\n".join(problems)
+
+
+
+def _record(system: str, lang: str, **quality: float) -> dict:
+    return {"system": system, "backend": "torch", "dtype": "float32", "device": "cpu", "language": lang,
+            "rtf": {"espeak-ng": 0.01, "vits-bn": 0.1}.get(system, 0.5), "quality": quality, "not_available": {}}
+
+
+def test_whisper_base_cer_on_bangla_and_mcd_against_espeak_are_not_meaningful() -> None:
+    bn = _record("vits-bn", "bn", cer=0.93, wer=1.0, mcd_db=11.2, dnsmos_ovrl=2.1)
+    verdicts = quality_verdicts(bn, "base-offline", {"bn": "embedded:bn"})
+    assert set(verdicts) == {"cer", "wer", "mcd_db"}
+    assert "cannot read Bangla" in verdicts["cer"] and "espeak-ng" in verdicts["mcd_db"]
+    assert quality_verdicts(bn, "large-v3", {"bn": "openslr:37"}) == {}
+    assert quality_verdicts(_record("piper-joe", "en", cer=0.05), "base-offline", {}) == {}
+
+
+def test_report_cells_and_charts_show_the_reason_not_the_number() -> None:
+    from nbhelpers.bench.report import cell, judged, value
+
+    [r] = judged([_record("vits-bn", "bn", cer=0.93, dnsmos_ovrl=2.1)], "base-offline", {"bn": "embedded:bn"})
+    assert cell(r, "q:cer", "{:.3f}") == f"{NOT_MEANINGFUL}: Whisper base-offline cannot read Bangla"
+    assert value(r, "q:cer") is None and value(r, "q:dnsmos_ovrl") == 2.1
+
+
+def test_verdict_names_a_system_per_language_and_leaves_random_models_out_on_smoke() -> None:
+    from nbhelpers.bench.report import judged, verdict_rows
+
+    records = judged([_record("vits-bn", "bn", cer=0.5, dnsmos_ovrl=3.0),
+                      _record("espeak-ng", "bn", cer=0.9, dnsmos_ovrl=2.0),
+                      _record("piper-joe", "en", cer=0.05, dnsmos_ovrl=3.1)], "base-offline", {"bn": "embedded:bn"})
+    smoke = {row["language"]: row for row in verdict_rows(records, smoke=True)}
+    assert smoke["Bangla (bn)"]["use"].startswith("espeak-ng") and "DNSMOS" in smoke["Bangla (bn)"]["why"]
+    assert "random" in smoke["Bangla (bn)"]["why"] and smoke["Bangla (bn)"]["fastest"].startswith("espeak-ng")
+    assert smoke["English (en)"]["use"].startswith("piper-joe") and "character error rate" in smoke["English (en)"]["why"]
+    real = {row["language"]: row for row in verdict_rows(records, smoke=False)}
+    assert real["Bangla (bn)"]["use"].startswith("vits-bn")

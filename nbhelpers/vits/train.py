@@ -115,15 +115,21 @@ def resumable_checkpoint(run: Path) -> Path | None:
     return None
 
 
+INCOMPLETE = "incomplete"  # subfolder of a run holding set-aside checkpoints: coqui only globs the run folder itself
+
+
 def set_aside_partials(run: Path) -> Path | None:
-    """In a run folder of the workspace: rename checkpoints newer than the resumable one ``*.pth.partial`` with a
-    warning, so coqui's own search never picks them; returns the resumable checkpoint."""
+    """In a run folder of the workspace: move checkpoints newer than the resumable one into ``incomplete/`` with a
+    warning, so neither coqui's search for the newest checkpoint (``*.pth``) nor its ``keep_n_checkpoints``
+    (``checkpoint_*``, which would count them and delete an older good one) sees them; returns the resumable
+    checkpoint."""
     keep = resumable_checkpoint(run)
     for ckpt in run.glob("checkpoint_*.pth"):
         if keep is None or checkpoint_step(ckpt) > checkpoint_step(keep):
-            warnings.warn(f"{ckpt} is incomplete or corrupt (interrupted save?); renamed to {ckpt.name}.partial",
-                          stacklevel=2)
-            ckpt.rename(ckpt.with_suffix(".pth.partial"))
+            aside = run / INCOMPLETE / ckpt.name
+            aside.parent.mkdir(exist_ok=True)
+            warnings.warn(f"{ckpt} is incomplete or corrupt (interrupted save?); moved to {aside}", stacklevel=2)
+            ckpt.rename(aside)
     return keep
 
 

@@ -80,7 +80,7 @@ def test_kill_and_disk_full_inside_checkpoint_writes_and_kill_inside_export(env_
     out = vits(env, ws, "train", "--max-steps", "3", "--no-finish")
     assert out.returncode == 0, out.stderr[-3000:]
     assert "continuing" in out.stdout and "checkpoint_1.pth" in out.stdout
-    assert (run / "checkpoint_2.pth.partial").is_file()
+    assert (run / "incomplete" / "checkpoint_2.pth").is_file()
     rec = read_records(Workspace(ws), STAGE)[-1]
     assert rec["status"] == "done" and (rec["metrics"]["start_step"], rec["metrics"]["end_step"]) == (2, 3)
     assert torch.load(run / "checkpoint_3.pth", weights_only=False)["step"] == 3
@@ -151,7 +151,7 @@ def test_a_run_attached_as_a_read_only_input_is_copied_never_modified(tmp_path, 
         run = find_resumable_run(ws)
         assert run == ws.root / "vits" / "runs" / "vits_bn-1"
         assert resumable_checkpoint(run) == run / "checkpoint_5.pth"
-        assert (run / "checkpoint_9.pth.partial").is_file() and not (run / "checkpoint_9.pth").exists()
+        assert (run / "incomplete" / "checkpoint_9.pth").is_file() and not (run / "checkpoint_9.pth").exists()
         assert os.access(run, os.W_OK) and os.stat(run / "checkpoint_5.pth").st_mode & 0o200
         assert find_resumable_run(ws) == run  # a second session reuses the copy
     finally:

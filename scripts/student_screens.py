@@ -1,0 +1,115 @@
+"""Render a suite run's executed notebooks to HTML and open each in headless Chromium, as a person would look at them:
+every image must load, every audio element must have a source the browser can play, no element may show an error.
+Writes ``<run>/html/<notebook>.html``, a screenshot of each notebook's first screen ``<run>/screens/<notebook>.png``
+and ``<run>/screens/check.json``; exits 1 when a page has a problem.
+
+Needs nbconvert (not in the suite's locks: run it with any Python that has it, e.g. a throwaway venv) and Debian's
+``chromium``: ``python scripts/student_screens.py runs/<time>-smoke``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars")
+# Runs in the page after load: checks images, audio sources and error outputs, writes the findings into the DOM.
+PROBE = """
+<script>
+window.addEventListener('load', () => {
+  const problems = [];
+  let remote = 0;  // badges from colab.research.google.com / kaggle.com: not reachable offline, not checked
+  document.querySelectorAll('img').forEach((img, i) => {
+    if (/^https?:/.test(img.getAttribute('src') || '')) { remote++; return; }
+    if (!img.complete || img.naturalWidth === 0) problems.push(`image ${i} did not load: ${img.src.slice(0, 80)}`);
+  });
+  const audios = [...document.querySelectorAll('audio')];
+  let pending = audios.length;
+  const done = () => {
+    const out = document.createElement('pre');
+    out.id = 'student-check';
+    out.textContent = JSON.stringify({images: document.images.length - remote, remote_images: remote, audio: audios.length,
+                                     problems});
+    document.body.appendChild(out);
+  };
+  document.querySelectorAll('.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"], .output_error')
+    .forEach((el, i) => { if (/Traceback|Error/.test(el.textContent)) problems.push(`error output ${i}`); });
+  if (!pending) return done();
+  audios.forEach((a, i) => {
+    const src = a.currentSrc || (a.querySelector('source') || {}).src || a.src || '';
+    const type = (a.querySelector('source') || {}).type || (src.match(/^data:([^;]+)/) || [])[1] || '';
+    if (!src || (type && !a.canPlayType(type))) problems.push(`audio ${i} has no playable source (${type})`);
+    const settle = (ok) => { if (!ok) problems.push(`audio ${i} failed to load`); if (--pending === 0) done(); };
+    a.addEventListener('loadedmetadata', () => settle(a.duration > 0), {once: true});
+    a.addEventListener('error', () => settle(false), {once: true});
+    a.preload = 'metadata';
+    a.load();
+  });
+});
+</script>
+"""
+
+
+def render(notebook: Path, out: Path) -> Path:
+    """``notebook`` as a standalone HTML page (images and audio embedded as data URIs) with :data:`PROBE`."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(notebook, as_version=4))
+    page = out / f"{notebook.stem}.html"
+    page.write_text(body.replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    return page
+
+
+def chromium(*args: str) -> str:
+    """Run headless Chromium with a fresh profile folder; returns its stdout."""
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        raise SystemExit("chromium not found: apt-get install chromium")
+    with tempfile.TemporaryDirectory() as profile:
+        done = subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+                              capture_output=True, text=True, timeout=300)
+    return done.stdout
+
+
+def check_run(run: Path) -> dict[str, dict]:
+    """Render, probe and screenshot every executed notebook of ``run``; returns the findings per notebook."""
+    html_dir, screens = run / "html", run / "screens"
+    html_dir.mkdir(exist_ok=True)
+    screens.mkdir(exist_ok=True)
+    findings = {}
+    for notebook in sorted((run / "executed").glob("[0-9][0-9]_*.ipynb")):
+        page = render(notebook, html_dir)
+        dom = chromium("--virtual-time-budget=20000", "--dump-dom", page.as_uri())
+        marker = dom.split('<pre id="student-check">', 1)[-1].split("</pre>", 1)[0] if "student-check" in dom else ""
+        try:
+            result = json.loads(marker.replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<")
+                                .replace("&gt;", ">"))
+        except json.JSONDecodeError:
+            result = {"problems": ["the page's check did not finish"]}
+        chromium("--window-size=1280,900", f"--screenshot={screens / (notebook.stem + '.png')}", page.as_uri())
+        findings[notebook.stem] = result
+    (screens / "check.json").write_text(json.dumps(findings, indent=1), encoding="utf-8")
+    return findings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path, help="a suite run folder (with executed/)")
+    findings = check_run(parser.parse_args(argv).run.resolve())
+    bad = {k: v["problems"] for k, v in findings.items() if v.get("problems")}
+    for stem, result in findings.items():
+        print(f"{stem}: {result.get('images', '?')} images, {result.get('audio', '?')} audio, "
+              f"{len(result.get('problems', []))} problem(s)")
+    for stem, problems in bad.items():
+        print(f"{stem}:\n  " + "\n  ".join(problems))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

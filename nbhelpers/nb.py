@@ -660,10 +660,12 @@ def render_notebook(nb: dict[str, Any], stem: str, boxes: dict[str, Any] | None 
     if setup_cells:
         setup_cells[0]["source"] = lines
     else:
-        cell = {"cell_type": "code", "execution_count": None, "id": f"setup-{stem[:2]}",
-                "metadata": {"tags": [SETUP_TAG]}, "outputs": [], "source": lines}
+        setup_cells = [{"cell_type": "code", "execution_count": None, "id": f"setup-{stem[:2]}",
+                        "metadata": {"tags": [SETUP_TAG]}, "outputs": [], "source": lines}]
         first_code = cells.index(code[0]) if code else len(cells)
-        cells.insert(first_code, cell)
+        cells.insert(first_code, setup_cells[0])
+    # the set-up code starts folded in JupyterLab (and on Colab, as a form): the opening box is the first screen
+    setup_cells[0]["metadata"].update({"jupyter": {"source_hidden": True}, "cellView": "form"})
     intro = cells[0]
     text = "".join(intro["source"]).split("\n")
     badge = badges(f"{stem}.ipynb")

@@ -59,8 +59,15 @@ def render(notebook: Path, out: Path) -> Path:
     """``notebook`` as a standalone HTML page (images and audio embedded as data URIs) with :data:`PROBE`."""
     import nbformat
     from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
 
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(notebook, as_version=4))
+    book = nbformat.read(notebook, as_version=4)
+    for cell in book.cells:  # folded code stays folded, as JupyterLab shows it
+        if cell.get("metadata", {}).get("jupyter", {}).get("source_hidden"):
+            cell.metadata.setdefault("tags", []).append("student-folded")
+    exporter = HTMLExporter(template_name="lab")
+    exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={"student-folded"}, enabled=True), True)
+    body, _ = exporter.from_notebook_node(book)
     page = out / f"{notebook.stem}.html"
     page.write_text(body.replace("</body>", PROBE + "</body>"), encoding="utf-8")
     return page

@@ -20,6 +20,7 @@ class FakeKaggle:
     def __init__(self, username: str, key: str):
         self.username, self.key = username, key
         self.calls: list[tuple[str, dict]] = []
+        self.requests: list[str] = []                    # "VERB path" of every HTTP request, answered or not
         self.kernels: dict[str, list[dict]] = {}          # "owner/slug" -> versions (SaveKernel bodies)
         self.datasets: dict[str, list[list[str]]] = {}    # "owner/slug" -> versions (file names)
         self.blobs: dict[str, tuple[str, bytes]] = {}     # token -> (name, content)
@@ -176,6 +177,7 @@ def _handler(fake: FakeKaggle) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             path = urlsplit(self.path).path
+            fake.requests.append(f"POST {path}")
             body = self._body()
             if self.headers.get("Authorization") != expected_auth:
                 return self._send(401, {"code": 401, "message": "Unauthenticated"})
@@ -194,6 +196,7 @@ def _handler(fake: FakeKaggle) -> type[BaseHTTPRequestHandler]:
 
         def do_PUT(self) -> None:
             path = urlsplit(self.path).path
+            fake.requests.append(f"PUT {path}")
             data = self._body()
             token = path.rsplit("/", 1)[-1]
             with fake._lock:
@@ -204,6 +207,7 @@ def _handler(fake: FakeKaggle) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             path = urlsplit(self.path).path
+            fake.requests.append(f"GET {path}")
             with fake._lock:
                 content = fake.file_content(path[len("/files/"):]) if path.startswith("/files/") else None
                 if content is not None and fake.fail.get("download", 0) > 0:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from fake_kaggle import FakeKaggle
 
 from nbhelpers import nb as nbcell
+from nbhelpers.rehearsal.kaggle_api import FakeKaggle
 
 PROJECT = Path(__file__).resolve().parents[2]
 USER = "alice"

@@ -5,13 +5,11 @@ error, before anything is built or sent; and the continuation hint of a capped c
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
 KAGGLE_TESTS = Path(__file__).resolve().parents[2] / "kaggle"
-sys.path.insert(0, str(KAGGLE_TESTS))  # fake_kaggle, imported by the kaggle tests' fixtures
 _spec = importlib.util.spec_from_file_location("kaggle_test_fixtures_cfg", KAGGLE_TESTS / "conftest.py")
 kfx = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(kfx)

@@ -283,3 +283,11 @@ def test_verdict_names_a_system_per_language_and_leaves_random_models_out_on_smo
     assert smoke["English (en)"]["use"].startswith("piper-joe") and "character error rate" in smoke["English (en)"]["why"]
     real = {row["language"]: row for row in verdict_rows(records, smoke=False)}
     assert real["Bangla (bn)"]["use"].startswith("vits-bn")
+
+
+def test_vits_trains_with_the_suite_seed_not_coquis(tmp_path: Path) -> None:
+    from nbhelpers.profiles import load_profile
+    from nbhelpers.vits.config import build_config
+
+    config = build_config(load_profile("vits", "smoke"), tmp_path)
+    assert config.training_seed == load_profile("suite", "smoke")["seed"] != 54321

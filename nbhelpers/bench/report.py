@@ -53,7 +53,7 @@ def quality_verdicts(record: dict[str, Any], asr_model: str | None = None,
     if source.startswith("embedded:"):
         for k in REFERENCE_METRICS:
             if quality.get(k) is not None:
-                out[k] = f"the {name} reference is espeak-ng speech, not a recording"
+                out[k] = "the reference is espeak-ng speech, not a recording"
     return out
 
 

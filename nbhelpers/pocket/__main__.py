@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         cov = prep.coverage
         print(f"vocabulary: {cov['vocab_size']} pieces (asked {cfg['vocab_size']}); {len(prep.train_items)} training "
               f"items, {len(prep.dropped)} left out as too long; latent cache {prep.latent_cache}")
-        print(json.dumps({k: str(v) for k, v in written.items()}, indent=1))
+        print("wrote " + "; ".join(f"{k.replace('_', ' ')} {v}" for k, v in written.items()))
         return 0
     from ..training import run_guarded
     from . import STAGE

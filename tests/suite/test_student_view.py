@@ -26,6 +26,7 @@ from nbhelpers.suite import NOTEBOOK_DIR, NUMBERED, run_suite
 NOTEBOOKS = sorted(p.stem for p in NOTEBOOK_DIR.glob("*.ipynb") if NUMBERED.match(p.name))
 MAX_STDERR_LINES = 3
 DICT_REPR = re.compile(r"\{'[^']*': [^{}]*\}")
+JSON_DUMP = re.compile(r'^\s*\{\s*\n\s*"[^"\n]+":', re.MULTILINE)  # an indented json.dumps printed as is
 LINE = 100  # characters: a dict repr longer than this is a raw dump, not a short value
 AUDIO_SRC = re.compile(r'src="data:audio/[^;]+;base64,([A-Za-z0-9+/=\s]+)"')
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
@@ -139,6 +140,10 @@ def test_no_traceback_little_stderr_no_raw_dicts(run_dir: Path, stem: str) -> No
             stderr[i] = stderr.get(i, 0) + len(_text(out["text"]).strip().splitlines())
     problems += [f"cell {i}: {n} stderr lines (at most {MAX_STDERR_LINES})" for i, n in stderr.items()
                  if n > MAX_STDERR_LINES]
+    for i, cell in enumerate(nb["cells"]):
+        printed = "".join(_text(o.get("text", "")) for o in cell.get("outputs", []) if o["output_type"] == "stream")
+        if JSON_DUMP.search(printed):
+            problems.append(f"cell {i}: a JSON object printed as is: {JSON_DUMP.search(printed).group(0)[:120]}")
     assert not problems, f"{stem}:\n" + "\n".join(problems)
 
 
@@ -291,3 +296,24 @@ def test_vits_trains_with_the_suite_seed_not_coquis(tmp_path: Path) -> None:
 
     config = build_config(load_profile("vits", "smoke"), tmp_path)
     assert config.training_seed == load_profile("suite", "smoke")["seed"] != 54321
+
+
+def test_known_harmless_lines_are_filtered_and_real_warnings_folded_with_counts(capsys: pytest.CaptureFixture,
+                                                                                tmp_path: Path) -> None:
+    torchaudio = ("/venv/lib/python3.11/site-packages/torchaudio/_backend/utils.py:213: UserWarning: In 2.9, this "
+                  "function's implementation will be changed to use torchaudio.load_with_torchcodec")
+    assert nbmod.is_harmless(torchaudio) and nbmod.is_harmless("  warnings.warn(")
+    real = "/code/nbhelpers/vits/train.py:10: UserWarning: the learning rate is 0"
+    assert not nbmod.is_harmless(real) and not nbmod.is_harmless("RuntimeError: CUDA out of memory")
+    nbmod.show_warnings([real, real, "DeprecationWarning: x"], hidden=4, log=tmp_path / "a.log")
+    out = capsys.readouterr().out
+    assert "warnings: 3 line(s) from the stage, 4 known-harmless hidden" in out and f"{real}  (x2)" in out
+
+
+def test_tables_transpose_and_never_dump_dicts(capsys: pytest.CaptureFixture) -> None:
+    nbmod.table([{"system": "teacher", "cer": 0.5, "cpu": {"rtf": 0.25, "peak": 10}},
+                 {"system": "student", "cer": 0.6, "cpu": {"rtf": 0.125, "peak": 8}}], transpose=True)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "system | teacher | student" and out[2] == "cpu | rtf 0.25; peak 10 | rtf 0.125; peak 8"
+    nbmod.table([], title="failures")
+    assert capsys.readouterr().out.strip() == "**failures**: none"

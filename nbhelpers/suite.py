@@ -159,7 +159,7 @@ def chain_report(records: list[dict[str, Any]], profile: str) -> dict[str, Any]:
     stages, problems = [], []
     for i, rec in enumerate(finished):
         links, external = [], []
-        for used in _values(rec.get("inputs", {})):
+        for used in dict.fromkeys(_values(rec.get("inputs", {}))):  # each artefact once, in order
             producer = next((q for q in reversed(finished[:i]) if q["stage"] != rec["stage"]
                              and any(_same_artefact(used, made)
                                      for made in _values(q.get("outputs", {}), named=True))), None)

@@ -25,6 +25,7 @@ from nbhelpers.suite import NOTEBOOK_DIR, NUMBERED, run_suite
 
 NOTEBOOKS = sorted(p.stem for p in NOTEBOOK_DIR.glob("*.ipynb") if NUMBERED.match(p.name))
 MAX_STDERR_LINES = 3
+SUITE_TIMEOUT = 2400  # s: the first test waits for the module's smoke suite run (3.5 min idle, ~13 min on a busy machine)
 DICT_REPR = re.compile(r"\{'[^']*': [^{}]*\}")
 JSON_DUMP = re.compile(r'^\s*\{\s*\n\s*"[^"\n]+":', re.MULTILINE)  # an indented json.dumps printed as is
 LINE = 100  # characters: a dict repr longer than this is a raw dump, not a short value
@@ -119,6 +120,7 @@ def wav_seconds(data: bytes) -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SUITE_TIMEOUT)
 @pytest.mark.parametrize("stem", NOTEBOOKS)
 def test_no_traceback_little_stderr_no_raw_dicts(run_dir: Path, stem: str) -> None:
     nb = _load(run_dir, stem)
@@ -148,6 +150,7 @@ def test_no_traceback_little_stderr_no_raw_dicts(run_dir: Path, stem: str) -> No
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SUITE_TIMEOUT)
 @pytest.mark.parametrize("stem", NOTEBOOKS)
 def test_links_images_and_audio_work(run_dir: Path, stem: str) -> None:
     nb = _load(run_dir, stem)
@@ -183,6 +186,7 @@ def test_links_images_and_audio_work(run_dir: Path, stem: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SUITE_TIMEOUT)
 @pytest.mark.parametrize("stem", NOTEBOOKS)
 def test_tables_show_every_column(run_dir: Path, stem: str) -> None:
     nb = _load(run_dir, stem)
@@ -203,6 +207,7 @@ def test_tables_show_every_column(run_dir: Path, stem: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SUITE_TIMEOUT)
 @pytest.mark.parametrize("stem", NOTEBOOKS)
 def test_opening_box_is_shown(run_dir: Path, stem: str) -> None:
     nb = _load(run_dir, stem)
@@ -212,6 +217,7 @@ def test_opening_box_is_shown(run_dir: Path, stem: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SUITE_TIMEOUT)
 def test_benchmark_shows_no_number_that_is_not_available_or_not_meaningful(run_dir: Path) -> None:
     nb = _load(run_dir, "06_benchmark")
     workspace = json.loads((run_dir / "summary.json").read_text())["workspace"]

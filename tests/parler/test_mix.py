@@ -4,7 +4,6 @@ with the mix it started with."""
 import collections
 
 import pytest
-from conftest import make_dataset
 from parler_settings import OVERRIDES
 
 from nbhelpers.parler.data import length_grouped_batches, mixed_batches
@@ -36,11 +35,16 @@ def test_one_dataset_is_exactly_the_length_grouped_batches():
 
 
 def test_a_mixed_run_trains_on_both_and_resumes_only_with_its_mix(parler_ws, kn_dataset_dir, tmp_path):
+    import datasets
+
     from nbhelpers.parler.train import train
     from nbhelpers.paths import Workspace
     from nbhelpers.profiles import load_profile
 
-    other = make_dataset(tmp_path / "other" / "parler", n_train=8, n_val=2)
+    full = datasets.load_from_disk(str(kn_dataset_dir))  # a second, smaller dataset: 8 / 2 / 2 rows of the first
+    other = tmp_path / "other" / "parler"
+    datasets.DatasetDict({"train": full["train"].select(range(8)), "validation": full["validation"].select(range(2)),
+                          "test": full["test"].select(range(2))}).save_to_disk(str(other))
     mix = {str(other): 0.5}
     cfg = load_profile("parler", "smoke", {**OVERRIDES, "max_steps": 4, "eval_every": 0, "sample_max_seconds": 0.05,
                                           "mix": mix})

@@ -29,26 +29,24 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _relative(value: Any, root: str) -> Any:
-    """Paths under ``root`` as ``./<relative>`` (everything else unchanged), recursively."""
+def _map_strings(value: Any, fn: Any) -> Any:
+    """``fn`` applied to every string inside nested dicts and lists (everything else unchanged)."""
     if isinstance(value, dict):
-        return {k: _relative(v, root) for k, v in value.items()}
+        return {k: _map_strings(v, fn) for k, v in value.items()}
     if isinstance(value, list):
-        return [_relative(v, root) for v in value]
-    if isinstance(value, str) and (value == root or value.startswith(root + "/")):
-        return IN_WORKSPACE + value[len(root) + 1:]
-    return value
+        return [_map_strings(v, fn) for v in value]
+    return fn(value) if isinstance(value, str) else value
+
+
+def _relative(value: Any, root: str) -> Any:
+    """Paths under ``root`` as ``./<relative>``, recursively."""
+    return _map_strings(value, lambda s: IN_WORKSPACE + s[len(root) + 1:]
+                        if s == root or s.startswith(root + "/") else s)
 
 
 def _rebased(value: Any, root: Path) -> Any:
     """``./<relative>`` values as absolute paths under ``root``, the workspace the run log is read in."""
-    if isinstance(value, dict):
-        return {k: _rebased(v, root) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_rebased(v, root) for v in value]
-    if isinstance(value, str) and value.startswith(IN_WORKSPACE):
-        return str(root / value[len(IN_WORKSPACE):])
-    return value
+    return _map_strings(value, lambda s: str(root / s[len(IN_WORKSPACE):]) if s.startswith(IN_WORKSPACE) else s)
 
 
 def append_jsonl(path: str | os.PathLike, obj: Any) -> Path:

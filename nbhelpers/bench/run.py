@@ -337,8 +337,6 @@ def profile_variants(profile: str = "auto", workspace: str | Path | Workspace | 
     ``match``; saved-audio variants have nothing to trace, ONNX Runtime runs show as one opaque call): writes
     ``<workspace>/bench/profile/<variant>.trace.json`` + ``.top.json`` and ``profile.json`` (what notebook 06
     shows), returns the latter."""
-    import re
-
     from ..profiles import load_profile
     from ..profiling import profile_calls
     from .systems import discover
@@ -362,8 +360,8 @@ def profile_variants(profile: str = "auto", workspace: str | Path | Workspace | 
         text = sets[lang].texts[0]
         try:
             loaded = variant.load()
-            slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", variant.label).strip("-")
-            summary = profile_calls(lambda i, s=loaded.synth, t=text, lg=lang: s(t, lg), calls, out, slug)
+            summary = profile_calls(lambda i, s=loaded.synth, t=text, lg=lang: s(t, lg), calls, out,
+                                    _slug(variant.label))
         except Exception as e:  # noqa: BLE001 - one variant that cannot load or run is reported, not fatal
             failures[variant.label] = f"{type(e).__name__}: {e}"
             continue

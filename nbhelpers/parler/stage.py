@@ -10,7 +10,7 @@ from typing import Any
 
 from ..budget import TimeBudget
 from ..paths import Workspace, find_artifacts
-from .codes import cache_dir, dataset_fingerprint, load_or_encode
+from .codes import cache_dir, dataset_fingerprint
 from .coverage import check_prompt_coverage
 from .export import finish
 from .model import SOURCE_FILE, TINY, materialise_tiny, resolve_source
@@ -18,8 +18,7 @@ from .report import coverage_summary, write_json
 from .train import (
     RunPaths,
     TrainResult,
-    attached_codes,
-    limit_train,
+    encode_sources,
     load_dataset,
     process_state,
     run_seed,
@@ -107,13 +106,11 @@ def encode(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     bundle = get_bundle(cfg["model"], workspace_dir=RunPaths(ws.stage_dir("parler")).base_models, seed=run_seed(cfg))
     bundle.model.to(device)
-    done = {}
-    for source in [dataset if dataset is not None else cfg["dataset"], *cfg["mix"]]:
-        data = limit_train(load_dataset(source, ws), int(cfg["max_train_utterances"]))
-        codes = load_or_encode(bundle, data, root, splits=tuple(data.keys()), attached=attached_codes(ws),
-                               batch_size=int(cfg["codes_batch_size"]), device=device)
-        done[str(source)] = {"folder": str(cache_dir(root, bundle, data)),
-                             "splits": {name: len(rows) for name, rows in codes.items()}}
+    sources = [dataset if dataset is not None else cfg["dataset"], *cfg["mix"]]
+    done = {str(source): {"folder": str(cache_dir(root, bundle, data)),
+                          "splits": {name: len(rows) for name, rows in codes.items()}}
+            for source, (data, codes) in zip(sources, encode_sources(bundle, cfg, ws, sources, splits=None,
+                                                                     device=device), strict=True)}
     info = {"model": cfg["model"], "codec": bundle.source, "device": device, "datasets": done}
     write_json(root / "encoded.json", info)
     return info

@@ -202,6 +202,19 @@ def attached_codes(workspace: Workspace) -> tuple[Path, ...]:
     return tuple(p for p in find_artifacts("parler/codes", workspace) if p != own)
 
 
+def encode_sources(bundle: ParlerBundle, cfg: dict[str, Any], workspace: Workspace, sources: list[Any], *,
+                   splits: tuple[str, ...] | None, device: Any) -> list[tuple[Any, dict[str, list[torch.Tensor]]]]:
+    """(dataset, codes) per source (a name, folder or DatasetDict), trimmed to ``max_train_utterances``, its codes
+    from the workspace's cache, an attached one, or encoded now; ``splits`` None: every split."""
+    out = []
+    for source in sources:
+        data = limit_train(load_dataset(source, workspace), int(cfg.get("max_train_utterances", 0)))
+        out.append((data, load_or_encode(bundle, data, RunPaths(workspace.stage_dir("parler")).codes,
+                                         splits=splits or tuple(data.keys()), attached=attached_codes(workspace),
+                                         batch_size=int(cfg["codes_batch_size"]), device=device)))
+    return out
+
+
 def load_dataset(dataset: Any, workspace: Workspace | None = None) -> Any:
     """A DatasetDict from an object, a saved folder, or a prepared dataset name (``kn_smoke``) found in
     ``workspace`` or under /kaggle/input."""
@@ -311,12 +324,8 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
         # the run's dataset (weight 1.0), then the mix's other datasets with their weights
         sources = {"dataset": dataset if dataset is not None else cfg["dataset"], **{k: k for k in cfg["mix"]}}
         mix_weights = [1.0, *(float(w) for w in cfg["mix"].values())]
-        encoded = []
-        for source in sources.values():
-            data = limit_train(load_dataset(source, ws), int(cfg.get("max_train_utterances", 0)))
-            encoded.append((data, load_or_encode(bundle, data, RunPaths(ws.stage_dir("parler")).codes,
-                                                 splits=("train", "validation"), attached=attached_codes(ws),
-                                                 batch_size=int(cfg["codes_batch_size"]), device=device)))
+        encoded = encode_sources(bundle, cfg, ws, list(sources.values()), splits=("train", "validation"),
+                                 device=device)
     filters = Filters.from_profile(cfg, bundle.frame_rate)
     parts = [(build_examples(bundle, d["train"], c["train"], filters=filters),
               build_examples(bundle, d["validation"], c["validation"], filters=filters, name="validation")[0])

@@ -5,7 +5,6 @@ run log, then every pushed kernel checked: baked profile, GPU, attached sources.
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import subprocess
@@ -81,9 +80,7 @@ def rehearse_kaggle(profile: str, workspace: Path, out: Path) -> dict[str, Any]:
     others = [k for k in config.keys() if k not in stages]
     with FakeKaggle(OWNER, key) as fake:
         fake.output_fn = lambda ref, version, body: ({"run_log.jsonl": run_log}, f"{ref} v{version}: rehearsal")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KAGGLE_") and "proxy" not in k.lower()}
-        env.update(HOME=str(home), KAGGLE_CONFIG_DIR=str(home / ".kaggle"), PYTHONPATH=str(PROJECT_ROOT),
-                   TQDM_DISABLE="1", **fake.client_env())
+        env = fake.client_env(home)
         log = []
         for command in (["push", *others], ["run", *stages]):
             done = subprocess.run([sys.executable, "-m", "kaggle_kernels", *command, "--owner", OWNER,

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import urlsplit
 
 OutputFn = Callable[[str, int, dict], tuple[dict[str, bytes], str]]
@@ -51,10 +53,15 @@ class FakeKaggle:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def client_env(self) -> dict[str, str]:
-        """Environment that routes the real client here."""
+    def client_env(self, home: Path) -> dict[str, str]:
+        """The environment of a process whose unmodified client reaches this server: this process's, without any
+        real Kaggle credentials or proxies, with ``home`` (holding ``.kaggle/kaggle.json``) as HOME."""
+        from ..paths import PROJECT_ROOT
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KAGGLE_") and "proxy" not in k.lower()}
         proxy = self.base
-        return {"KAGGLE_API_ENVIRONMENT": "LOCALHOST", "HTTP_PROXY": proxy, "http_proxy": proxy,
+        return {**env, "HOME": str(home), "KAGGLE_CONFIG_DIR": str(home / ".kaggle"), "PYTHONPATH": str(PROJECT_ROOT),
+                "TQDM_DISABLE": "1", "KAGGLE_API_ENVIRONMENT": "LOCALHOST", "HTTP_PROXY": proxy, "http_proxy": proxy,
                 "NO_PROXY": "", "no_proxy": ""}
 
     def calls_of(self, method: str) -> list[dict]:

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -103,9 +102,7 @@ def cli(tmp_path: Path, home: Path, project: Path, fake: FakeKaggle):
     out = tmp_path / "out"
 
     def run(*args: str, timeout: float = 90) -> subprocess.CompletedProcess:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KAGGLE_") and "proxy" not in k.lower()}
-        env.update(HOME=str(home), KAGGLE_CONFIG_DIR=str(home / ".kaggle"), PYTHONPATH=str(PROJECT),
-                   TQDM_DISABLE="1", **fake.client_env())
+        env = fake.client_env(home)
         timing = ["--poll-seconds", "0.02", "--poll-max-seconds", "0.05", "--retry-seconds", "0.02",
                   "--timeout", "45"]  # fast polls; a session that never ends fails the test instead of hanging
         cmd = [sys.executable, "-m", "kaggle_kernels", *args, "--test", "--config", str(project), "--out", str(out),

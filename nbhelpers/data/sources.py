@@ -17,7 +17,7 @@ from .audio import AUDIO_EXTENSIONS
 from .text import SCRIPTS
 from .validate import SourceError
 
-FORMATS = ("ljspeech", "openslr", "common_voice", "hf", "folder", "json")
+FORMATS = ("ljspeech", "libritts", "openslr", "common_voice", "hf", "folder", "json")
 _SPEAKER_ID = re.compile(r"^(?P<speaker>[a-z]{2,3}(?P<gender>[fm])_\d+)_")
 _BLANK = " \t\r\n\x0b\x0c"  # what counts as an empty line (ASCII whitespace only)
 
@@ -143,6 +143,82 @@ def read_ljspeech(root: str | os.PathLike, language: str, *, metadata: str = "me
 def _with_path(utt: Utterance, path: Path) -> Utterance:
     utt.audio_path = str(path)
     return utt
+
+
+LIBRITTS_TEXTS = ("normalized", "original")
+
+
+def _libritts_genders(root: Path) -> dict[str, str | None]:
+    """Reader id -> gender from LibriTTS's ``SPEAKERS.txt`` (``READER | GENDER | SUBSET | NAME``, ``;`` comments)
+    in ``root`` or a folder above it (a subset folder such as ``train-clean-100`` is usually passed)."""
+    table = next((d / "SPEAKERS.txt" for d in (root, *root.parents[:2]) if (d / "SPEAKERS.txt").is_file()), None)
+    if table is None:
+        return {}
+    out = {}
+    for _, line, problem in text_lines(table):
+        cols = [c.strip() for c in line.split("|")]
+        if not problem and not line.lstrip().startswith(";") and len(cols) >= 2:
+            out[cols[0]] = normalize_gender(cols[1])
+    return out
+
+
+def read_libritts(root: str | os.PathLike, language: str, *, text: str = "normalized") -> list[Utterance]:
+    """LibriTTS / LibriTTS-R layout: ``<speaker>/<chapter>/<id>.wav`` with ``<speaker>_<chapter>.trans.tsv``
+    (``id<TAB>original<TAB>normalized``) per chapter and ``<id>.normalized.txt`` / ``.original.txt`` beside each
+    clip. The trans.tsv rows come first; a clip that no trans.tsv lists is read from its sidecar. ``text`` picks
+    the normalized (default) or original transcript; the speaker is the ``<speaker>`` folder, its gender from
+    ``SPEAKERS.txt`` when present."""
+    if text not in LIBRITTS_TEXTS:
+        raise ValueError(f"text={text!r}: choose one of {', '.join(LIBRITTS_TEXTS)}")
+    root = Path(root)
+    tables = sorted(root.rglob("*.trans.tsv"))
+    clips = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
+    if not tables and not clips:
+        raise FileNotFoundError(f"no *.trans.tsv and no audio under {root}: is this a LibriTTS subset folder "
+                                f"(<speaker>/<chapter>/<id>.wav)?")
+    genders = _libritts_genders(root)
+    column = 2 if text == "normalized" else 1
+    out, seen = [], set()
+    for table in tables:
+        chapter = table.parent
+        speaker = chapter.parent.name
+        for row, line, problem in text_lines(table):
+            cols = line.split("\t")
+            utt_id, where = cols[0].strip(), f"{table}:{row}"
+            if problem:
+                out.append(_bad_encoding(utt_id, row, language, where, problem))
+                continue
+            said = (cols[column] if len(cols) > column else cols[-1]).strip() if len(cols) >= 2 else ""
+            if not (utt_id and said):
+                out.append(Utterance(id=utt_id or f"row{row}", text="", language=language, source=where,
+                                     problem="malformed_row", detail="expected <id>\\t<original text>\\t"
+                                                                     "<normalized text>"))
+                continue
+            seen.add(utt_id)
+            utt = Utterance(id=utt_id, text=said, language=language, speaker=speaker, gender=genders.get(speaker),
+                            source=where)
+            path = find_audio(chapter, utt_id)
+            out.append(_missing(utt, chapter, utt_id) if path is None else _with_path(utt, path))
+    for clip in clips:
+        if clip.stem in seen:
+            continue
+        speaker = clip.parent.parent.name
+        utt = Utterance(id=clip.stem, text="", language=language, speaker=speaker, gender=genders.get(speaker),
+                        source=str(clip), audio_path=str(clip))
+        side = clip.with_name(f"{clip.stem}.{text}.txt")
+        if not side.is_file():
+            utt.problem, utt.detail = "empty_text", (f"{clip.name} is in no *.trans.tsv and has no {side.name} "
+                                                     f"beside it")
+        else:
+            lines = text_lines(side)
+            bad = next((p for _, _, p in lines if p), None)
+            if bad:
+                utt.problem, utt.detail = "bad_encoding", f"{side}: {bad}"
+            else:
+                utt.text = " ".join(line.strip() for _, line, _ in lines)
+                utt.source = str(side)
+        out.append(utt)
+    return out
 
 
 def read_openslr(root: str | os.PathLike, language: str) -> list[Utterance]:
@@ -422,6 +498,8 @@ def detect_format(path: str | os.PathLike) -> str:
         raise FileNotFoundError(f"source {p} does not exist")
     if (p / "metadata.csv").is_file() and (p / "wavs").is_dir():
         return "ljspeech"
+    if any(p.rglob("*.trans.tsv")) or any(p.rglob("*.normalized.txt")):
+        return "libritts"
     if any(p.rglob("line_index.tsv")):
         return "openslr"
     if (p / "clips").is_dir() and list(p.glob("*.tsv")):
@@ -434,7 +512,7 @@ def detect_format(path: str | os.PathLike) -> str:
 def read_source(source: str | os.PathLike, language: str, *, format: str = "auto", **options: Any) -> list[Utterance]:
     """Read any supported source; ``options`` go to the reader (e.g. ``columns``, ``tsv``, ``metadata``)."""
     fmt = detect_format(source) if format == "auto" else format
-    readers = {"ljspeech": read_ljspeech, "openslr": read_openslr, "common_voice": read_common_voice,
+    readers = {"ljspeech": read_ljspeech, "libritts": read_libritts, "openslr": read_openslr, "common_voice": read_common_voice,
                "hf": read_hf, "folder": read_folder, "json": read_json_manifest}
     if fmt not in readers:
         raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)} or 'auto'")

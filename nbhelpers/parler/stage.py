@@ -133,7 +133,7 @@ def speak(cfg: dict[str, Any], *, text: str, description: str | None = None, exp
     import torch
 
     from .model import load_bundle
-    from .synth import ParlerSynth, describe, fastest_settings
+    from .synth import ParlerSynth, describe, fastest_settings, shortest_seconds
     from .train import write_wav
 
     if not text.strip():
@@ -146,7 +146,8 @@ def speak(cfg: dict[str, Any], *, text: str, description: str | None = None, exp
                         preset_dir=ws.stage_dir("parler", "presets"))
     seconds = float(max_seconds) if max_seconds else 2 * float(cfg["sample_max_seconds"])
     started = time.perf_counter()
-    audio = synth.synthesize([text], description, max_seconds=seconds, seed=seed)[0]
+    floor = shortest_seconds([text], float(cfg["sample_max_chars_per_second"]))
+    audio = synth.synthesize([text], description, max_seconds=max(seconds, floor), min_seconds=floor, seed=seed)[0]
     out = write_wav(Path(out), audio, synth.bundle.sampling_rate)
     report = synth.report()
     info = {"text": text, "description": description, "model": str(source), "wav": str(out),

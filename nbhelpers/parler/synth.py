@@ -80,6 +80,25 @@ class Preset:
     mask: torch.Tensor
 
 
+def shortest_seconds(texts: list[str], max_chars_per_second: float) -> float:
+    """The shortest duration the longest of ``texts`` can plausibly be spoken in: its characters over the fastest
+    speaking rate (``sample_max_chars_per_second``); 0 when the rate is 0 (no floor)."""
+    return max(len(t) for t in texts) / max_chars_per_second if max_chars_per_second > 0 and texts else 0.0
+
+
+def length_kwargs(bundle: ParlerBundle, *, max_seconds: float, min_seconds: float = 0.0,
+                  frames: int | None = None) -> dict[str, int]:
+    """``generate``'s length arguments: exactly ``frames`` audio frames (equal work when comparing models), else at
+    most ``max_seconds`` and at least ``min_seconds`` of audio (an end-of-speech token before then is suppressed,
+    so a model that stops at once, as random or barely trained weights do, still says something)."""
+    k = bundle.num_codebooks
+    if frames is not None:
+        return {"min_new_tokens": frames + k - 1, "max_new_tokens": frames + k - 1}
+    longest = max(2 * k, int(max_seconds * bundle.frame_rate))
+    floor = int(min(min_seconds, max_seconds) * bundle.frame_rate)
+    return {"max_length": longest, **({"min_new_tokens": min(floor + k - 1, longest - 1)} if floor > 0 else {})}
+
+
 def text_encoder_fingerprint(model: torch.nn.Module) -> str:
     """A short digest of the description encoder (config and a sample of its weights), naming its presets."""
     h = hashlib.sha256(model.text_encoder.config.to_json_string().encode())
@@ -210,16 +229,11 @@ class ParlerSynth:
             kwargs["input_ids"], kwargs["attention_mask"] = desc.input_ids, desc.attention_mask
         return kwargs
 
-    def _length(self, frames: int | None, max_seconds: float) -> dict[str, int]:
-        k = self.bundle.num_codebooks
-        if frames is not None:  # exactly this many audio frames (equal work when comparing random models)
-            return {"min_new_tokens": frames + k - 1, "max_new_tokens": frames + k - 1}
-        return {"max_length": max(2 * k, int(max_seconds * self.bundle.frame_rate))}
-
     @torch.no_grad()
     def synthesize(self, texts: list[str], description: str, *, seed: int = 0, frames: int | None = None,
-                   max_seconds: float = 10.0, do_sample: bool = True) -> list[np.ndarray]:
-        """Speak every text with one description; returns one float32 waveform per text, in the given order.
+                   max_seconds: float = 10.0, min_seconds: float = 0.0, do_sample: bool = True) -> list[np.ndarray]:
+        """Speak every text with one description; returns one float32 waveform per text, in the given order
+        (at least ``min_seconds`` each, see :func:`length_kwargs`).
         Sampling is seeded per batch (``seed`` + the batch's first text index), so at batch size 1 text ``i``
         gets ``seed + i`` whatever the order, and a run is reproducible at a fixed batch size."""
         order = sorted(range(len(texts)), key=lambda i: len(self.bundle.prompt_tokenizer(texts[i]).input_ids))
@@ -230,8 +244,8 @@ class ParlerSynth:
             kwargs = self._inputs([texts[i] for i in idx], description)
             torch.manual_seed(seed + min(idx))
             started = time.perf_counter()
-            result = self.model.generate(**kwargs, **self._length(frames, max_seconds), do_sample=do_sample,
-                                         return_dict_in_generate=True)
+            length = length_kwargs(self.bundle, frames=frames, max_seconds=max_seconds, min_seconds=min_seconds)
+            result = self.model.generate(**kwargs, **length, do_sample=do_sample, return_dict_in_generate=True)
             if self.settings.compile and self.compile_seconds is None and "compile" not in self.fallbacks:
                 self.compile_seconds = time.perf_counter() - started  # the first call compiles
             audio = result.sequences.float().cpu().numpy()
@@ -254,7 +268,7 @@ class ParlerSynth:
             try:
                 torch.manual_seed(seed)
                 with torch.no_grad():
-                    self.model.generate(**kwargs, **self._length(None, max_seconds), do_sample=True,
+                    self.model.generate(**kwargs, **length_kwargs(self.bundle, max_seconds=max_seconds), do_sample=True,
                                         streamer=streamer)
             except BaseException as err:  # noqa: BLE001 - re-raised in the consumer below
                 failure.append(err)

@@ -39,6 +39,7 @@ from .data import Collator, Example, Filters, build_examples, mixed_batches
 from .losses import codebook_cross_entropy, codebook_logits, decoder_inputs, valid_mask
 from .model import ParlerBundle, get_bundle, parameter_counts
 from .report import effective_batch, write_json
+from .synth import length_kwargs, shortest_seconds
 
 STAGE = "02_parler_finetune"
 
@@ -154,9 +155,11 @@ def batch_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor],
 
 @torch.no_grad()
 def generate_samples(bundle: ParlerBundle, model: torch.nn.Module, sentences: list[str], description: str, *,
-                     max_seconds: float, seed: int, autocast: Any = contextlib.nullcontext) -> list[np.ndarray]:
+                     max_seconds: float, seed: int, max_chars_per_second: float = 0.0,
+                     autocast: Any = contextlib.nullcontext) -> list[np.ndarray]:
     """Speak each sentence with the same description and a fixed sampling seed (the training RNG streams
-    are left untouched, so periodic samples do not change the run)."""
+    are left untouched, so periodic samples do not change the run); each lasts at least its characters over
+    ``max_chars_per_second`` seconds (``synth.length_kwargs``)."""
     inner = parler_of(model)
     was_training = inner.training
     inner.eval()
@@ -170,7 +173,8 @@ def generate_samples(bundle: ParlerBundle, model: torch.nn.Module, sentences: li
             with autocast():
                 audio = inner.generate(input_ids=desc.input_ids, attention_mask=desc.attention_mask,
                                        prompt_input_ids=prompt.input_ids, prompt_attention_mask=prompt.attention_mask,
-                                       max_length=max(2 * bundle.num_codebooks, int(max_seconds * bundle.frame_rate)),
+                                       **length_kwargs(bundle, max_seconds=max_seconds,
+                                                       min_seconds=shortest_seconds([text], max_chars_per_second)),
                                        do_sample=True, temperature=1.0)
             out.append(audio[0].float().cpu().numpy().reshape(-1))
     inner.train(was_training)
@@ -385,7 +389,8 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
 
     def samples(tag: str, at: int) -> list[np.ndarray]:
         audios = generate_samples(bundle, model, sentences, description, max_seconds=float(cfg["sample_max_seconds"]),
-                                  seed=seed, autocast=accelerator.autocast)
+                                  max_chars_per_second=float(cfg["sample_max_chars_per_second"]), seed=seed,
+                                  autocast=accelerator.autocast)
         if writer is not None:
             for i, a in enumerate(audios):
                 writer.add_audio(f"{tag}/sentence_{i}", torch.from_numpy(np.clip(a, -1, 1))[None], at, sample_rate=sr)

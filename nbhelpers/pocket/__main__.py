@@ -74,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"not found: {', '.join(missing)} (None: no voice prompt). Fix: train first "
                   "(python -m nbhelpers.pocket train) or pass --config/--checkpoint/--voice", file=sys.stderr)
             return 2
-        model = load_finetuned(config, checkpoint, temp=args.temperature)
+        from ..profiles import load_profile
+
+        eos = float(load_profile("pocket", args.profile, parse_overrides(args.set))["sample_eos_threshold"])
+        model = load_finetuned(config, checkpoint, temp=args.temperature, eos_threshold=eos)
         audio = synthesize(model, [args.text], voice, seed=args.seed)[0]
         args.out.parent.mkdir(parents=True, exist_ok=True)
         sf.write(args.out, np.clip(audio, -1, 1), model.sample_rate)

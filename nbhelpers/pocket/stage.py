@@ -83,8 +83,10 @@ def prepare(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset:
 
 
 def load_finetuned(config_path: str | Path, checkpoint: str | Path, *, temp: float | None = None,
-                   decode_steps: int | None = None):
-    """A fine-tuned model through the package's own loader (EMA weights when the checkpoint has them)."""
+                   decode_steps: int | None = None, eos_threshold: float | None = None):
+    """A fine-tuned model through the package's own loader (EMA weights when the checkpoint has them);
+    ``eos_threshold``: the end-of-speech logit above which speech ends (None: the config's, -4.0; the profiles'
+    ``sample_eos_threshold``)."""
     import yaml
 
     if decode_steps is None:
@@ -92,7 +94,7 @@ def load_finetuned(config_path: str | Path, checkpoint: str | Path, *, temp: flo
         decode_steps = 16 if flow_type == "flow_matching" else 1
     with keep_torch_threads():
         return TTSModel.load_model(config=str(config_path), checkpoint=str(checkpoint), temp=temp,
-                                   sampler_decode_steps=decode_steps)
+                                   sampler_decode_steps=decode_steps, eos_threshold=eos_threshold)
 
 
 def synthesize(tts_model, sentences: list[str], voice_prompt: str | Path, *, seed: int) -> list[np.ndarray]:
@@ -151,7 +153,8 @@ def run_stage(cfg: dict[str, Any], *, workspace: Workspace | None = None, datase
         return result, outputs
     outputs.update(export(prep, result))
     outputs.update(write_prepare_outputs(prep, cfg))
-    model = load_finetuned(outputs["config"], outputs["checkpoint"], temp=float(cfg["sample_temperature"]))
+    model = load_finetuned(outputs["config"], outputs["checkpoint"], temp=float(cfg["sample_temperature"]),
+                           eos_threshold=float(cfg["sample_eos_threshold"]))
     sentences = list(cfg["sample_sentences"])
     audios = synthesize(model, sentences, prep.voice_prompt, seed=result.metrics["seed"])
     prep.paths.samples.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=40)
     args = ap.parse_args()
 
-    from nbhelpers.bench.harness import append_record, measure_synthesis
+    from nbhelpers.measure.harness import append_record, measure_synthesis
     from nbhelpers.paths import Workspace
     from nbhelpers.pocket.stage import export, load_finetuned, prepare, synthesize
     from nbhelpers.pocket.train import train

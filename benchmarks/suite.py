@@ -24,7 +24,7 @@ def harness_check(device: str, repeats: int) -> None:
     """Synthetic vocoder-shaped workload through measure_synthesis in float32 and (on CUDA) float16."""
     import torch
 
-    from nbhelpers.bench.harness import measure_synthesis
+    from nbhelpers.measure.harness import measure_synthesis
 
     torch.manual_seed(0)
     layers, ch = [], 512
@@ -66,9 +66,9 @@ def main() -> int:
     if args.harness_check:
         harness_check(args.device, args.repeats)
         return 0
-    from nbhelpers.bench.harness import read_records
     from nbhelpers.bench.report import markdown_table
     from nbhelpers.bench.run import run_benchmark
+    from nbhelpers.measure.harness import read_records
 
     summary = run_benchmark(args.profile, args.workspace, systems=[s for s in args.systems.split(",") if s] or None,
                             overrides=json.loads(args.overrides) if args.overrides else None)

@@ -47,8 +47,8 @@ def make_full_bundle(folder: Path, seed: int = 0) -> Path:
 
 def piper_rows(threads: int, rounds: int, tmp: Path) -> list[str]:
     """Markdown lines: the int8 recipe on Piper en_US-joe-medium (real weights): CER, spectral distance, RTF."""
-    from nbhelpers.bench.harness import measure_synthesis
     from nbhelpers.bench.run import ENGLISH_TEXTS
+    from nbhelpers.measure.harness import measure_synthesis
     from nbhelpers.vits.piper_int8 import PiperOnnx, check_piper_int8, piper_paths, quantize_piper
 
     fp32 = PiperOnnx(piper_paths()[0], threads)
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from nbhelpers.bench.harness import append_record
+    from nbhelpers.measure.harness import append_record
     from nbhelpers.vits.config import TEST_SENTENCES, load_coqui_config
     from nbhelpers.vits.export import (
         ONNX_FILES,

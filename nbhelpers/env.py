@@ -1,7 +1,5 @@
-"""Where are we running, on what hardware, and with which dtype: the facts every notebook prints first.
-
-    python -m nbhelpers.env report --profile smoke [--record]   # run in each stack by notebook 00
-"""
+"""Where are we running, on what hardware, and with which dtype: the facts every notebook prints first
+(notebook 00's command line is :mod:`nbhelpers.environment`)."""
 
 from __future__ import annotations
 
@@ -194,38 +192,3 @@ def explain_hub_error(model_id: str, err: BaseException) -> ModelAccessError | N
     else:
         return None
     return ModelAccessError(f"cannot load {model_id}: {why} ({text[:300]})")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``report``: print this stack's environment, save it as ``<workspace>/environment/<stack>.json`` and, with
-    ``--record``, append notebook 00's stage record."""
-    import argparse
-    import json
-
-    from .cli import add_stage_arguments
-
-    parser = argparse.ArgumentParser(prog="python -m nbhelpers.env", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    rep = sub.add_parser("report", help="print and save this stack's environment report")
-    add_stage_arguments(rep)
-    rep.add_argument("--record", action="store_true", help="append the 00_environment stage record")
-    args = parser.parse_args(argv)
-    from .paths import Workspace
-    from .profiles import load_profile
-    from .records import append_stage_record
-
-    report = environment_report(print_it=True)
-    ws = Workspace(args.workspace)
-    out = ws.stage_dir("environment") / f"{report.stack}.json"
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report.as_dict(), indent=1), encoding="utf-8")
-    tmp.replace(out)
-    if args.record:
-        suite = load_profile("suite", args.profile)
-        append_stage_record("00_environment", profile=suite["profile"], workspace=ws, outputs={"report": out},
-                            metrics={"gpus": len(report.gpus), "dtype": report.dtype, "cpu_count": report.cpu_count})
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -35,9 +35,9 @@ BRANCH = "main"
 REPO_URL = f"https://github.com/{REPO}.git"
 
 # Which stack each stage's command line runs on, and the notebook stem its stage record carries.
-STAGE_STACK = {"env": "main", "data": "main", "parler": "parler", "distill": "parler", "vits": "main", "kokoro": "main",
+STAGE_STACK = {"environment": "main", "data": "main", "parler": "parler", "distill": "parler", "vits": "main", "kokoro": "main",
                "bench": "main", "pocket": "main"}
-STAGE_RECORD = {"env": "00_environment", "data": "01_data_prep", "parler": "02_parler_finetune", "distill": "03_parler_distill",
+STAGE_RECORD = {"environment": "00_environment", "data": "01_data_prep", "parler": "02_parler_finetune", "distill": "03_parler_distill",
                 "vits": "04_vits_bangla_finetune", "kokoro": "05_kokoro_synthesis", "bench": "06_benchmark",
                 "pocket": "07_pocket_tts_finetune"}
 # Commands that train with Accelerate and therefore use every visible GPU through `accelerate launch`.

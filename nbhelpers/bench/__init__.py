@@ -1,5 +1,4 @@
-"""06 benchmark: one measurement harness (speed, memory, size, energy) and offline quality metrics shared by
-every stage, system adapters for what the suite produced plus espeak-ng and Piper baselines, a report, and a
-blind listening-test kit."""
+"""06 benchmark: the registry of systems (adapters for what the suite produced plus espeak-ng and Piper baselines),
+the run over them and the report. How things are measured lives in :mod:`nbhelpers.measure`."""
 
 STAGE = "06_benchmark"

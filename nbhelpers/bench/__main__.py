@@ -49,9 +49,10 @@ def _measure_one(args: argparse.Namespace) -> int:
 
 
 def _systems(args: argparse.Namespace) -> int:
+    from ..measure.ort import ort_providers
     from ..paths import Workspace
     from ..profiles import load_profile
-    from .systems import discover, ort_providers
+    from .systems import discover
     from .view import systems_view, write_json
 
     ws = Workspace(args.workspace)
@@ -103,11 +104,11 @@ def _profile(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     """Check each path: a records JSONL against schema tts-bench/1, a WAV (or every WAV under a folder) for audio
-    faults (nbhelpers.bench.audiocheck); exit 1 naming every missing path, bad record and faulty clip."""
+    faults (nbhelpers.measure.audiocheck); exit 1 naming every missing path, bad record and faulty clip."""
     from pathlib import Path
 
-    from .audiocheck import audio_faults
-    from .harness import RecordError, read_records
+    from ..measure.audiocheck import audio_faults
+    from ..measure.harness import RecordError, read_records
 
     failed = False
     for path in map(Path, args.paths):
@@ -141,7 +142,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _kit(args: argparse.Namespace) -> int:
-    from .listening import kit_items, make_kit
+    from ..measure.listening import kit_items, make_kit
 
     summary = json.loads(open(args.summary, encoding="utf-8").read())
     items = kit_items(summary["gallery"])
@@ -151,7 +152,7 @@ def _kit(args: argparse.Namespace) -> int:
 
 
 def _aggregate(args: argparse.Namespace) -> int:
-    from .listening import aggregate
+    from ..measure.listening import aggregate
 
     result = aggregate(args.csv, args.key)
     print(f"{'system':24s} {'MOS':>5s} {'95% CI':>15s} {'n':>4s}")

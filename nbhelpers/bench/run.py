@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from ..measure.harness import append_record, measure_synthesis, read_records, set_metric
+from ..measure.quality import DNSMOS_FIELDS
 from ..paths import Workspace
 from . import STAGE
-from .harness import append_record, measure_synthesis, read_records, set_metric
-from .quality import DNSMOS_FIELDS
 
 # Fixed English test sentences (no reference recordings): short, everyday, with a number and a question.
 ENGLISH_TEXTS = (
@@ -89,7 +89,7 @@ def quality_metrics(record: dict[str, Any], clips: list[tuple[str, np.ndarray, i
     """Fill ``record['quality']`` with means over the clips; every metric not computed gets its reason.
     ``provided``: metrics another stage already computed on these clips; a group of metrics (DNSMOS, ASR,
     reference) that it covers completely is not computed again, and its values replace computed ones."""
-    from . import quality as q
+    from ..measure import quality as q
 
     provided = provided or {}
 
@@ -261,9 +261,9 @@ def run_benchmark(profile: str = "auto", workspace: str | Path | Workspace | Non
     ``<workspace>/bench/``, append the 06_benchmark stage record (listing them), and return a summary."""
     from tqdm.auto import tqdm
 
+    from ..measure.listening import kit_items, make_kit
     from ..profiles import load_profile
     from ..records import append_stage_record
-    from .listening import kit_items, make_kit
     from .report import write_report
     from .systems import discover
 
@@ -337,8 +337,8 @@ def profile_variants(profile: str = "auto", workspace: str | Path | Workspace | 
     ``match``; saved-audio variants have nothing to trace, ONNX Runtime runs show as one opaque call): writes
     ``<workspace>/bench/profile/<variant>.trace.json`` + ``.top.json`` and ``profile.json`` (what notebook 06
     shows), returns the latter."""
+    from ..measure.profiling import profile_calls
     from ..profiles import load_profile
-    from ..profiling import profile_calls
     from .systems import discover
     from .view import write_json
 

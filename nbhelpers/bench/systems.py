@@ -21,14 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from ..paths import Workspace, sha256_file
-
-# ONNX Runtime providers worth benchmarking, in preference order; Azure (remote) is never a local backend.
-PROVIDER_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "OpenVINOExecutionProvider",
-                  "QNNExecutionProvider", "DmlExecutionProvider", "CoreMLExecutionProvider", "CPUExecutionProvider")
-PROVIDER_DEVICE = {"TensorrtExecutionProvider": "cuda:0", "CUDAExecutionProvider": "cuda:0",
-                   "OpenVINOExecutionProvider": "openvino", "QNNExecutionProvider": "npu-qnn",
-                   "DmlExecutionProvider": "directml", "CoreMLExecutionProvider": "coreml"}
+from ..measure.ort import (
+    PROVIDER_DEVICE,
+    cache_dir,
+    derived_model,
+    ort_providers,
+    quantize_onnx_int8,
+)
+from ..paths import Workspace
 
 
 @dataclass
@@ -108,67 +108,6 @@ def discover(workspace: Workspace, params: dict[str, Any], only: list[str] | Non
         if not found:
             skipped[name] = reason or "nothing found"
     return variants, skipped
-
-
-def ort_providers() -> list[str]:
-    """Installed ONNX Runtime execution providers that run locally, best first."""
-    import onnxruntime as ort
-
-    available = set(ort.get_available_providers())
-    return [p for p in PROVIDER_ORDER if p in available]
-
-
-def ort_session(path: str | os.PathLike, provider: str, threads: int | None = None) -> Any:
-    """An InferenceSession on ``provider`` (CPU as fallback for unsupported ops)."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = threads
-    providers = [provider] + (["CPUExecutionProvider"] if provider != "CPUExecutionProvider" else [])
-    return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
-
-
-def derived_model(src: str | os.PathLike, cache: str | os.PathLike, tag: str,
-                  build: Callable[[Path, Path], Any]) -> Path:
-    """``<cache>/<stem>.<sha256 prefix>.<tag>.onnx``: ``build(src, tmp)`` run once per source content and
-    published atomically, so a changed model is rebuilt and a killed build is never taken for a finished one."""
-    src = Path(src)
-    dest = Path(cache) / f"{src.stem}.{sha256_file(src)[:16]}.{tag}.onnx"
-    if not dest.is_file():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_suffix(f".{os.getpid()}.tmp.onnx")
-        build(src, tmp)
-        tmp.replace(dest)
-    return dest
-
-
-def quantize_onnx_int8(src: str | os.PathLike, cache: str | os.PathLike) -> Path:
-    """ORT dynamic int8 quantisation of an ONNX model (weights int8, activations quantised on the fly), cached
-    by :func:`derived_model` as ``<cache>/<stem>.<sha256 prefix>.int8.onnx``."""
-
-    def build(source: Path, out: Path) -> None:
-        import logging
-
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        root = logging.getLogger()
-        level = root.level
-        root.setLevel(logging.ERROR)  # the quantiser warns about every tensor it leaves in float
-        try:
-            quantize_dynamic(str(source), str(out), weight_type=QuantType.QInt8)
-        finally:
-            root.setLevel(level)
-
-    return derived_model(src, cache, "int8", build)
-
-
-def cache_dir() -> Path:
-    """Where derived models (int8 quantisations) are kept across runs: $TTS_BENCH_CACHE or
-    ~/.cache/tts-suite/bench (keyed by the source file's sha256, so a changed model is re-quantised)."""
-    root = Path(os.environ.get("TTS_BENCH_CACHE") or Path.home() / ".cache" / "tts-suite" / "bench")
-    root.mkdir(parents=True, exist_ok=True)
-    return root
 
 
 def _threads(params: dict[str, Any]) -> int:
@@ -357,7 +296,7 @@ def _stack(record: dict[str, Any]) -> str:
 def _stage_quality(*sources: dict[str, Any]) -> dict[str, float]:
     """Quality metrics a stage computed itself: finite numbers under schema names (``cer``, ``dnsmos_ovrl``,
     ``mcd_db``...) in its record's ``quality`` or its own result row; later sources win."""
-    from .harness import QUALITY_FIELDS, _is_number
+    from ..measure.harness import QUALITY_FIELDS, _is_number
 
     out: dict[str, float] = {}
     for src in sources:
@@ -379,8 +318,8 @@ def _distill_variants(run_dir: Path, rec: dict[str, Any], params: dict[str, Any]
     measured on the parler stack), its result rows (``comparison.json``: quality it scored, the ``texts`` spoken)
     and its clips (``compare/<name>_<i>.wav`` for the eval sentences, then ``compare/<name>_test_<i>.wav`` for
     test-split rows). A row without ``texts`` (an older stage 03) spoke the distill profile's ``eval_sentences``."""
+    from ..measure.harness import read_records
     from ..profiles import load_profile
-    from .harness import read_records
 
     comparison = json.loads((run_dir / "comparison.json").read_text(encoding="utf-8"))
     out, problems = [], []
@@ -416,9 +355,9 @@ def _finetune_variant(workspace: Workspace, rec: dict[str, Any], params: dict[st
     ``sample_sentences`` in order), which it does not time; quality is scored here."""
     import soundfile as sf
 
+    from ..measure.harness import untimed_record
     from ..paths import find_artifacts, in_reach
     from ..profiles import load_profile
-    from .harness import untimed_record
 
     texts = list(load_profile("parler", rec.get("profile", "smoke"))["sample_sentences"])
     named = [Path(p).parent for p in rec.get("outputs", {}).get("samples", [])[:1] if in_reach(p, workspace)]

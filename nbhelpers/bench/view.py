@@ -71,7 +71,7 @@ def run_view(records: list[dict[str, Any]], gallery: list[dict[str, Any]], skipp
 def mos_view(returned: list[Path], key: Path, page: str | None) -> dict[str, Any]:
     """MOS with a 95 % confidence interval per system from the returned rating CSVs (none yet: says where to put
     them)."""
-    from .listening import aggregate
+    from ..measure.listening import aggregate
 
     rows = []
     if returned:

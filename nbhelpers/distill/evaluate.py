@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..bench.asr import OFFLINE_BASE
-from ..bench.harness import set_metric
-from ..bench.quality import DNSMOS_FIELDS
+from ..measure.asr import OFFLINE_BASE
+from ..measure.harness import set_metric
+from ..measure.quality import DNSMOS_FIELDS
 from ..parler.data import Collator, Example
 from ..parler.losses import decoder_inputs, valid_mask
 from ..parler.model import ParlerBundle
@@ -71,7 +71,7 @@ def measure_generation(bundle: ParlerBundle, sentences: list[str], description: 
     repeats, latency, real-time factor, peak RSS / CUDA memory, size). Each sentence has a fixed sampling seed
     and ``description`` (or its own from ``descriptions``); ``frames`` forces an exact length so models with
     random weights are compared on equal work. Returns the harness record plus ``audios`` (first pass)."""
-    from ..bench.harness import measure_synthesis
+    from ..measure.harness import measure_synthesis
 
     model = bundle.model.eval()
     device = next(model.decoder.parameters()).device
@@ -134,9 +134,9 @@ def quality_metrics(audios: list[np.ndarray], sr: int, texts: list[str], *, lang
                     references: dict[str, Reference] | None = None,
                     asr_model: str = OFFLINE_BASE) -> dict[str, Any]:
     """Means over the clips of Whisper CER/WER (``asr_model``, greedy, in ``language``), DNSMOS and, for texts
-    with a reference recording, MCD-DTW through ``nbhelpers.bench.quality``. A metric that cannot be computed
+    with a reference recording, MCD-DTW through ``nbhelpers.measure.quality``. A metric that cannot be computed
     (e.g. a hub ASR model that cannot be downloaded) is None with its reason in ``quality_unavailable``."""
-    from ..bench import quality
+    from ..measure import quality
 
     def asr() -> dict[str, float]:
         heard = [quality.transcribe(a, sr, language, max_new_tokens=quality.asr_token_cap(t), asr_model=asr_model)

@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
-from ..bench.harness import append_record
 from ..budget import TimeBudget
+from ..measure.harness import append_record
 from ..parler.codes import load_or_encode
 from ..parler.data import Filters, build_examples
 from ..parler.model import ParlerBundle

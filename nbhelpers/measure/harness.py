@@ -35,7 +35,7 @@ METRIC_FIELDS = ("latency_s_median", "latency_s_p90", "rtf_median", "rtf_p90", "
                  "sm_clock_mhz")
 # Metric fields a record written before they existed may lack (validated like the others when present).
 LATER_METRIC_FIELDS = ("gpu_util_pct", "gpu_mem_util_pct", "sm_clock_mhz")
-# Quality metrics (in record["quality"]), same rule; filled by nbhelpers.bench.quality / the suite runner.
+# Quality metrics (in record["quality"]), same rule; filled by nbhelpers.measure.quality / the suite runner.
 QUALITY_FIELDS = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808", "cer", "wer", "mcd_db", "f0_rmse_hz",
                   "vuv_error", "pesq_wb", "stoi")
 OPTIONAL_FIELDS = ("quality", "not_available", "notes", "language", "stage", "texts_sha256", "run", "measured_on",

@@ -54,7 +54,7 @@ def asr_token_cap(text: str) -> int:
 
 def transcribe(audio: np.ndarray, sr: int, language: str, max_new_tokens: int = 160,
                asr_model: str = OFFLINE_BASE) -> str:
-    """What Whisper (``asr_model``: see :func:`nbhelpers.bench.asr.resolve`; by default the offline base, int8 on
+    """What Whisper (``asr_model``: see :func:`nbhelpers.measure.asr.resolve`; by default the offline base, int8 on
     CPU) hears in ``audio``, decoded greedily in ``language``; ``max_new_tokens`` caps the hallucination loops
     Whisper falls into on noise-like (untrained) audio."""
     segments, _ = _whisper(asr_model).transcribe(_mono16(audio, sr), language=language, beam_size=1,

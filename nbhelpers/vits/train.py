@@ -343,7 +343,7 @@ def finish(result: TrainResult, params: dict[str, Any], workspace: Workspace | s
     inference bundle (weights, config, ONNX fp32 and, with ``onnx_int8``, int8), write sample WAVs and the loss plot,
     check fp32 ONNX Runtime against PyTorch and int8 against fp32, time all backends on CPU with the same thread
     count, and append the stage record. Returns the outputs and metrics."""
-    from ..bench.harness import append_record
+    from ..measure.harness import append_record
     from .export import (
         ONNX_FILES,
         Backend,

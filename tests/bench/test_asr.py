@@ -5,8 +5,8 @@ import shutil
 
 import pytest
 
-from nbhelpers.bench import asr
-from nbhelpers.bench import quality as q
+from nbhelpers.measure import asr
+from nbhelpers.measure import quality as q
 from nbhelpers.profiles import load_profile
 
 

@@ -6,8 +6,8 @@ import time
 import numpy as np
 import pytest
 
-from nbhelpers.bench import harness
-from nbhelpers.bench.harness import (
+from nbhelpers.measure import harness
+from nbhelpers.measure.harness import (
     RecordError,
     append_record,
     measure_synthesis,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from nbhelpers.bench.listening import kit_items, make_kit
+from nbhelpers.measure.listening import kit_items, make_kit
 
 SYSTEMS = {  # system -> backends in the order the benchmark measured them
     "vits-bn": ["torch", "torch-int8-dynamic", "onnxruntime[CPU]"],

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from nbhelpers.bench.listening import aggregate, make_kit, mos_ci
+from nbhelpers.measure.listening import aggregate, make_kit, mos_ci
 
 
 def _items(tmp_path):

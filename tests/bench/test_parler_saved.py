@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from nbhelpers.bench import systems
-from nbhelpers.bench.harness import append_record, measure_synthesis, read_records
 from nbhelpers.bench.run import SCORED_HERE, run_benchmark
+from nbhelpers.measure.harness import append_record, measure_synthesis, read_records
 from nbhelpers.paths import Workspace
 from nbhelpers.profiles import load_profile
 from nbhelpers.records import append_stage_record
@@ -29,7 +29,7 @@ def fake_distill_run(ws, say, *, in_record=None, in_row=None):
     scored itself, per system, stored in its harness record / in its comparison row."""
     import soundfile as sf
 
-    from nbhelpers.bench.harness import set_metric
+    from nbhelpers.measure.harness import set_metric
 
     run_dir = ws.stage_dir("distill", "run")
     texts = [*EVAL, TEST_ROW]
@@ -148,7 +148,7 @@ def test_stage_02_alone_gives_its_samples_untimed(say):
 
 @pytest.mark.parametrize("field,value", [("measured_on", ""), ("quality_source", {"cer": "03"})])
 def test_provenance_fields_are_validated(field, value, speech):
-    from nbhelpers.bench.harness import RecordError, validate_record
+    from nbhelpers.measure.harness import RecordError, validate_record
 
     audio, sr, text = speech
     rec = measure_synthesis("x", "y", lambda t: (audio, sr), [text], repeats=1, progress=False)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from nbhelpers.bench import systems
-from nbhelpers.bench.harness import read_records as read_bench
 from nbhelpers.bench.run import TextSet, measure_variant
+from nbhelpers.measure.harness import read_records as read_bench
 from nbhelpers.paths import Workspace
 from nbhelpers.profiles import load_profile
 from nbhelpers.records import append_stage_record, read_records

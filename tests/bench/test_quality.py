@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from nbhelpers.bench import quality as q
+from nbhelpers.measure import quality as q
 
 
 def _tone(freq, seconds=1.0, sr=16_000):

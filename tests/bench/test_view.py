@@ -7,9 +7,9 @@ import numpy as np
 import soundfile as sf
 
 from nbhelpers.bench.__main__ import main
-from nbhelpers.bench.listening import make_kit
 from nbhelpers.bench.report import COLUMNS, NA_MARK
 from nbhelpers.bench.view import result_rows, run_view
+from nbhelpers.measure.listening import make_kit
 
 
 def _record(system, **quality):

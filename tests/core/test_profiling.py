@@ -7,7 +7,7 @@ import time
 import pytest
 import torch
 
-from nbhelpers.profiling import profile_calls
+from nbhelpers.measure.profiling import profile_calls
 
 
 def test_matmul_workload_is_dominated_by_its_matmul(tmp_path):

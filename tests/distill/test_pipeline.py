@@ -65,7 +65,7 @@ def test_distillation_run_exports_student_and_comparison(kn_data):
     assert s["params_total_ratio"] < 1 and 0 <= s["code_accuracy"] <= 1 and s["test_ce"] > 0
     assert table["student_int8"]["weights_mib"] < s["weights_mib"]
     assert s["latency_s"] > 0 and s["rtf"] > 0 and s["record"]["schema"] == "tts-bench/1"
-    from nbhelpers.bench.harness import read_records as bench_records
+    from nbhelpers.measure.harness import read_records as bench_records
     records = bench_records(out.paths.run_dir / "bench_records.jsonl", strict=True)
     assert [r["system"] for r in records] == ["teacher", "student", "student_int8"]
     # quality on the parler stack: Whisper CER, DNSMOS and MCD to the test row's recording, for every system

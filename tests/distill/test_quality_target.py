@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from nbhelpers.bench.quality import asr_token_cap
 from nbhelpers.distill.evaluate import Reference, quality_metrics, quality_vs_teacher
+from nbhelpers.measure.quality import asr_token_cap
 
 SENTENCE = "The quick brown fox jumps over the lazy dog."
 
 
 def test_quality_metrics_import_on_the_parler_stack_without_kokoro():
-    code = ("import sys, nbhelpers.bench.quality, faster_whisper, speechmos, jiwer, transformers; "
+    code = ("import sys, nbhelpers.measure.quality, faster_whisper, speechmos, jiwer, transformers; "
             "assert transformers.__version__ == '4.46.1', transformers.__version__; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('kokoro', 'misaki') or m.startswith('nbhelpers.kokoro')]; "
             "assert not bad, bad")

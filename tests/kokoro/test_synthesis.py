@@ -21,7 +21,7 @@ HINDI = ("भारत एक विशाल देश है। यहाँ �
 
 
 def test_offline_smoke_run_is_intelligible(onnx_speaker, isolated_workspace):
-    from nbhelpers.bench.quality import transcribe, wer
+    from nbhelpers.measure.quality import transcribe, wer
 
     m = run_stage("smoke", speaker=onnx_speaker)
     out = isolated_workspace / "kokoro" / "review"

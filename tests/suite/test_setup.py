@@ -115,14 +115,14 @@ def test_disk_full_while_building(small_disk, tmp_path, monkeypatch):
 def test_stage_child_success_and_crash(tmp_path, monkeypatch):
     workspace = tmp_path / "ws"
     monkeypatch.setattr(nb, "_SECRETS", {"HF_TOKEN": "hf_notarealtoken0123456789"})
-    ok = nb.run("env", "report", "--record", profile="smoke", workspace=workspace, quiet=True)
+    ok = nb.run("environment", "report", "--record", profile="smoke", workspace=workspace, quiet=True)
     assert ok.returncode == 0 and ok.record["stage"] == "00_environment" and ok.record["status"] == "done"
     assert json.loads((workspace / "environment" / "main.json").read_text())["stack"] == "main"
     assert ok.log.is_file() and "hf_notarealtoken" not in ok.log.read_text()
 
     before = (workspace / "run_log.jsonl").read_text()
     with pytest.raises(nb.StageFailed) as err:
-        nb.run("env", "report", "--record", profile="no-such-profile", workspace=workspace, quiet=True)
+        nb.run("environment", "report", "--record", profile="no-such-profile", workspace=workspace, quiet=True)
     text = str(err.value)
     assert "exit status 1" in text and "no-such-profile" in text and "Full log:" in text
     log = Path(text.split("Full log: ")[1].split("\n")[0])

@@ -47,8 +47,8 @@ import json
 import numpy as np
 from faster_whisper import WhisperModel
 from faster_whisper.utils import download_model
-from nbhelpers.bench import quality
-from nbhelpers.bench.asr import resolve
+from nbhelpers.measure import quality
+from nbhelpers.measure.asr import resolve
 spec = resolve("large-v3", cuda=False)
 model = WhisperModel(spec.model, device=spec.device, compute_type=spec.compute_type)
 noise = np.random.default_rng(0).normal(0, 0.1, 32000).astype(np.float32)

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from nbhelpers.bench.audiocheck import audio_faults
-from nbhelpers.bench.harness import CONTEXT_FIELDS, METRIC_FIELDS, SCHEMA, validate_record
+from nbhelpers.measure.audiocheck import audio_faults
+from nbhelpers.measure.harness import CONTEXT_FIELDS, METRIC_FIELDS, SCHEMA, validate_record
 
 PROJECT = Path(__file__).resolve().parents[3]
 SR = 16000

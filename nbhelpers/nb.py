@@ -340,7 +340,7 @@ def run(stage: str, command: str, *args: str, profile: str = "auto", workspace: 
     if not quiet:
         how = f" as {processes} processes (accelerate launch)" if processes > 1 else ""
         print(f"running {stage} {command}{how} in the {stack} stack; full log: {log_path}", flush=True)
-    proc = subprocess.Popen(argv, env=child_env(ws), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = subprocess.Popen(argv, env={**child_env(ws), "TTS_STAGE_LOG": str(log_path)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, cwd=str(PROJECT_ROOT), start_new_session=True)
     lines: queue.Queue = queue.Queue()
     for stream, name in ((proc.stdout, "out"), (proc.stderr, "err")):
@@ -545,6 +545,93 @@ def markdown(text: str) -> None:
 
 def read_json(path: str | os.PathLike) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+# ---------------------------------------------------------------------------------- reference vs model output
+# How each stage speaks one text from the command line, and which of data prep's exports its recordings come from.
+SPEAK = {"parler": ("speak", "parler"), "vits": ("synth", "ljspeech"), "pocket": ("speak", "pocket")}
+
+
+def test_item(dataset: str | os.PathLike, workspace: str | os.PathLike | None = None,
+              export: str | None = None) -> dict[str, Any]:
+    """The first held-out (test split) utterance of a prepared dataset (a name, or a path inside its folder):
+    its text, voice description and recording (from ``export``'s files: parler | ljspeech | pocket)."""
+    from .paths import Workspace, find_artifact
+
+    given = Path(dataset)
+    folder = next((p for p in (given, *given.parents) if (p / "manifest.jsonl").is_file()), None)
+    manifest = (folder / "manifest.jsonl") if folder else find_artifact(
+        f"data/{dataset}/manifest.jsonl", Workspace(workspace), required=True,
+        hint="Run notebook 01 (data prep) for this dataset first, or attach its output as a Kaggle input.")
+    for line in manifest.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line) if line.strip() else {}
+        if row.get("split") == "test":
+            audio = row.get("files", {}).get(export, row["audio_path"]) if export else row["audio_path"]
+            return {"id": row["id"], "text": row["text"], "description": row.get("text_description", ""),
+                    "recording": manifest.parent / audio}
+    raise ValueError(f"{manifest}: no row of the test split; prepare the dataset with a test share above 0 "
+                     "(data profile's split fractions) and run notebook 01 again")
+
+
+def compare(text: str, recording: str | os.PathLike | None, outputs: Sequence[tuple[str, str | os.PathLike]]) -> None:
+    """One text, its real recording and each model's synthesis of it, a player each, labelled."""
+    markdown(f"**{text}**")
+    if recording:
+        audio(recording, "real recording (held-out test split, never trained on)")
+    for label, wav in outputs:
+        audio(wav, label)
+
+
+def speak_test_item(stage: str, dataset: str | os.PathLike, state: str, *args: str, profile: str = "auto",
+                    workspace: str | os.PathLike | None = None) -> Path:
+    """Have the ``stage`` model (``state``: "random weights", "N steps fine-tuned", ...) speak the text of the
+    dataset's first held-out utterance and show it beside that utterance's real recording; returns the WAV."""
+    command, export = SPEAK[stage]
+    item = test_item(dataset, workspace, export)
+    wav = workspace_root(workspace) / stage / "compare" / f"{item['id']}.wav"
+    wav.parent.mkdir(parents=True, exist_ok=True)
+    text = [item["text"]] if stage == "pocket" else ["--text", item["text"]]
+    voice = ["--description", item["description"]] if stage == "parler" and item["description"] else []
+    run(stage, command, *args, *text, *voice, "--out", str(wav), profile=profile, workspace=workspace, quiet=True)
+    compare(item["text"], item["recording"], [(f"{stage} model, {state}", wav)])
+    return wav
+
+
+# ----------------------------------------------------------------------------------------- try-it forms
+def try_it(fields: dict[str, str | Sequence[str]], action: Any, *, button: str = "Speak") -> Any:
+    """An interactive form: a text box per string field (a wide one past 80 characters), a drop-down per list
+    field (first option selected) and a button calling ``action(**values)``, its output shown under the form
+    (a failed stage's message included). Uses only what ipywidgets 7 (Colab) and 8 (Kaggle) share. Headless
+    (papermill, Kaggle batch runs), where nobody can click, it prints the form's fields instead; returns None."""
+    from .env import is_headless
+
+    if is_headless() or _ipython() is None:
+        markdown("*Try it (an interactive form when the notebook runs in Jupyter, Colab or Kaggle): "
+                 + "; ".join(f"{name} = {_fmt(value[0] if isinstance(value, (list, tuple)) else value)}"
+                             for name, value in fields.items()) + "*")
+        return None
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    wide = widgets.Layout(width="90%")
+    inputs = {name: (widgets.Dropdown(options=list(value), value=value[0], description=name)
+                     if isinstance(value, (list, tuple)) else
+                     (widgets.Textarea if len(value) > 80 else widgets.Text)(value=value, description=name, layout=wide))
+              for name, value in fields.items()}
+    press, out = widgets.Button(description=button), widgets.Output()
+
+    def clicked(_: Any) -> None:
+        with out:
+            out.clear_output()
+            try:
+                action(**{name: box.value for name, box in inputs.items()})
+            except StageFailed as err:
+                print(err)
+
+    press.on_click(clicked)
+    form = widgets.VBox([*inputs.values(), press, out])
+    display(form)
+    return form
 
 
 # ------------------------------------------------------------------------------------------- set-up rendering

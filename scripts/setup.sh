@@ -14,6 +14,7 @@ install_system_packages() {
   command -v espeak-ng >/dev/null || need+=(espeak-ng)
   command -v ffmpeg >/dev/null || need+=(ffmpeg)
   ldconfig -p 2>/dev/null | grep -q libsndfile || need+=(libsndfile1)
+  command -v chromium >/dev/null || need+=(chromium)  # tests/suite/test_student_view.py opens the notebooks in it
   [ ${#need[@]} -eq 0 ] && return 0
   log "installing Debian packages: ${need[*]}"
   local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -68,6 +68,13 @@ def _outputs(nb: dict):
             yield i, out
 
 
+def _shown(out: dict, *kinds: str) -> str:
+    """What an output shows, as text: a stream's text, or the given MIME types of its data (default text/html)."""
+    if out["output_type"] == "stream":
+        return _text(out.get("text", ""))
+    return "".join(_text(out.get("data", {}).get(kind, "")) for kind in (kinds or ("text/html",)))
+
+
 class _Tables(HTMLParser):
     """Every <table> of an HTML output: its header cells and the cell texts of each body row."""
 
@@ -130,20 +137,18 @@ def test_no_traceback_little_stderr_no_raw_dicts(run_dir: Path, stem: str) -> No
         if out["output_type"] == "error":
             problems.append(f"cell {i}: {out['ename']}: {out['evalue'][:200]}")
             continue
-        texts = [_text(out.get("text", ""))] if out["output_type"] == "stream" else [
-            _text(v) for k, v in out.get("data", {}).items() if k in ("text/plain", "text/markdown", "text/html")]
-        for text in texts:
-            if "Traceback (most recent call last)" in text:
-                problems.append(f"cell {i}: a traceback in the output: {text[:300]}")
-            for match in DICT_REPR.finditer(text):
-                if len(match.group(0)) > LINE:
-                    problems.append(f"cell {i}: a raw dict repr: {match.group(0)[:160]}...")
+        text = _shown(out, "text/plain", "text/markdown", "text/html")
+        if "Traceback (most recent call last)" in text:
+            problems.append(f"cell {i}: a traceback in the output: {text[:300]}")
+        for match in DICT_REPR.finditer(text):
+            if len(match.group(0)) > LINE:
+                problems.append(f"cell {i}: a raw dict repr: {match.group(0)[:160]}...")
         if out["output_type"] == "stream" and out["name"] == "stderr":
             stderr[i] = stderr.get(i, 0) + len(_text(out["text"]).strip().splitlines())
     problems += [f"cell {i}: {n} stderr lines (at most {MAX_STDERR_LINES})" for i, n in stderr.items()
                  if n > MAX_STDERR_LINES]
     for i, cell in enumerate(nb["cells"]):
-        printed = "".join(_text(o.get("text", "")) for o in cell.get("outputs", []) if o["output_type"] == "stream")
+        printed = "".join(_shown(o) for o in cell.get("outputs", []) if o["output_type"] == "stream")
         if JSON_DUMP.search(printed):
             problems.append(f"cell {i}: a JSON object printed as is: {JSON_DUMP.search(printed).group(0)[:120]}")
     assert not problems, f"{stem}:\n" + "\n".join(problems)
@@ -170,9 +175,9 @@ def test_links_images_and_audio_work(run_dir: Path, stem: str) -> None:
                 check_target(i, target)
     for i, out in _outputs(nb):
         data = out.get("data", {})
-        for target in LINK.findall(_text(data.get("text/markdown", ""))):
+        for target in LINK.findall(_shown(out, "text/markdown")):
             check_target(i, target)
-        html_text = _text(data.get("text/html", ""))
+        html_text = _shown(out)
         for target in IMG_SRC.findall(html_text):
             check_target(i, target)
         for png in (data.get("image/png"), data.get("image/jpeg")):
@@ -192,7 +197,7 @@ def test_tables_show_every_column(run_dir: Path, stem: str) -> None:
     nb = _load(run_dir, stem)
     problems = []
     for i, out in _outputs(nb):
-        for table in tables_of(_text(out.get("data", {}).get("text/html", ""))):
+        for table in tables_of(_shown(out)):
             width = len(table["header"])
             for row in table["rows"]:
                 if width and len(row) != width:
@@ -233,8 +238,7 @@ def test_benchmark_shows_no_number_that_is_not_available_or_not_meaningful(run_d
     asr, refs = params["asr_model"], reference_sources(record["profile"], params["datasets"])
 
     header_of = {key: header for header, key, _ in COLUMNS}
-    shown = [t for _, out in _outputs(nb) for t in tables_of(_text(out.get("data", {}).get("text/html", "")))
-             if t["caption"].startswith("benchmark ")]
+    shown = [t for _, out in _outputs(nb) for t in tables_of(_shown(out)) if t["caption"].startswith("benchmark ")]
     assert shown, "06 shows no results table"
     table = shown[-1]
     cols = {h: k for k, h in enumerate(table["header"])}
@@ -258,6 +262,64 @@ def test_benchmark_shows_no_number_that_is_not_available_or_not_meaningful(run_d
     assert checked, "no not-available metric was checked: the records or the table changed shape"
     assert not problems, "\n".join(problems)
 
+
+COMPARED = ("02_parler_finetune", "03_parler_distill", "04_vits_bangla_finetune", "07_pocket_tts_finetune")
+FORMS = ("02_parler_finetune", "04_vits_bangla_finetune", "07_pocket_tts_finetune")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(SUITE_TIMEOUT)
+@pytest.mark.parametrize("stem", COMPARED)
+def test_a_held_out_recording_plays_beside_the_model_reading_the_same_text(run_dir: Path, stem: str) -> None:
+    nb = _load(run_dir, stem)
+    for cell in nb["cells"]:
+        outs = cell.get("outputs", [])
+        shown = [_shown(o, "text/markdown", "text/html") for o in outs]
+        at = next((k for k, text in enumerate(shown) if "real recording (held-out test split" in text), None)
+        if at is None:
+            continue
+        players = [k for k, text in enumerate(shown) if k > at and AUDIO_SRC.search(text)]
+        assert players and AUDIO_SRC.search(shown[at + 1]), f"{stem}: the held-out recording has no player"
+        labels = " ".join(shown[at + 2:])
+        assert len(players) >= 2 and re.search(r"\d+ (distillation |training )?steps", labels), (
+            f"{stem}: no model output with its state beside the recording: {labels[:300]}")
+        return
+    pytest.fail(f"{stem}: no held-out test recording shown (nb.speak_test_item / nb.compare)")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(SUITE_TIMEOUT)
+@pytest.mark.parametrize("stem", FORMS)
+def test_try_it_forms_show_their_fields_as_text_under_papermill(run_dir: Path, stem: str) -> None:
+    nb = _load(run_dir, stem)
+    shown = [_shown(out, "text/markdown", "text/plain") for _, out in _outputs(nb)]
+    assert any("Try it (an interactive form" in text for text in shown), f"{stem}: no Try-it fallback (nb.try_it)"
+    assert not any("application/vnd.jupyter.widget-view+json" in out.get("data", {}) for _, out in _outputs(nb))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(SUITE_TIMEOUT)
+def test_pages_in_headless_chromium_load_every_image_and_audio_and_show_no_error(run_dir: Path) -> None:
+    from nbhelpers import screens
+
+    try:
+        findings = screens.check_run(run_dir)
+    except screens.ChromiumMissing as err:
+        pytest.fail(str(err))
+    assert sorted(findings) == NOTEBOOKS
+    problems = {stem: f.get("problems") for stem, f in findings.items() if f.get("problems") or "audio" not in f}
+    assert not problems, f"in headless Chromium: {problems}"
+    assert sum(f["audio"] for f in findings.values()) >= 10 and sum(f["images"] for f in findings.values()) >= 5
+    small = [stem for stem in NOTEBOOKS if (run_dir / "screens" / f"{stem}.png").stat().st_size < 10_000]
+    assert not small, f"first-screen screenshots that look empty: {small}"
+
+
+def test_a_missing_chromium_fails_with_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from nbhelpers import screens
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # a machine without chromium
+    with pytest.raises(screens.ChromiumMissing, match="make setup.*apt-get install -y chromium"):
+        screens.check_run(tmp_path)
 
 
 def _record(system: str, lang: str, **quality: float) -> dict:

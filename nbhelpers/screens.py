@@ -1,10 +1,10 @@
-"""Render a suite run's executed notebooks to HTML and open each in headless Chromium, as a person would look at them:
-every image must load, every audio element must have a source the browser can play, no element may show an error.
-Writes ``<run>/html/<notebook>.html``, a screenshot of each notebook's first screen ``<run>/screens/<notebook>.png``
-and ``<run>/screens/check.json``; exits 1 when a page has a problem.
+"""A suite run's executed notebooks as a person sees them: rendered to HTML (nbconvert, the lab template, folded code
+folded) and opened in headless Chromium, where every image must load, every audio element must have a source the
+browser can play, and no element may show an error. Writes ``<run>/html/<notebook>.html``, a screenshot of each
+notebook's first screen ``<run>/screens/<notebook>.png`` and the findings ``<run>/screens/check.json``.
 
-Needs nbconvert (not in the suite's locks: run it with any Python that has it, e.g. a throwaway venv) and Debian's
-``chromium``: ``python scripts/student_screens.py runs/<time>-smoke``."""
+``python -m nbhelpers.screens runs/<time>-smoke`` (main stack; needs Debian's ``chromium``, which ``make setup``
+installs); ``tests/suite/test_student_view.py`` runs the same check on its smoke run."""
 
 from __future__ import annotations
 
@@ -73,11 +73,22 @@ def render(notebook: Path, out: Path) -> Path:
     return page
 
 
-def chromium(*args: str) -> str:
-    """Run headless Chromium with a fresh profile folder; returns its stdout."""
+class ChromiumMissing(RuntimeError):
+    """No Chromium to open the pages with; the message names the fix."""
+
+
+def chromium_path() -> str:
+    """Debian's Chromium (``chromium`` or ``chromium-browser`` on PATH), or :class:`ChromiumMissing` naming the fix."""
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if exe is None:
-        raise SystemExit("chromium not found: apt-get install chromium")
+        raise ChromiumMissing("headless Chromium is needed to open the rendered notebooks and was not found on PATH: "
+                              "run `make setup` (installs Debian's chromium) or `apt-get install -y chromium`")
+    return exe
+
+
+def chromium(*args: str) -> str:
+    """Run headless Chromium with a fresh profile folder; returns its stdout."""
+    exe = chromium_path()
     with tempfile.TemporaryDirectory() as profile:
         done = subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
                               capture_output=True, text=True, timeout=300)
@@ -86,11 +97,14 @@ def chromium(*args: str) -> str:
 
 def check_run(run: Path) -> dict[str, dict]:
     """Render, probe and screenshot every executed notebook of ``run``; returns the findings per notebook."""
+    chromium_path()
     html_dir, screens = run / "html", run / "screens"
     html_dir.mkdir(exist_ok=True)
     screens.mkdir(exist_ok=True)
     findings = {}
-    for notebook in sorted((run / "executed").glob("[0-9][0-9]_*.ipynb")):
+    notebooks = sorted((run / "executed").glob("[0-9][0-9]_*.ipynb"))
+    for n, notebook in enumerate(notebooks, 1):
+        print(f"[{n}/{len(notebooks)}] {notebook.stem}: rendering and opening in headless Chromium", flush=True)
         page = render(notebook, html_dir)
         dom = chromium("--virtual-time-budget=20000", "--dump-dom", page.as_uri())
         marker = dom.split('<pre id="student-check">', 1)[-1].split("</pre>", 1)[0] if "student-check" in dom else ""
@@ -101,14 +115,21 @@ def check_run(run: Path) -> dict[str, dict]:
             result = {"problems": ["the page's check did not finish"]}
         chromium("--window-size=1280,900", f"--screenshot={screens / (notebook.stem + '.png')}", page.as_uri())
         findings[notebook.stem] = result
-    (screens / "check.json").write_text(json.dumps(findings, indent=1), encoding="utf-8")
+    tmp = screens / "check.json.tmp"
+    tmp.write_text(json.dumps(findings, indent=1), encoding="utf-8")
+    tmp.replace(screens / "check.json")
     return findings
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m nbhelpers.screens", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path, help="a suite run folder (with executed/)")
-    findings = check_run(parser.parse_args(argv).run.resolve())
+    try:
+        findings = check_run(parser.parse_args(argv).run.resolve())
+    except ChromiumMissing as err:
+        print(err, file=sys.stderr)
+        return 2
     bad = {k: v["problems"] for k, v in findings.items() if v.get("problems")}
     for stem, result in findings.items():
         print(f"{stem}: {result.get('images', '?')} images, {result.get('audio', '?')} audio, "

@@ -36,6 +36,7 @@ from ..profiles import load_profile
 from ..training import ResumableSampler, load_training_state, resume_point, save_training_state
 from .codes import load_or_encode
 from .data import Collator, Example, Filters, build_examples, mixed_batches
+from .evaluate import GenEval, held_out_items
 from .losses import codebook_cross_entropy, codebook_logits, decoder_inputs, valid_mask
 from .model import ParlerBundle, get_bundle, parameter_counts
 from .report import effective_batch, write_json
@@ -341,6 +342,9 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
         for reason, rows in why.items():
             dropped.setdefault(reason, []).extend(rows)
     collate = Collator(bundle)
+    # the generation evaluation speaks the run's own dataset's held-out test items (main process only)
+    gen_eval = GenEval(held_out_items(encoded[0][0], int(cfg["gen_eval_items"])), cfg, seed=seed) \
+        if main and int(cfg["gen_eval_every"]) > 0 else None
 
     model = prepare_model(bundle, cfg)
     counts = parameter_counts(model)
@@ -447,6 +451,9 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
             entry["eval_loss"] = evaluate(accelerator.unwrap_model(model), val_ex, collate,
                                           batch_size=int(cfg["batch_size"]), device=device, weights=weights,
                                           accelerator=accelerator)
+        if gen_eval is not None and gen_eval.due(step):
+            entry["gen_eval"] = {"step": step, **gen_eval.run(bundle, model, step=step, autocast=accelerator.autocast,
+                                                              writer=writer, wandb_run=wandb_run)}
         history.append(entry)
         scalars = {f"train/{key}" if key != "eval_loss" else "eval/loss": entry[key]
                    for key in ("loss", "lr", "grad_norm", "eval_loss", *parts)
@@ -493,4 +500,7 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
         evals = [h["eval_loss"] for h in history if "eval_loss" in h]
         if evals:
             metrics["final_eval_loss"] = evals[-1]
+        gens = [h["gen_eval"] for h in history if "gen_eval" in h]
+        if gens:  # the latest generation evaluation (per-clip details stay in the history)
+            metrics["gen_eval"] = {k: v for k, v in gens[-1].items() if k != "clips"}
     return TrainResult(status, step, history, paths, metrics, bundle, accelerator.unwrap_model(model))

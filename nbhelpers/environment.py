@@ -7,6 +7,7 @@ and record it, so every later stage's record can be compared with the machine it
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 
@@ -14,7 +15,9 @@ from .cli import add_stage_arguments
 from .env import environment_report
 from .paths import Workspace
 from .profiles import load_profile
-from .records import append_stage_record
+from .records import append_stage_record, stage_run
+
+STAGE = "00_environment"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,16 +29,18 @@ def main(argv: list[str] | None = None) -> int:
     add_stage_arguments(rep)
     rep.add_argument("--record", action="store_true", help="append the 00_environment stage record")
     args = parser.parse_args(argv)
-    report = environment_report(print_it=True)
     ws = Workspace(args.workspace)
-    out = ws.stage_dir("environment") / f"{report.stack}.json"
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report.as_dict(), indent=1), encoding="utf-8")
-    tmp.replace(out)
-    if args.record:
-        suite = load_profile("suite", args.profile)
-        append_stage_record("00_environment", profile=suite["profile"], workspace=ws, outputs={"report": out},
-                            metrics={"gpus": len(report.gpus), "dtype": report.dtype, "cpu_count": report.cpu_count})
+    suite = load_profile("suite", args.profile)
+    with stage_run(STAGE, profile=suite["profile"], workspace=ws) if args.record else contextlib.nullcontext():
+        report = environment_report(print_it=True)
+        out = ws.stage_dir("environment") / f"{report.stack}.json"
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(report.as_dict(), indent=1), encoding="utf-8")
+        tmp.replace(out)
+        if args.record:
+            append_stage_record(STAGE, profile=suite["profile"], workspace=ws, outputs={"report": out},
+                                metrics={"gpus": len(report.gpus), "dtype": report.dtype,
+                                         "cpu_count": report.cpu_count})
     return 0
 
 

@@ -36,10 +36,10 @@ REPO_URL = f"https://github.com/{REPO}.git"
 
 # Which stack each stage's command line runs on, and the notebook stem its stage record carries.
 STAGE_STACK = {"environment": "main", "data": "main", "parler": "parler", "distill": "parler", "vits": "main", "kokoro": "main",
-               "bench": "main", "pocket": "main"}
+               "bench": "main", "pocket": "main", "baselines": "main"}
 STAGE_RECORD = {"environment": "00_environment", "data": "01_data_prep", "parler": "02_parler_finetune", "distill": "03_parler_distill",
                 "vits": "04_vits_bangla_finetune", "kokoro": "05_kokoro_synthesis", "bench": "06_benchmark",
-                "pocket": "07_pocket_tts_finetune"}
+                "pocket": "07_pocket_tts_finetune", "baselines": "08_baselines"}
 # Commands that train with Accelerate and therefore use every visible GPU through `accelerate launch`.
 MULTI_PROCESS = {("parler", "train"), ("distill", "run"), ("pocket", "train")}
 SECRET_NAMES = ("HF_TOKEN",)
@@ -680,7 +680,8 @@ def badges(notebook: str) -> str:
 # Which stacks each notebook's stages run on (00 builds both, so a new session pays the build up front).
 NOTEBOOK_STACKS = {"00_environment": ("main", "parler"), "01_data_prep": ("main",), "02_parler_finetune": ("parler",),
                    "03_parler_distill": ("parler",), "04_vits_bangla_finetune": ("main",),
-                   "05_kokoro_synthesis": ("main",), "06_benchmark": ("main",), "07_pocket_tts_finetune": ("main",)}
+                   "05_kokoro_synthesis": ("main",), "06_benchmark": ("main",), "07_pocket_tts_finetune": ("main",),
+                   "08_baselines": ("main",)}
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 

@@ -1,19 +1,24 @@
 """Machine-readable stage records: each stage appends one JSON line to the workspace's run log saying what
-it read, what it wrote, what it measured and whether it finished or needs resuming."""
+it read, what it wrote, what it measured and whether it finished or needs resuming. A stage's command runs inside
+:func:`stage_run`, which writes ``started`` when it begins and exactly one of done / resume_needed / failed when it
+ends, whatever happens."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from .env import environment_report
 from .paths import Workspace
 
-STATUSES = ("done", "resume_needed", "failed")
+STATUSES = ("started", "done", "resume_needed", "failed")
+FINAL = ("done", "resume_needed", "failed")  # a run ends with exactly one of these
 IN_WORKSPACE = "./"  # a record's path inside its workspace is stored as "./<relative>", so a moved copy still works
 
 
@@ -98,8 +103,65 @@ def append_stage_record(stage: str, *, profile: str, status: str = "done", input
                         "dtype": env.dtype, "packages": {k: v for k, v in env.packages.items() if v != "-"}},
         **extra,
     })
+    active = _ACTIVE.get(stage)
+    if active is not None and status in FINAL:
+        active.claim(status)
     append_jsonl(ws.run_log, _relative(record, str(ws.root)))
     return record
+
+
+class RecordedTwiceError(RuntimeError):
+    """A stage run tried to write a second final record: a run ends exactly once."""
+
+
+class StageRun:
+    """One run of a stage inside :func:`stage_run`: the final record it wrote (``status``), if any."""
+
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
+        self.status: str | None = None
+
+    def claim(self, status: str) -> None:
+        """Note the run's final status; a second one is a bug in the stage and raises."""
+        if self.status is not None:
+            raise RecordedTwiceError(f"{self.stage} already recorded {self.status!r} for this run "
+                                     f"(run_id {run_id()}); a run writes one final record")
+        self.status = status
+
+
+_ACTIVE: dict[str, StageRun] = {}
+
+
+@contextlib.contextmanager
+def stage_run(stage: str, *, profile: str, workspace: Workspace | None = None, inputs: dict | None = None,
+              main: bool = True) -> Iterator[StageRun]:
+    """Run a stage's command: append ``started``, then let the stage append its own final record (done /
+    resume_needed / failed) through :func:`append_stage_record`; if it raises, or returns without one, append
+    ``failed`` with the error and the log's path ($TTS_STAGE_LOG, set by ``nb.run``). Only the ``main`` process
+    (rank 0) writes. The final record is written exactly once: a second raises :class:`RecordedTwiceError`."""
+    if not main:
+        yield StageRun(stage)
+        return
+    if stage in _ACTIVE:
+        raise RuntimeError(f"{stage} is already running in this process")
+    ws = workspace or Workspace()
+    log = os.environ.get("TTS_STAGE_LOG") or None
+    append_stage_record(stage, profile=profile, status="started", workspace=ws, inputs=inputs, log=log)
+    run = _ACTIVE[stage] = StageRun(stage)
+    try:
+        yield run
+    except BaseException as err:
+        if run.status is None:
+            with contextlib.suppress(OSError):  # best effort: the disk may be the reason it failed
+                append_stage_record(stage, profile=profile, status="failed", workspace=ws, inputs=inputs, log=log,
+                                    error=f"{type(err).__name__}: {str(err)[:2000]}")
+        raise
+    else:
+        if run.status is None:
+            append_stage_record(stage, profile=profile, status="failed", workspace=ws, inputs=inputs, log=log,
+                                error="the stage's command returned without recording a result")
+    finally:
+        _ACTIVE.pop(stage, None)
 
 
 def read_records(path: str | os.PathLike | Workspace | None = None, stage: str | None = None) -> list[dict]:

@@ -152,28 +152,23 @@ def resume_point(*directories: str | Path) -> Path | None:
 
 def run_guarded(stage: str, profile: str, workspace: Any, command: Callable[[], int]) -> int:
     """Run a training stage's command line: first check that the workspace can be written (a read-only one is
-    refused before any training time is spent), then ``command()``. Any error appends a ``failed`` stage record
-    (best effort: the disk may be full), so a run log never says ``done`` for a run that did not finish; a full
-    disk or an unwritable folder prints its one explanation and returns 1 instead of a traceback. The main process
-    holds the stage's workspace lock (``paths.stage_lock``) meanwhile: a second run of the stage on the same
-    workspace is refused at once, with no record (the first run is still going)."""
+    refused before any training time is spent), then ``command()`` inside :func:`records.stage_run` (``started``,
+    then exactly one final record; an error becomes ``failed``). A full disk or an unwritable folder prints its one
+    explanation and returns 1 instead of a traceback. The main process holds the stage's workspace lock
+    (``paths.stage_lock``) meanwhile: a second run of the stage on the same workspace is refused at once, with no
+    record (the first run is still going)."""
     from .paths import StageBusyError, stage_lock
-    from .records import append_stage_record
+    from .records import stage_run
 
     main = int(os.environ.get("RANK", "0")) == 0  # under accelerate launch, one lock and one record
     try:
         ensure_writable(workspace.root)
         with stage_lock(workspace, stage) if main else contextlib.nullcontext():
-            return command()
+            with stage_run(stage, profile=profile, workspace=workspace, main=main):
+                return command()
     except StageBusyError as err:
         print(f"\nERROR: {err}", file=sys.stderr)
         return 1
-    except Exception as err:
-        if main:
-            with contextlib.suppress(OSError):
-                append_stage_record(stage, profile=profile, status="failed", workspace=workspace,
-                                    error=f"{type(err).__name__}: {str(err)[:2000]}")
-        if isinstance(err, (DiskFullError, NotWritableError)):
-            print(f"\nERROR: {err}", file=sys.stderr)  # own line: a progress bar may still hold the current one
-            return 1
-        raise
+    except (DiskFullError, NotWritableError) as err:
+        print(f"\nERROR: {err}", file=sys.stderr)  # own line: a progress bar may still hold the current one
+        return 1

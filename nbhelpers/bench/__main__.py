@@ -1,4 +1,4 @@
-"""Command line for stage 06: ``python -m nbhelpers.bench {run,systems,mos,profile,validate,listening-kit,aggregate}``.
+"""Command line for stage 06: ``python -m nbhelpers.bench {run,study,systems,mos,profile,validate,listening-kit,aggregate}``.
 
 ``run``, ``systems``, ``mos`` and ``profile`` take ``--profile``, ``--workspace`` and ``--set KEY=VALUE`` (any key of
 ``nbhelpers/profiles/bench.toml``, e.g. ``--set systems='["piper-joe"]'``), as every stage command notebooks run
@@ -38,6 +38,20 @@ def _run(args: argparse.Namespace) -> int:
     if not summary["records"]:
         print("no system produced a record: see the skipped systems and failures above", file=sys.stderr)
     return 0 if summary["records"] else 1
+
+
+def _study(args: argparse.Namespace) -> int:
+    from ..paths import Workspace
+    from ..profiles import load_profile
+    from .view import judge_run
+
+    path = Workspace(args.workspace).stage_dir("bench", create=False) / "summary.json"
+    if not path.is_file():
+        print(f"{path} is missing: run `python -m nbhelpers.bench run` first", file=sys.stderr)
+        return 1
+    view = judge_run(load_profile("bench", args.profile, _overrides(args)), json.loads(path.read_text(encoding="utf-8")))
+    print(f"study report: {view['study']['markdown']} | {view['study']['html']}")
+    return 0
 
 
 def _measure_one(args: argparse.Namespace) -> int:
@@ -173,6 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--systems", default="", help="comma-separated adapter names (default: all discovered)")
     run.add_argument("--overrides", default="", help='JSON of profile overrides, e.g. \'{"repeats": 3}\'')
     run.set_defaults(fn=_run)
+    study = sub.add_parser("study", help="rebuild the report and the study report (what was trained at what cost, "
+                                         "fine-tuning modes, system per language and hardware, limitations) from "
+                                         "the records of the last run")
+    add_stage_arguments(study)
+    study.set_defaults(fn=_study)
     one = sub.add_parser("measure-one", help="(internal) measure one variant in this process, print JSON")
     one.add_argument("--profile", required=True)
     one.add_argument("--workspace", required=True)

@@ -263,55 +263,56 @@ def run_benchmark(profile: str = "auto", workspace: str | Path | Workspace | Non
 
     from ..measure.listening import kit_items, make_kit
     from ..profiles import load_profile
-    from ..records import append_stage_record
+    from ..records import append_stage_record, stage_run
     from .report import write_report
     from .systems import discover
 
     params = load_profile("bench", profile, overrides)
     suite = load_profile("suite", params["profile"])
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
-    out = ws.stage_dir("bench")
-    records_path = out / "records.jsonl"
-    run_id = time.strftime("%Y%m%dT%H%M%S")
-    sets = text_sets(params, ws)
-    variants, skipped = discover(ws, params, systems or params.get("systems") or None)
-    failures: dict[str, str] = {}
-    gallery: list[dict[str, Any]] = []
-    variants.sort(key=lambda v: v.saved is not None)  # saved audio last: scoring it loads no model to time
-    for variant in tqdm(variants, desc="systems", unit="variant"):
-        if params.get("isolate") and variant.saved is None:
-            g, f = _isolated(variant.label, params["profile"], ws, run_id, overrides)
-        else:
-            g, f = measure_variant(variant, sets, params, out, run_id)
-        gallery += g
-        failures.update(f)
-    records = [r for r in read_records(records_path) if r.get("run") == run_id or r.get("stage") != STAGE]
-    report = write_report(records, gallery, skipped, failures, out, title=f"Benchmark {run_id} ({params['profile']})")
-    kit_list = kit_items(gallery)
-    kit = make_kit(kit_list, out / "listening", seed=int(suite["seed"])) if kit_list else {}
-    summary = {"run": run_id, "records": len([r for r in records if r.get("run") == run_id]),
-               "variants": len(variants), "skipped": skipped, "failures": failures,
-               "report_md": str(report["markdown"]), "report_html": str(report["html"]),
-               "chart": str(report["chart"] or ""), "gallery": gallery,
-               "listening_page": str(kit.get("page", "")), "records_path": str(records_path)}
-    from .view import run_view, write_json
+    with stage_run(STAGE, profile=params["profile"], workspace=ws):
+        out = ws.stage_dir("bench")
+        records_path = out / "records.jsonl"
+        run_id = time.strftime("%Y%m%dT%H%M%S")
+        sets = text_sets(params, ws)
+        variants, skipped = discover(ws, params, systems or params.get("systems") or None)
+        failures: dict[str, str] = {}
+        gallery: list[dict[str, Any]] = []
+        variants.sort(key=lambda v: v.saved is not None)  # saved audio last: scoring it loads no model to time
+        for variant in tqdm(variants, desc="systems", unit="variant"):
+            if params.get("isolate") and variant.saved is None:
+                g, f = _isolated(variant.label, params["profile"], ws, run_id, overrides)
+            else:
+                g, f = measure_variant(variant, sets, params, out, run_id)
+            gallery += g
+            failures.update(f)
+        records = [r for r in read_records(records_path) if r.get("run") == run_id or r.get("stage") != STAGE]
+        report = write_report(records, gallery, skipped, failures, out, title=f"Benchmark {run_id} ({params['profile']})")
+        kit_list = kit_items(gallery)
+        kit = make_kit(kit_list, out / "listening", seed=int(suite["seed"])) if kit_list else {}
+        summary = {"run": run_id, "records": len([r for r in records if r.get("run") == run_id]),
+                   "variants": len(variants), "skipped": skipped, "failures": failures,
+                   "report_md": str(report["markdown"]), "report_html": str(report["html"]),
+                   "chart": str(report["chart"] or ""), "gallery": gallery,
+                   "listening_page": str(kit.get("page", "")), "records_path": str(records_path)}
+        from .view import run_view, write_json
 
-    this_run = [r for r in records if r.get("run") == run_id]
-    view = write_json(out / "view.json", run_view(this_run, gallery, skipped, failures, summary))
-    summary["view"] = str(view)
-    status = "done" if summary["records"] else "failed"
-    append_stage_record(STAGE, profile=params["profile"], status=status, workspace=ws,
-                        inputs={"systems": sorted({v.system for v in variants}),
-                                "models": {v.label: v.source for v in variants},
-                                "texts": {k: v.source for k, v in sets.items()},
-                                "test_splits": {k: v.manifest for k, v in sets.items() if v.manifest},
-                                "saved_audio": {v.label: v.source for v in variants if v.saved is not None}},
-                        outputs={"records": records_path, "report_md": report["markdown"],
-                                 "report_html": report["html"], "charts": report["chart"], "gallery": out / "gallery",
-                                 "listening_page": kit.get("page"), "listening_key": kit.get("key"), "view": view},
-                        metrics={"records": summary["records"], "variants": len(variants),
-                                 "failures": len(failures), "skipped": skipped})
-    (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8")
+        this_run = [r for r in records if r.get("run") == run_id]
+        view = write_json(out / "view.json", run_view(this_run, gallery, skipped, failures, summary))
+        summary["view"] = str(view)
+        status = "done" if summary["records"] else "failed"
+        append_stage_record(STAGE, profile=params["profile"], status=status, workspace=ws,
+                            inputs={"systems": sorted({v.system for v in variants}),
+                                    "models": {v.label: v.source for v in variants},
+                                    "texts": {k: v.source for k, v in sets.items()},
+                                    "test_splits": {k: v.manifest for k, v in sets.items() if v.manifest},
+                                    "saved_audio": {v.label: v.source for v in variants if v.saved is not None}},
+                            outputs={"records": records_path, "report_md": report["markdown"],
+                                     "report_html": report["html"], "charts": report["chart"], "gallery": out / "gallery",
+                                     "listening_page": kit.get("page"), "listening_key": kit.get("key"), "view": view},
+                            metrics={"records": summary["records"], "variants": len(variants),
+                                     "failures": len(failures), "skipped": skipped})
+        (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8")
     return summary
 
 

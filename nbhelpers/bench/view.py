@@ -96,7 +96,8 @@ def reference_sources(profile: str, datasets: dict[str, str]) -> dict[str, str]:
 
 def judge_run(params: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
     """Rewrite the run's report and ``view.json`` with the metrics that mean nothing here (see
-    :func:`~nbhelpers.bench.report.quality_verdicts`) shown as such, and the per-language verdict; returns the view."""
+    :func:`~nbhelpers.bench.report.quality_verdicts`) shown as such, and the per-language verdict, and write the
+    study report (:mod:`nbhelpers.bench.study`) beside it; returns the view."""
     from ..records import read_records
 
     asr = str(params.get("asr_model", "")) if params.get("asr", True) else None
@@ -111,5 +112,11 @@ def judge_run(params: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]
                  title=f"Benchmark {run} ({params['profile']})", verdict=verdict)
     view = run_view(this_run, summary["gallery"], summary["skipped"], summary["failures"], summary)
     view["verdict"] = verdict
+    from ..measure.ort import missing_providers
+    from ..paths import Workspace
+    from .study import write_study
+
+    study = write_study(Workspace(out.parent), this_run, verdict, summary["skipped"], missing_providers(), out)
+    view["study"] = {k: str(v) for k, v in study.items()}
     write_json(summary["view"], view)
     return view

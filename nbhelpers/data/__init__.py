@@ -8,6 +8,7 @@ Heavy modules are imported lazily so ``import nbhelpers.data`` stays cheap on bo
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -100,7 +101,7 @@ def run_profile(profile: str = "auto", workspace: Workspace | str | os.PathLike 
     write what notebook 01 shows (``data/_report/``, see :mod:`nbhelpers.data.report`; ``report``) and append
     the stage record, which lists those files in its outputs."""
     from ..profiles import load_profile
-    from ..records import append_stage_record
+    from ..records import append_stage_record, stage_run
     from .pipeline import prepare as _prepare
     from .report import selected_datasets, write_report
 
@@ -109,7 +110,8 @@ def run_profile(profile: str = "auto", workspace: Workspace | str | os.PathLike 
     cfg = clean_config_from_profile(params)
     wanted = selected_datasets(params, only)
     results: dict[str, PrepareResult] = {}
-    try:
+    run = stage_run(STAGE, profile=params["profile"], workspace=ws, inputs={"datasets": wanted}) if record else None
+    with run or contextlib.nullcontext():
         for name in wanted:
             spec = dict(params["sources"][name])
             src, fmt = resolve_source(spec["source"], spec["language"], ws, format=spec.get("format", "auto"),
@@ -125,21 +127,16 @@ def run_profile(profile: str = "auto", workspace: Workspace | str | os.PathLike 
                 split_salt=params["split_salt"], bin_edges=params.get("bin_edges"),
                 speaker_names=spec.get("speaker_names"), workers=params["workers"], strict=params["strict"],
                 max_items=params.get("max_items", 0))
-    except Exception as err:
         if record:
-            append_stage_record(STAGE, profile=params["profile"], status="failed", workspace=ws,
-                                inputs={"datasets": wanted}, outputs={n: str(r.paths.root) for n, r in results.items()},
-                                error=f"{type(err).__name__}: {str(err)[:500]}")
-        raise
-    if record:
-        shown = write_report(results, ws) if report else {}
-        metrics: dict[str, Any] = {}
-        for name, r in results.items():
-            metrics.update({f"{name}_kept": r.stats["kept"], f"{name}_rejected": r.stats["rejected"],
-                            f"{name}_minutes": round(r.stats["hours"] * 60, 2), f"{name}_seconds": round(r.seconds, 1)})
-        append_stage_record(STAGE, profile=params["profile"], status="done", workspace=ws,
-                            inputs={n: params["sources"][n]["source"] for n in wanted},
-                            outputs={**{n: str(r.paths.root) for n, r in results.items()}, **shown},
-                            metrics=metrics)
+            shown = write_report(results, ws) if report else {}
+            metrics: dict[str, Any] = {}
+            for name, r in results.items():
+                metrics.update({f"{name}_kept": r.stats["kept"], f"{name}_rejected": r.stats["rejected"],
+                                f"{name}_minutes": round(r.stats["hours"] * 60, 2),
+                                f"{name}_seconds": round(r.seconds, 1)})
+            append_stage_record(STAGE, profile=params["profile"], status="done", workspace=ws,
+                                inputs={n: params["sources"][n]["source"] for n in wanted},
+                                outputs={**{n: str(r.paths.root) for n, r in results.items()}, **shown},
+                                metrics=metrics)
     return results
 

@@ -235,7 +235,7 @@ def run_stage(profile: str = "auto", workspace=None, *, script: str | Path | Non
     from ..env import seed_everything
     from ..paths import Workspace
     from ..profiles import load_profile
-    from ..records import append_stage_record
+    from ..records import append_stage_record, stage_run
 
     params = load_profile("kokoro", profile, overrides)
     seed_everything(load_profile("suite", params["profile"])["seed"])
@@ -246,7 +246,7 @@ def run_stage(profile: str = "auto", workspace=None, *, script: str | Path | Non
         sections, source = load_script(script or params["script"])
     out_dir = ws.stage_dir("kokoro", run_name or params["run_name"])
     inputs = {"script": source, "sections": len(sections)}
-    try:
+    with stage_run(STAGE, profile=params["profile"], workspace=ws, inputs=inputs):
         speaker = speaker or Speaker.from_params(params)
         voice = resolve_voice(speaker.backend, params["voice"], params["fallback_voice"])
         print(backend_message(speaker, voice))
@@ -257,18 +257,14 @@ def run_stage(profile: str = "auto", workspace=None, *, script: str | Path | Non
         from .display import write_view
 
         shown = write_view(manifest, out_dir, voices=speaker.backend.voices())
-    except Exception as err:
-        append_stage_record(STAGE, profile=params["profile"], status="failed", inputs=inputs,
-                            outputs={"dir": out_dir}, metrics={}, workspace=ws, error=f"{type(err).__name__}: {err}")
-        raise
-    manifest["dir"] = str(out_dir)
-    append_stage_record(STAGE, profile=params["profile"], status="done", inputs=inputs,
-                        outputs={"dir": out_dir, "combined_wav": out_dir / "combined.wav",
-                                 "manifest": out_dir / "script.json", **shown},
-                        metrics={"backend": manifest["backend"], "voice": manifest["voice"],
-                                 "sections": len(sections), "duration_s": manifest["duration_s"],
-                                 "synthesis_s": manifest["synthesis_s"], "rtf": manifest["rtf"]},
-                        workspace=ws)
+        manifest["dir"] = str(out_dir)
+        append_stage_record(STAGE, profile=params["profile"], status="done", inputs=inputs,
+                            outputs={"dir": out_dir, "combined_wav": out_dir / "combined.wav",
+                                     "manifest": out_dir / "script.json", **shown},
+                            metrics={"backend": manifest["backend"], "voice": manifest["voice"],
+                                     "sections": len(sections), "duration_s": manifest["duration_s"],
+                                     "synthesis_s": manifest["synthesis_s"], "rtf": manifest["rtf"]},
+                            workspace=ws)
     return manifest
 
 

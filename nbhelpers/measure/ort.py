@@ -26,6 +26,22 @@ def ort_providers() -> list[str]:
     return [p for p in PROVIDER_ORDER if p in available]
 
 
+# Why a provider is absent, when the installed onnxruntime does not offer it (what it would take to get it).
+PROVIDER_NEEDS = {"TensorrtExecutionProvider": "needs onnxruntime-gpu with TensorRT libraries and an NVIDIA GPU",
+                  "CUDAExecutionProvider": "needs onnxruntime-gpu (it replaces onnxruntime) and an NVIDIA GPU",
+                  "OpenVINOExecutionProvider": "needs onnxruntime-openvino and an Intel CPU/GPU/NPU",
+                  "QNNExecutionProvider": "needs onnxruntime-qnn on a Qualcomm NPU",
+                  "DmlExecutionProvider": "DirectML: Windows only",
+                  "CoreMLExecutionProvider": "CoreML: macOS only"}
+
+
+def missing_providers() -> dict[str, str]:
+    """Each benchmarkable provider the installed onnxruntime lacks here, with what it needs: recorded as not
+    available rather than simulated."""
+    have = set(ort_providers())
+    return {p: PROVIDER_NEEDS[p] for p in PROVIDER_ORDER if p not in have and p in PROVIDER_NEEDS}
+
+
 def ort_session(path: str | os.PathLike, provider: str, threads: int | None = None) -> Any:
     """An InferenceSession on ``provider`` (CPU as fallback for unsupported ops)."""
     import onnxruntime as ort

@@ -8,6 +8,7 @@ import os
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -230,6 +231,23 @@ def pesq_stoi(ref: np.ndarray, sr_ref: int, hyp: np.ndarray, sr_hyp: int) -> dic
     a, b = _mono16(ref, sr_ref), _mono16(hyp, sr_hyp)
     n = min(len(a), len(b))
     return {"pesq_wb": float(pesq(ASR_SR, a[:n], b[:n], "wb")), "stoi": float(stoi(a[:n], b[:n], ASR_SR))}
+
+
+def aligned_pairs_quality(pairs: list[tuple[np.ndarray, np.ndarray]], sr: int) -> dict[str, Any]:
+    """Mean wide-band PESQ and STOI over time-aligned (reference, degraded) pairs of one model's two variants with
+    the same seed and noise (int8 vs fp32, ONNX vs PyTorch): ``pesq_wb_mean``, ``stoi_mean``, ``pairs``; or
+    ``not_available`` with the reason when no pair can be scored (lengths differ, or PESQ finds no speech in a
+    random-weight model's output)."""
+    rows, reasons = [], []
+    for ref, hyp in pairs:
+        try:
+            rows.append(pesq_stoi(ref, sr, hyp, sr))
+        except Exception as err:  # pesq raises its own NoUtterancesError / BufferTooShortError
+            reasons.append(f"{type(err).__name__}: {str(err)[:120]}")
+    if not rows:
+        return {"not_available": "; ".join(sorted(set(reasons))) or "no pairs"}
+    return {"pesq_wb_mean": float(np.mean([r["pesq_wb"] for r in rows])),
+            "stoi_mean": float(np.mean([r["stoi"] for r in rows])), "pairs": len(rows), "unscored": len(reasons)}
 
 
 def dnsmos(audio: np.ndarray, sr: int) -> dict[str, float]:

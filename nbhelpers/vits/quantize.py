@@ -134,17 +134,23 @@ def spectral_distance(ref: np.ndarray, hyp: np.ndarray, n_fft: int = 1024, hop: 
     return {"spectral_convergence": convergence, "log_spectral_distance_db": float(np.mean(lsd))}
 
 
-def compare_int8(fp32: Any, int8: Any, texts: Sequence[str], max_convergence: float) -> dict[str, Any]:
+def compare_int8(fp32: Any, int8: Any, texts: Sequence[str], max_convergence: float,
+                 sr: int = 22050) -> dict[str, Any]:
     """Spectral distance of the int8 model's audio from the fp32 model's for the same texts, both with
     deterministic noise (``synthesize(text, deterministic=True)``): lengths must match and the worst spectral
-    convergence must stay within ``max_convergence``."""
-    rows = []
+    convergence must stay within ``max_convergence``. The pairs are time-aligned, so PESQ/STOI are reported too
+    (``aligned``: :func:`nbhelpers.measure.quality.aligned_pairs_quality`)."""
+    from ..measure.quality import aligned_pairs_quality
+
+    rows, pairs = [], []
     for text in texts:
         a, b = fp32.synthesize(text, deterministic=True), int8.synthesize(text, deterministic=True)
         if a.shape != b.shape:
             return {"ok": False, "lengths_match": False, "sentences": len(texts), "max_convergence": max_convergence}
         rows.append(spectral_distance(a, b))
+        pairs.append((a, b))
     worst = max(r["spectral_convergence"] for r in rows)
     return {"ok": worst <= max_convergence, "lengths_match": True, "sentences": len(texts),
             "max_convergence": max_convergence, "spectral_convergence_max": worst,
-            "log_spectral_distance_db_mean": float(np.mean([r["log_spectral_distance_db"] for r in rows]))}
+            "log_spectral_distance_db_mean": float(np.mean([r["log_spectral_distance_db"] for r in rows])),
+            "aligned": aligned_pairs_quality(pairs, sr)}

@@ -75,3 +75,15 @@ def test_whisper_transcribes_real_speech(speech):
     heard = q.transcribe(audio, sr, "en")
     assert q.cer(text, heard) < 0.4
     assert q.cer(heard, q.transcribe(audio, sr, "en")) == 0.0  # same signal, same transcript
+
+
+def test_aligned_pairs_score_a_degraded_copy_lower_and_say_why_when_nothing_scores(speech):
+    audio, sr, _ = speech
+    noisy = audio + np.random.default_rng(2).normal(0, 0.05, len(audio)).astype(np.float32)
+    same = q.aligned_pairs_quality([(audio, audio)], sr)
+    worse = q.aligned_pairs_quality([(audio, noisy), (audio, audio[: len(audio) // 2])], sr)
+    assert same["pairs"] == 1 and same["pesq_wb_mean"] > 4.0 and same["stoi_mean"] > 0.99
+    assert worse["pairs"] == 1 and worse["unscored"] == 1  # the half-length pair is not time-aligned
+    assert worse["pesq_wb_mean"] < same["pesq_wb_mean"] - 1 and worse["stoi_mean"] < same["stoi_mean"]
+    silent = np.zeros(sr, np.float32)
+    assert "not_available" in q.aligned_pairs_quality([(silent, silent)], sr)

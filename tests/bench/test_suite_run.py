@@ -84,6 +84,13 @@ def test_end_to_end_on_baselines(isolated_workspace, monkeypatch):
     assert "weights are corrupt" in view["failures"][0]["error"] and view["parler"]["rows"] == []
     assert [g["path"] for g in view["gallery"]] == [g["path"] for g in summary["gallery"]]
     assert open(stage["outputs"]["charts"], "rb").read(4) == b"\x89PNG"
+    from nbhelpers.bench.view import judge_run
+    from nbhelpers.profiles import load_profile
+
+    judged = judge_run(load_profile("bench", "smoke", {"languages": ["en"], "int8": False}), summary)
+    study = open(judged["study"]["markdown"], encoding="utf-8").read()  # the study report, from the same records
+    assert "| cpu | English (en) | espeak-ng" in study or "| cpu | English (en) | piper-joe" in study
+    assert "broken" not in study or "weights are corrupt" in study
 
 
 def test_piper_int8_variant_runs_the_calibrated_int8_model(isolated_workspace, tmp_path, monkeypatch):

@@ -58,6 +58,8 @@ def test_int8_audio_close_to_fp32_and_a_different_model_is_caught(tiny_int8):
     a, b = OnnxVits(fp32, model.config), OnnxVits(int8, model.config)
     result = compare_int8(a, b, TEST_SENTENCES, max_convergence=0.05)
     assert result["ok"] and result["lengths_match"] and result["sentences"] == len(TEST_SENTENCES), result
+    aligned = result["aligned"]  # time-aligned pairs: PESQ/STOI, or the reason none could be scored
+    assert ("pesq_wb_mean" in aligned and 1.0 <= aligned["pesq_wb_mean"] <= 4.7) or aligned["not_available"], aligned
     other = fold_weight_norm(_tiny(3, tmp))
     with torch.no_grad():
         other.waveform_decoder.conv_post.weight.mul_(0.5)  # quieter audio, same lengths

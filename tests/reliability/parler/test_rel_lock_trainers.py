@@ -22,4 +22,4 @@ def test_a_second_parler_run_is_refused_while_the_first_holds_the_lock(tmp_path)
     assert read_records(ws) == []  # the running one will write its own record
     free = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=300)
     assert "already running" not in free.stderr  # lock released: this run gets as far as the missing dataset
-    assert [r["status"] for r in read_records(ws)] == ["failed"]
+    assert [r["status"] for r in read_records(ws)] == ["started", "failed"]

@@ -1,0 +1,190 @@
+"""The study report: one Markdown/HTML page built only from the records (every stage's run log entry and 06's
+benchmark records) that answers the study's questions as far as this workspace's runs can: what was trained and at
+what cost, full vs LoRA/QLoRA where several modes ran, which system to use per language and per hardware, and the
+limits of every figure (random weights, metrics that mean nothing here, hardware or providers that were absent).
+06 regenerates it after each run; ``python -m nbhelpers.bench study`` rebuilds it from the records alone."""
+
+from __future__ import annotations
+
+import html
+import time
+from pathlib import Path
+from typing import Any
+
+from ..paths import Workspace
+from ..records import FINAL, read_records
+from .report import LANGUAGE_NAMES, NA_MARK, _reasons, value
+
+TRAINING_STAGES = {"02_parler_finetune": "Parler-TTS fine-tune", "03_parler_distill": "Parler-TTS distillation",
+                   "04_vits_bangla_finetune": "VITS (coqui)", "07_pocket_tts_finetune": "Pocket TTS",
+                   "08_baselines": "FastSpeech2 + HiFi-GAN"}
+
+
+def _num(v: Any, fmt: str) -> str:
+    return fmt.format(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else NA_MARK
+
+
+def _metric(m: dict[str, Any], *keys: str) -> Any:
+    """The first of ``keys`` present in a record's metrics (stages name the same figure differently)."""
+    return next((m[k] for k in keys if m.get(k) is not None), None)
+
+
+def final_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every run's final record (done / resume_needed / failed), oldest first; ``started`` lines are left out."""
+    return [r for r in records if r.get("status") in FINAL]
+
+
+def training_rows(records: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """One row per finished training run: what it trained, its cost (time per step, peak memory, trainable
+    share) and where it ended (final loss), with the GPU utilisation when the trainer sampled it."""
+    rows = []
+    for r in final_records(records):
+        if r.get("stage") not in TRAINING_STAGES:
+            continue
+        m = r.get("metrics") or {}
+        trainable, total = _metric(m, "params_trainable"), _metric(m, "params_total", "total")
+        steps = _metric(m, "step", "end_step")
+        util = _metric(m, "gpu_util_pct")
+        rows.append({
+            "stage": TRAINING_STAGES[r["stage"]], "status": r["status"], "profile": r.get("profile", ""),
+            "mode": str(m.get("mode") or "full"), "steps": _num(steps, "{:.0f}"),
+            "s / step": _num(_metric(m, "seconds_per_step"), "{:.3f}"),
+            "peak memory GiB": _num(_metric(m, "peak_memory_gib"), "{:.2f}"),
+            "trainable params": (f"{trainable / 1e6:.3g} M of {total / 1e6:.3g} M" if trainable and total
+                                 else _num(total, "{:.0f}")),
+            "final loss": _num(_metric(m, "final_loss", "train_loss_1"), "{:.3f}"),
+            "GPU util %": _num(util, "{:.0f}") if util is not None else "not sampled",
+            "devices": ", ".join((r.get("environment") or {}).get("gpus") or []) or "CPU",
+        })
+    return rows
+
+
+def finetune_comparison(records: list[dict[str, Any]]) -> tuple[list[dict[str, str]], str]:
+    """Parler fine-tuning modes side by side (the newest finished run of each mode) and a sentence saying what the
+    comparison can and cannot tell from the runs present."""
+    newest: dict[str, dict[str, Any]] = {}
+    for r in final_records(records):
+        if r.get("stage") == "02_parler_finetune" and r["status"] != "failed":
+            newest[str((r.get("metrics") or {}).get("mode") or "full")] = r
+    rows = []
+    for mode, r in newest.items():
+        m = r["metrics"]
+        trainable, total = m.get("params_trainable"), m.get("params_total")
+        rows.append({"mode": mode, "steps": _num(m.get("step"), "{:.0f}"),
+                     "trainable %": _num(100 * trainable / total if trainable and total else None, "{:.2f}"),
+                     "peak memory GiB": _num(m.get("peak_memory_gib"), "{:.2f}"),
+                     "s / step": _num(m.get("seconds_per_step"), "{:.3f}"),
+                     "final loss": _num(m.get("final_loss"), "{:.3f}"),
+                     "final eval loss": _num(m.get("final_eval_loss"), "{:.3f}")})
+    if len(rows) < 2:
+        note = ("Only one fine-tuning mode ran here, so there is nothing to compare. Run 02 once per mode on the same "
+                "data and steps (`python -m nbhelpers.parler train --set mode=lora --run lora`, then 8bit/4bit on a GPU) "
+                "and regenerate this report.")
+    else:
+        steps = {row["steps"] for row in rows}
+        note = ("Same step budget in every mode." if len(steps) == 1 else
+                f"The modes ran different numbers of steps ({', '.join(sorted(steps))}): compare losses with care.")
+    return rows, note
+
+
+def hardware_rows(bench: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Per device and language, the fastest measured variant and its memory: the "on this hardware, use" table."""
+    rows = []
+    for device in dict.fromkeys(str(r.get("device") or "?") for r in bench):
+        for lang in dict.fromkeys(str(r.get("language") or "?") for r in bench if str(r.get("device")) == device):
+            pool = [r for r in bench if str(r.get("device")) == device and str(r.get("language")) == lang
+                    and value(r, "rtf") is not None]
+            if not pool:
+                continue
+            best = min(pool, key=lambda r: value(r, "rtf"))
+            memory = best.get("peak_cuda_mib") if device.startswith("cuda") else best.get("peak_rss_mib")
+            util = best.get("gpu_util_pct")
+            rows.append({"device": device, "language": f"{LANGUAGE_NAMES.get(lang, lang)} ({lang})",
+                         "fastest": f"{best['system']} ({best.get('backend')}, {best.get('dtype')})",
+                         "RTF": _num(best.get("rtf"), "{:.3f}"),
+                         "latency median s": _num(best.get("latency_s_median"), "{:.3f}"),
+                         "peak memory MiB": _num(memory, "{:.0f}"),
+                         "GPU util %": _num(util, "{:.0f}") if util is not None else
+                         str((best.get("not_available") or {}).get("gpu_util_pct") or NA_MARK),
+                         "variants measured": str(len(pool))})
+    return rows
+
+
+def limitations(records: list[dict[str, Any]], bench: list[dict[str, Any]], skipped: dict[str, str],
+                providers: dict[str, str]) -> list[str]:
+    """What every figure above cannot say, from the records: random/barely trained models, metrics judged not
+    meaningful or not measured, systems not benchmarked and ONNX Runtime providers absent on this machine."""
+    out = []
+    smoke = sorted({r["stage"] for r in final_records(records) if r.get("profile") == "smoke"
+                    and r.get("stage") in TRAINING_STAGES})
+    if smoke:
+        out.append("Smoke profile: " + ", ".join(TRAINING_STAGES[s] for s in smoke) + " ran a few steps from random "
+                   "or tiny weights; their losses and quality figures show the mechanics only.")
+    out += _reasons(bench)
+    out += [f"{name} not benchmarked: {why}" for name, why in skipped.items()]
+    out += [f"ONNX Runtime {p}: {why}" for p, why in providers.items()]
+    failed = [r for r in final_records(records) if r["status"] == "failed"]
+    out += [f"{r['stage']} run {r.get('run_id')} failed: {str(r.get('error', ''))[:200]}" for r in failed]
+    return out
+
+
+def _md_table(rows: list[dict[str, str]]) -> list[str]:
+    if not rows:
+        return ["(none)"]
+    cols = list(rows[0])
+    return (["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+            + ["| " + " | ".join(str(r[c]).replace("|", "/") for c in cols) + " |" for r in rows])
+
+
+def _html_table(rows: list[dict[str, str]]) -> str:
+    if not rows:
+        return "<p>(none)</p>"
+    cols = list(rows[0])
+    return ("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>"
+            + "".join("<tr>" + "".join(f"<td>{html.escape(str(r[c]))}</td>" for c in cols) + "</tr>" for r in rows)
+            + "</table>")
+
+
+def write_study(workspace: Workspace, bench: list[dict[str, Any]], verdict: list[dict[str, str]],
+                skipped: dict[str, str], providers: dict[str, str], out_dir: str | Path) -> dict[str, Path]:
+    """Write ``study.md`` and ``study.html`` into ``out_dir`` from the workspace's run log and the judged
+    benchmark records ``bench`` (this run's), with 06's per-language ``verdict``; return their paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records = read_records(workspace)
+    training = training_rows(records)
+    modes, modes_note = finetune_comparison(records)
+    hardware = hardware_rows(bench)
+    limits = limitations(records, bench, skipped, providers)
+    sections = [
+        ("What was trained, and at what cost", training,
+         "Each finished training run in this workspace (newest last). GPU utilisation appears where the trainer "
+         "sampled it (NVML on CUDA)."),
+        ("Full fine-tuning vs LoRA / QLoRA (Parler, 02)", modes, modes_note),
+        ("Which system for which language", verdict,
+         "From 06's measurements: the best meaningful quality figure, else speed."),
+        ("Which system on which hardware", hardware,
+         "Fastest measured variant per device and language (real-time factor: compute seconds per audio second)."),
+    ]
+    title = f"Study report ({time.strftime('%Y-%m-%d %H:%M')})"
+    md = [f"# {title}", "", "Built from the run log and 06's benchmark records of this workspace; regenerate with "
+          "`python -m nbhelpers.bench study`.", ""]
+    for heading, rows, note in sections:
+        md += [f"## {heading}", "", note, "", *_md_table(rows), ""]
+    md += ["## Limitations", ""] + [f"- {x}" for x in limits or ["none recorded"]] + [""]
+    md_path = out_dir / "study.md"
+    tmp = md_path.with_suffix(".md.tmp")
+    tmp.write_text("\n".join(md), encoding="utf-8")
+    tmp.replace(md_path)
+    esc = html.escape
+    body = "".join(f"<h2>{esc(h)}</h2><p>{esc(n)}</p>{_html_table(rows)}" for h, rows, n in sections)
+    body += "<h2>Limitations</h2><ul>" + "".join(f"<li>{esc(x)}</li>" for x in limits or ["none recorded"]) + "</ul>"
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>"
+            "body{font-family:sans-serif;margin:1.5em} table{border-collapse:collapse;font-size:12px} "
+            "td,th{border:1px solid #ccc;padding:3px 6px} th{background:#eee}</style></head><body>"
+            f"<h1>{esc(title)}</h1>{body}</body></html>")
+    html_path = out_dir / "study.html"
+    tmp = html_path.with_suffix(".html.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(html_path)
+    return {"markdown": md_path, "html": html_path}

@@ -33,6 +33,7 @@ AUDIO_SRC = re.compile(r'src="data:audio/[^;]+;base64,([A-Za-z0-9+/=\s]+)"')
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 IMG_SRC = re.compile(r"<img[^>]+src=['\"]([^'\"]+)['\"]")
 NUMBER = re.compile(r"^[-+]?\d+(\.\d+)?(e[-+]?\d+)?$")
+SHORT_CLIP = "of audio, nothing to hear"  # what nb.audio writes for a clip under MIN_AUDIO_SECONDS
 
 
 def executed_run(tmp_root: Path) -> Path:
@@ -177,6 +178,8 @@ def test_links_images_and_audio_work(run_dir: Path, stem: str) -> None:
         data = out.get("data", {})
         for target in LINK.findall(_shown(out, "text/markdown")):
             check_target(i, target)
+        if SHORT_CLIP in _shown(out, "text/markdown", "text/plain"):  # nb.audio's sentence instead of a player
+            problems.append(f"cell {i}: a clip under a second, shown as a sentence: {_shown(out, 'text/markdown')[:160]}")
         html_text = _shown(out)
         for target in IMG_SRC.findall(html_text):
             check_target(i, target)

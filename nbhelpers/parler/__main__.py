@@ -10,6 +10,7 @@ Examples:
   accelerate launch --multi_gpu --num_processes 2 -m nbhelpers.parler train --profile kaggle-t4   # Kaggle T4 x2
   python -m nbhelpers.parler train --profile smoke --set max_steps=20 --set learning_rate=1e-3
   python -m nbhelpers.parler speak --profile smoke --text "ನಮಸ್ಕಾರ" --out hello.wav   # newest export speaks
+  python -m nbhelpers.parler push --repo-id you/kannada-parler --private   # newest export + card to the hub (HF_TOKEN)
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--out", help="WAV to write (default: <workspace>/parler/<run>/try_it/speak.wav)")
             p.add_argument("--seed", type=non_negative_int, default=0)
             p.add_argument("--max-seconds", type=positive_float, help="longest audio (default: 2 x sample_max_seconds)")
+    push = sub.add_parser("push", help="upload the newest finished export with a generated model card (needs HF_TOKEN)")
+    add_stage_arguments(push)
+    from .hub import add_push_arguments
+
+    add_push_arguments(push)
     args = parser.parse_args(argv)
 
     from ..paths import Workspace
@@ -72,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = _config(args)
     ws = Workspace(args.workspace)
+    if args.command == "push":
+        from .hub import run_push
+        from .train import STAGE
+
+        return run_push(STAGE, args, str(cfg["hub_license"]))
     if args.command == "train":
         from ..training import run_guarded
         from .train import STAGE

@@ -10,7 +10,7 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,8 @@ def append_stage_record(stage: str, *, profile: str, status: str = "done", input
     active = _ACTIVE.get(stage)
     if active is not None and status in FINAL:
         active.claim(status)
+        if active.extra_metrics is not None:  # e.g. GPU utilisation sampled around the whole run
+            record["metrics"] = {**_jsonable(active.extra_metrics()), **record["metrics"]}
     append_jsonl(ws.run_log, _relative(record, str(ws.root)))
     return record
 
@@ -115,11 +117,13 @@ class RecordedTwiceError(RuntimeError):
 
 
 class StageRun:
-    """One run of a stage inside :func:`stage_run`: the final record it wrote (``status``), if any."""
+    """One run of a stage inside :func:`stage_run`: the final record it wrote (``status``), if any, and
+    ``extra_metrics``, a callable whose figures join that record's metrics (the stage's own figures win)."""
 
     def __init__(self, stage: str) -> None:
         self.stage = stage
         self.status: str | None = None
+        self.extra_metrics: Callable[[], dict[str, Any]] | None = None
 
     def claim(self, status: str) -> None:
         """Note the run's final status; a second one is a bug in the stage and raises."""

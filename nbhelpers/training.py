@@ -150,22 +150,32 @@ def resume_point(*directories: str | Path) -> Path | None:
     return latest_checkpoint([d for d in directories if d is not None])
 
 
+UTILISATION_INTERVAL_S = 1.0  # NVML averages over ~0.1-1 s; a training step is seconds long
+
+
 def run_guarded(stage: str, profile: str, workspace: Any, command: Callable[[], int]) -> int:
     """Run a training stage's command line: first check that the workspace can be written (a read-only one is
     refused before any training time is spent), then ``command()`` inside :func:`records.stage_run` (``started``,
-    then exactly one final record; an error becomes ``failed``). A full disk or an unwritable folder prints its one
-    explanation and returns 1 instead of a traceback. The main process holds the stage's workspace lock
+    then exactly one final record; an error becomes ``failed``), with GPU utilisation (NVML) and peak RSS sampled
+    around the whole command and added to that record (``null`` with the reason off CUDA). A full disk or an
+    unwritable folder prints its one explanation and returns 1 instead of a traceback. The main process holds the stage's workspace lock
     (``paths.stage_lock``) meanwhile: a second run of the stage on the same workspace is refused at once, with no
     record (the first run is still going)."""
+    from .measure.harness import Sampler
     from .paths import StageBusyError, stage_lock
     from .records import stage_run
 
     main = int(os.environ.get("RANK", "0")) == 0  # under accelerate launch, one lock and one record
+    gpu = int(os.environ.get("LOCAL_RANK", "0")) if torch.cuda.is_available() else None
     try:
         ensure_writable(workspace.root)
         with stage_lock(workspace, stage) if main else contextlib.nullcontext():
-            with stage_run(stage, profile=profile, workspace=workspace, main=main):
-                return command()
+            with stage_run(stage, profile=profile, workspace=workspace, main=main) as run:
+                if not main:
+                    return command()
+                with Sampler(gpu, interval=UTILISATION_INTERVAL_S) as sampler:
+                    run.extra_metrics = sampler.training_metrics
+                    return command()
     except StageBusyError as err:
         print(f"\nERROR: {err}", file=sys.stderr)
         return 1

@@ -213,7 +213,7 @@ def disk_size(paths: Iterable[str | os.PathLike]) -> tuple[float | None, str | N
     return total / 2**20, None
 
 
-class _Sampler:
+class Sampler:
     """Background thread sampling process-tree RSS and (on CUDA) NVML power, energy, utilisation (GPU busy %,
     memory-controller busy %) and SM clock while a block runs."""
 
@@ -273,7 +273,7 @@ class _Sampler:
                     pass
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> _Sampler:
+    def __enter__(self) -> Sampler:
         self._open_nvml()
         self.peak_rss = self._rss()
         self._e0 = self._energy() if self._handle is not None else None
@@ -311,6 +311,15 @@ class _Sampler:
         return None, None, "too few NVML power samples"
 
 
+    def training_metrics(self) -> dict[str, Any]:
+        """What a training run's record gets: mean GPU/memory-controller busy %, SM clock and the peak RSS of the
+        process tree so far, with the reason when the GPU figures are not available."""
+        means, reason = self.utilisation_means()
+        out: dict[str, Any] = {**means, "peak_rss_mib": round(max(self.peak_rss, self._rss()) / 2**20, 1)}
+        out["utilisation_note"] = reason or (f"GPU {self.gpu}, sampled every {self.interval:g} s by the main process; "
+                                             f"{len(self.utilisation)} samples")
+        return out
+
     def utilisation_means(self) -> tuple[dict[str, float | None], str | None]:
         """Mean GPU busy %, memory-controller busy % and SM clock over the window, or Nones and the reason."""
         names = ("gpu_util_pct", "gpu_mem_util_pct", "sm_clock_mhz")
@@ -318,7 +327,7 @@ class _Sampler:
             return dict.fromkeys(names), self.nvml_reason
         if not self.utilisation:
             return dict.fromkeys(names), "NVML gave no utilisation samples in this window"
-        means = np.array(self.utilisation).mean(axis=0)
+        means = np.array(list(self.utilisation)).mean(axis=0)  # a copy: the thread may still be appending
         return dict(zip(names, (float(m) for m in means), strict=True)), None
 
 
@@ -410,7 +419,7 @@ def measure_synthesis(system: str, backend: str, synth_fn: SynthFn, texts: Seque
     rss_before = psutil.Process().memory_info().rss
     latencies, rtfs, durations, sr_seen = [], [], [], set()
     bar = tqdm(total=repeats * len(texts), desc=f"{system}/{backend}", unit="utt", disable=not progress, leave=False)
-    with _Sampler(gpu) as sampler:
+    with Sampler(gpu) as sampler:
         for r in range(repeats):
             for i, text in enumerate(texts):
                 t0 = time.perf_counter()
@@ -472,7 +481,7 @@ def measure_synthesis(system: str, backend: str, synth_fn: SynthFn, texts: Seque
     joules, watts, reason = None, None, sampler.nvml_reason
     if gpu is not None and sampler.nvml_reason is None:
         energy_audio, i = 0.0, 0
-        with _Sampler(gpu) as energy:
+        with Sampler(gpu) as energy:
             t_end = time.perf_counter() + energy_seconds
             while time.perf_counter() < t_end:
                 audio, sr = _check_audio(synth_fn(texts[i % len(texts)]), system, i % len(texts), texts[i % len(texts)])

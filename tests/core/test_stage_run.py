@@ -68,3 +68,34 @@ def test_only_the_main_process_writes(tmp_path):
     with stage_run("99_test", profile="smoke", workspace=ws, main=False):
         pass
     assert statuses(ws) == []
+
+
+def test_extra_metrics_join_the_final_record_and_the_stage_figures_win(tmp_path):
+    ws = Workspace(tmp_path)
+    with stage_run("99_test", profile="smoke", workspace=ws) as run:
+        run.extra_metrics = lambda: {"gpu_util_pct": 40.0, "loss": -1}
+        append_stage_record("99_test", profile="smoke", workspace=ws, metrics={"loss": 2.5})
+    final = read_records(ws, "99_test")[-1]
+    assert final["metrics"] == {"gpu_util_pct": 40.0, "loss": 2.5}
+
+
+def test_run_guarded_records_utilisation_or_why_not(tmp_path):
+    from nbhelpers.training import run_guarded
+
+    ws = Workspace(tmp_path)
+
+    def command() -> int:
+        ballast = bytearray(64 * 2**20)  # resident memory the sampler must see
+        ballast[::4096] = b"x" * len(ballast[::4096])
+        append_stage_record("99_test", profile="smoke", workspace=ws, metrics={"step": 3})
+        return 0
+
+    assert run_guarded("99_test", "smoke", ws, command) == 0
+    m = read_records(ws, "99_test")[-1]["metrics"]
+    assert m["step"] == 3 and m["peak_rss_mib"] > 64
+    import torch
+
+    if not torch.cuda.is_available():
+        assert m["gpu_util_pct"] is None and "not CUDA" in m["utilisation_note"]
+    else:
+        assert m["gpu_util_pct"] is not None and "samples" in m["utilisation_note"]

@@ -10,6 +10,7 @@ Examples:
   python -m nbhelpers.distill run --profile kaggle-t4 --set student_decoder_layers=4
   accelerate launch --multi_gpu --num_processes 2 -m nbhelpers.distill run --profile kaggle-t4   # Kaggle T4 x2
   python -m nbhelpers.distill mapping 24 5
+  python -m nbhelpers.distill push --repo-id you/kannada-parler-student   # newest student + card to the hub (HF_TOKEN)
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--teacher", help="auto (stage 02 export), tiny, indic, a hub id or a model folder")
         if name == "run":
             add_training_arguments(p)
+    push = sub.add_parser("push", help="upload the newest finished student with a generated model card (needs HF_TOKEN)")
+    add_stage_arguments(push)
+    from ..parler.hub import add_push_arguments
+
+    add_push_arguments(push)
     args = parser.parse_args(argv)
 
     if args.command == "mapping":
@@ -48,12 +54,17 @@ def main(argv: list[str] | None = None) -> int:
     from .pipeline import params_for
 
     overrides = parse_overrides(args.set)
-    if args.teacher:
+    if getattr(args, "teacher", None):
         overrides["teacher"] = args.teacher
-    if args.dataset:
+    if getattr(args, "dataset", None):
         overrides["dataset"] = args.dataset
     params = params_for(args.profile, overrides)
     ws = Workspace(args.workspace)
+    if args.command == "push":
+        from ..parler.hub import run_push
+        from .train import STAGE
+
+        return run_push(STAGE, args, str(params["hub_license"]))
     if args.command == "plan":
         from .pipeline import write_plan
 

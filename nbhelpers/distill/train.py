@@ -35,7 +35,7 @@ TEACHER_CACHE_DIR = "teacher_cache"
 LOOP_KEYS = ("max_steps", "batch_size", "grad_accum", "learning_rate", "weight_decay", "warmup_steps",
              "lr_schedule", "max_grad_norm", "gradient_checkpointing", "mixed_precision", "codebook_weights",
              "max_audio_seconds", "codes_batch_size", "eval_every", "save_every", "sample_every",
-             "sample_max_seconds", "sample_sentences", "sample_description")
+             "sample_max_seconds", "sample_sentences", "sample_description", "gen_eval_every")
 
 
 def find_teacher(source: str, workspace: Workspace | None = None) -> str:
@@ -56,7 +56,7 @@ def loop_config(params: dict[str, Any], student_source: str) -> dict[str, Any]:
     cfg = load_profile("parler", params["profile"])
     cfg.update({k: params[k] for k in LOOP_KEYS})
     cfg.update(model=student_source, dataset=params["dataset"], mode="full",
-               freeze_text_encoder=not params["student_text_encoder_layers"])
+               freeze_text_encoder=not params["student_text_encoder_layers"], gen_eval_asr_model=params["asr_model"])
     return cfg
 
 

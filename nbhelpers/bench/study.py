@@ -53,7 +53,7 @@ def training_rows(records: list[dict[str, Any]]) -> list[dict[str, str]]:
             "trainable params": (f"{trainable / 1e6:.3g} M of {total / 1e6:.3g} M" if trainable and total
                                  else _num(total, "{:.0f}")),
             "final loss": _num(_metric(m, "final_loss", "train_loss_1"), "{:.3f}"),
-            "GPU util %": _num(util, "{:.0f}") if util is not None else "not sampled",
+            "GPU util %": _num(util, "{:.0f}") if util is not None else str(m.get("utilisation_note") or "not sampled"),
             "devices": ", ".join((r.get("environment") or {}).get("gpus") or []) or "CPU",
         })
     return rows
@@ -158,8 +158,8 @@ def write_study(workspace: Workspace, bench: list[dict[str, Any]], verdict: list
     limits = limitations(records, bench, skipped, providers)
     sections = [
         ("What was trained, and at what cost", training,
-         "Each finished training run in this workspace (newest last). GPU utilisation appears where the trainer "
-         "sampled it (NVML on CUDA)."),
+         "Each finished training run in this workspace (newest last). GPU utilisation is the mean NVML busy % over "
+         "the whole run on the main process's GPU; off CUDA the reason is shown instead."),
         ("Full fine-tuning vs LoRA / QLoRA (Parler, 02)", modes, modes_note),
         ("Which system for which language", verdict,
          "From 06's measurements: the best meaningful quality figure, else speed."),

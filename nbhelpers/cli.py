@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -44,8 +45,16 @@ def _settings_error_hook(kind: type[BaseException], error: BaseException, traceb
 
 
 def add_stage_arguments(parser: argparse.ArgumentParser, *, dataset_help: str | None = None) -> None:
-    """The options every stage command shares; a settings error of the command then prints without a traceback."""
+    """The options every stage command shares; a settings error of the command then prints without a traceback.
+    The command's ``--help`` ends with the stage's settings (meaning, allowed values, value per profile), found from
+    the parser's name (``python -m nbhelpers.<stage> ...``)."""
+    from .profiles import PROFILE_DIR, settings_help
+
     sys.excepthook = _settings_error_hook
+    match = re.search(r"nbhelpers\.(\w+)", parser.prog)
+    if match and (PROFILE_DIR / f"{match.group(1)}.toml").is_file():
+        parser.formatter_class = argparse.RawDescriptionHelpFormatter
+        parser.epilog = settings_help(match.group(1))
     parser.add_argument("--profile", default="auto", help="smoke, kaggle-t4, colab-t4 or auto (default)")
     parser.add_argument("--workspace", type=Path, help="workspace folder (default: $TTS_WORKSPACE, /kaggle/working...)")
     if dataset_help:

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from ..env import detect_platform, gpu_info
-from .limits import SettingsError, check_settings
+from .limits import SettingsError, check_settings, describe
 from .t4 import check_t4
 
 PROFILE_DIR = Path(__file__).parent
 PROFILES = ("smoke", "kaggle-t4", "colab-t4")
 LIMITS = "limits"  # the table of allowed values in each profile file (not a profile; nbhelpers/profiles/limits.py)
-__all__ = ["LIMITS", "PROFILE_DIR", "PROFILES", "SettingsError", "load_profile", "resolve_profile", "size_overrides",
-           "stages"]
+__all__ = ["LIMITS", "PROFILE_DIR", "PROFILES", "SettingsError", "load_profile", "resolve_profile", "settings_help",
+           "size_overrides", "stages"]
 
 
 def resolve_profile(profile: str = "auto", *, platform: str | None = None, has_gpu: bool | None = None) -> str:
@@ -55,6 +56,53 @@ def _table(stage: str, profile: str, tables: dict[str, Any], seen: tuple[str, ..
     if parent is None:
         return table
     return {**_table(stage, parent, tables, seen + (profile,)), **table}
+
+
+def _comments(text: str) -> dict[str, str]:
+    """``key -> comment`` from a profile TOML: the comment beside a key's first assignment plus the comment-only
+    lines indented under it (the meaning of a setting is written once, where it is first set)."""
+    out: dict[str, str] = {}
+    last: str | None = None
+    for line in text.splitlines():
+        if line[:1].isspace() and line.strip().startswith("#") and last is not None:
+            out[last] = f"{out[last]} {line.strip().lstrip('#').strip()}".strip()
+            continue
+        last = None
+        match = re.match(r"^([A-Za-z_][\w-]*)\s*=\s*(.*)$", line)
+        if not match or match.group(1) in out:
+            continue
+        key, rest = match.groups()
+        quoted = re.sub(r'"(?:[^"\\]|\\.)*"', '""', rest)  # a '#' inside a string is not a comment
+        out[key] = quoted.split("#", 1)[1].strip() if "#" in quoted else ""
+        last = key
+    return out
+
+
+def settings_help(stage: str) -> str:
+    """Every setting of ``stage``: allowed values (its ``[limits]`` entry), meaning (the comment in the TOML) and
+    the value in each profile; the ``--help`` of every stage command ends with it."""
+    path = PROFILE_DIR / f"{stage}.toml"
+    text = path.read_text(encoding="utf-8")
+    tables = tomllib.loads(text)
+    limits = tables.get("limits", {})
+    profiles = [name for name in tables if name != "limits"]
+    resolved = {name: _table(stage, name, tables) for name in profiles}
+    comments = _comments(text)
+
+    def short(value: Any) -> str:
+        shown = json.dumps(value, ensure_ascii=False)
+        return shown if len(shown) <= 40 else shown[:37] + "..."
+
+    lines = [f"settings (--set KEY=VALUE; values per profile from nbhelpers/profiles/{stage}.toml):"]
+    for key in dict.fromkeys(k for name in profiles for k in resolved[name]):
+        first = next(resolved[name][key] for name in profiles if key in resolved[name])
+        integer = isinstance(first, int) and not isinstance(first, bool)
+        allowed = describe(limits[key], integer) if key in limits else "not limited"
+        meaning = comments.get(key, "")
+        lines.append(f"  {key}: {allowed}" + (f". {meaning}" if meaning else ""))
+        lines.append("      " + "; ".join(f"{name} = {short(resolved[name][key])}" for name in profiles
+                                          if key in resolved[name]))
+    return "\n".join(lines)
 
 
 def _defined_in(stage: str, profile: str, tables: dict[str, Any], key: str) -> str:

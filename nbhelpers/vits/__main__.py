@@ -136,7 +136,8 @@ def _dispatch(args: argparse.Namespace, ws) -> int:
 def _resume_session(args: argparse.Namespace, params: dict, ws) -> int:
     """The smoke notebook's "session 2": continue the newest run for ``resume_steps`` more steps."""
     from ..budget import TimeBudget
-    from .train import checkpoint_step, prepare, resumable_checkpoint, train
+    from ..coqui_runs import checkpoint_step
+    from .train import prepare, resumable_checkpoint, train
 
     prep = prepare(params, ws, dataset_dir=args.dataset_dir)
     if prep.continue_dir is None:

@@ -1,27 +1,19 @@
-"""Train VITS with coqui's Trainer inside a notebook without killing the kernel.
-
-``Trainer.fit()`` turns Ctrl-C into ``os._exit`` (the kernel dies) and any error into ``sys.exit(1)`` after
-deleting a run folder without checkpoints, so this module drives ``Trainer._fit()`` itself: a step-end callback
-polls the time budget (and an optional step limit), saves a checkpoint and raises a private exception that is
-caught here, so the call simply returns. The next session resumes with ``continue_path`` (optimizer,
-scheduler and the step counter continue); a fresh fine-tune restores weights only, with a report."""
+"""Train VITS with coqui's Trainer inside a notebook without killing the kernel: ``nbhelpers.coqui_runs`` drives
+the Trainer on a time budget (a checkpoint and a normal return instead of ``sys.exit``/``os._exit``) and finds the
+run the next session continues with ``continue_path`` (optimizer, scheduler and the step counter continue); a fresh
+fine-tune restores weights only, with a report."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import stat
-import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import coqui_runs
 from ..budget import TimeBudget
-from ..checkpoint import out_of_space
+from ..coqui_runs import fit_budgeted, resumable_checkpoint, session_budget
 from ..data.layout import DatasetPaths
-from ..paths import Workspace, find_artifacts
-from ..profiles import load_profile
+from ..paths import Workspace
 from ..records import append_stage_record
 from . import STAGE
 from .config import (
@@ -47,10 +39,6 @@ from .report import PREFLIGHT_FILE, SESSION_FILE, session_dict, write_json, writ
 from .restore import RestoreReport, report_dict, restore_weights
 
 RUNS = "runs"
-
-
-class _StopTraining(Exception):
-    """Raised by the step-end callback after saving a checkpoint; never escapes this module."""
 
 
 @dataclass
@@ -90,75 +78,10 @@ def runs_dir(workspace: Workspace) -> Path:
     return workspace.stage_dir("vits", RUNS)
 
 
-def checkpoint_step(path: Path) -> int:
-    return int(path.stem.rsplit("_", 1)[-1])
-
-
-def _loads(path: Path) -> bool:
-    import torch
-
-    try:
-        data = torch.load(str(path), map_location="cpu", weights_only=False, mmap=True)
-        return isinstance(data, dict) and "model" in data and "step" in data
-    except Exception:  # truncated zip, pickle errors, ... all mean "not a usable checkpoint"
-        return False
-
-
-def resumable_checkpoint(run: Path) -> Path | None:
-    """The newest loadable ``checkpoint_N.pth`` of a run (newer unreadable ones, saves killed mid-write, are
-    skipped); reads only, so it is safe on a read-only input."""
-    if not (run / "config.json").is_file():
-        return None
-    for ckpt in sorted(run.glob("checkpoint_*.pth"), key=checkpoint_step, reverse=True):
-        if _loads(ckpt):
-            return ckpt
-    return None
-
-
-INCOMPLETE = "incomplete"  # subfolder of a run holding set-aside checkpoints: coqui only globs the run folder itself
-
-
-def set_aside_partials(run: Path) -> Path | None:
-    """In a run folder of the workspace: move checkpoints newer than the resumable one into ``incomplete/`` with a
-    warning, so neither coqui's search for the newest checkpoint (``*.pth``) nor its ``keep_n_checkpoints``
-    (``checkpoint_*``, which would count them and delete an older good one) sees them; returns the resumable
-    checkpoint."""
-    keep = resumable_checkpoint(run)
-    for ckpt in run.glob("checkpoint_*.pth"):
-        if keep is None or checkpoint_step(ckpt) > checkpoint_step(keep):
-            aside = run / INCOMPLETE / ckpt.name
-            aside.parent.mkdir(exist_ok=True)
-            warnings.warn(f"{ckpt} is incomplete or corrupt (interrupted save?); moved to {aside}", stacklevel=2)
-            ckpt.rename(aside)
-    return keep
-
-
 def find_resumable_run(workspace: Workspace) -> Path | None:
-    """The run with the highest resumable step in the workspace or under /kaggle/input. A run found in an input is
-    copied into the workspace first (coqui writes into the folder it continues; inputs are never modified): into a
-    temporary folder renamed when complete, so a copy killed halfway is never taken for the run."""
-    best: tuple[int, Path] | None = None
-    for config_json in find_artifacts(f"vits/{RUNS}/*/config.json", workspace):
-        ckpt = resumable_checkpoint(config_json.parent)
-        if ckpt and (best is None or checkpoint_step(ckpt) > best[0]):
-            best = (checkpoint_step(ckpt), config_json.parent)
-    if best is None:
-        return None
-    run = best[1]
-    local = runs_dir(workspace)
-    if local not in run.parents:
-        target = local / run.name
-        if not target.exists():
-            tmp = local / f".{run.name}.copy-tmp"
-            shutil.rmtree(tmp, ignore_errors=True)
-            with out_of_space(f"a copy of {run}", tmp, cleanup=tmp):
-                shutil.copytree(run, tmp)
-            for path in (tmp, *tmp.rglob("*")):  # an input's read-only modes must not make the copy read-only
-                path.chmod(path.stat().st_mode | stat.S_IWUSR)
-            os.replace(tmp, target)
-        run = target
-    set_aside_partials(run)
-    return run
+    """The VITS run with the highest resumable step in the workspace or under /kaggle/input (copied into the
+    workspace first; see :func:`nbhelpers.coqui_runs.find_resumable_run`)."""
+    return coqui_runs.find_resumable_run(workspace, f"vits/{RUNS}")
 
 
 def prepare(params: dict[str, Any], workspace: Workspace | str | None = None, *, dataset_dir: str | Path | None = None,
@@ -220,37 +143,10 @@ def prepare(params: dict[str, Any], workspace: Workspace | str | None = None, *,
     return prep
 
 
-def session_budget(params: dict[str, Any]) -> TimeBudget:
-    """This session's budget: the profile's ``budget_seconds`` when set, else the suite budget (Kaggle: 12 h
-    counted from the session start, minus the margin for the final save)."""
-    if params.get("budget_seconds"):
-        return TimeBudget(params["budget_seconds"], params.get("budget_margin_seconds", 0))
-    return TimeBudget.from_profile(load_profile("suite", params["profile"]))
-
-
-def _guard_saves(trainer: Any) -> None:
-    """Route every coqui checkpoint save of ``trainer`` (periodic, final, budget stop) through
-    :func:`~nbhelpers.checkpoint.out_of_space`: coqui writes ``checkpoint_N.pth`` in place, so on a full disk the
-    partial file is removed and the error names the newest complete checkpoint and the fix."""
-    save = trainer.save_checkpoint
-
-    def guarded() -> None:
-        run = Path(trainer.output_path)
-        partial = run / f"checkpoint_{trainer.total_steps_done}.pth"
-        with out_of_space(f"checkpoint {partial.name}", run, cleanup=partial,
-                          last=lambda: resumable_checkpoint(run)):
-            save()
-
-    trainer.save_checkpoint = guarded
-
-
 def train(prep: Prepared, *, budget: TimeBudget | None = None, max_steps: int | None = None,
           record: bool = True) -> TrainResult:
     """Run (or continue) training until the budget runs out, ``max_steps`` total steps are done or the epochs
     end; always leaves a checkpoint and returns normally (also on Ctrl-C / notebook interrupt)."""
-    from tqdm.auto import tqdm
-    from trainer import Trainer, TrainerArgs
-
     params = prep.params
     budget = budget or session_budget(params)
     max_steps = max_steps if max_steps is not None else (params.get("max_steps") or None)
@@ -258,55 +154,16 @@ def train(prep: Prepared, *, budget: TimeBudget | None = None, max_steps: int | 
     if prep.restore_path is not None and prep.continue_dir is None:
         restore = restore_weights(prep.model, prep.restore_path)
         print(restore.summary())
-    args = TrainerArgs(continue_path=str(prep.continue_dir) if prep.continue_dir else "")
-    state: dict[str, Any] = {"reason": "epochs", "bar": None}
-
-    def on_step_end(trainer: Any) -> None:
-        budget.tick()
-        bar = state["bar"]
-        bar.update(1)
-        step = trainer.total_steps_done
-        if max_steps is not None and step >= max_steps:
-            state["reason"] = "max_steps"
-        elif budget.should_stop():
-            state["reason"] = "budget"
-        else:
-            return
-        trainer.save_checkpoint()
-        raise _StopTraining
-
-    t0 = time.time()
-    trainer = Trainer(args, prep.config, output_path=prep.config.output_path, model=prep.model,
-                      train_samples=to_samples(prep.train_rows), eval_samples=to_samples(prep.val_rows),
-                      parse_command_line_args=False, callbacks={"on_train_step_end": on_step_end})
-    _guard_saves(trainer)
-    start_step = trainer.total_steps_done
-    state["bar"] = tqdm(desc="VITS training", unit="step", initial=start_step, total=max_steps)
-    budget.tick()
-    try:
-        trainer._fit()  # not fit(): see the module docstring
-        trainer.save_checkpoint()
-    except _StopTraining:
-        pass
-    except KeyboardInterrupt:
-        state["reason"] = "interrupted"
-        trainer.save_checkpoint()
-    finally:
-        state["bar"].close()
-        trainer.dashboard_logger.finish()
-    end_step = trainer.total_steps_done
-    ckpt = trainer.output_path / f"checkpoint_{end_step}.pth"
-    losses = {k.removeprefix("avg_"): float(v) for k, v in (trainer.keep_avg_train.avg_values.items()
-              if trainer.keep_avg_train else []) if "loss" in k}
-    status = "resume_needed" if state["reason"] in ("budget", "interrupted") else "done"
-    result = TrainResult(status, state["reason"], Path(trainer.output_path), start_step, end_step, time.time() - t0,
-                         ckpt if ckpt.is_file() else None, prep.continue_dir, restore, losses)
-    print(f"training stopped ({result.reason}) at step {end_step} after {result.seconds:.0f} s; "
-          f"status {status}; checkpoint {result.checkpoint}")
+    fit = fit_budgeted(prep.config, prep.model, to_samples(prep.train_rows), to_samples(prep.val_rows),
+                       budget=budget, max_steps=max_steps, continue_dir=prep.continue_dir, desc="VITS training")
+    result = TrainResult(fit.status, fit.reason, fit.run_dir, fit.start_step, fit.end_step, fit.seconds,
+                         fit.checkpoint, prep.continue_dir, restore, fit.losses)
+    print(f"training stopped ({result.reason}) at step {result.end_step} after {result.seconds:.0f} s; "
+          f"status {result.status}; checkpoint {result.checkpoint}")
     metrics = train_metrics(result)
     session = write_json(session_dict(result, metrics), result.run_dir / SESSION_FILE)  # what `finish` reads
     if record:
-        append_stage_record(STAGE, profile=params["profile"], status=status, workspace=prep.workspace,
+        append_stage_record(STAGE, profile=params["profile"], status=result.status, workspace=prep.workspace,
                             inputs={"dataset": prep.dataset_dir, "continued_from": prep.continue_dir,
                                     "restore_path": prep.restore_path},
                             outputs={"run_dir": result.run_dir, "checkpoint": result.checkpoint, "session": session,

@@ -6,7 +6,7 @@ export JUPYTER_PATH := $(CURDIR)/build/jupyter
 PY_MAIN := .venv/bin/python
 PY_PARLER := .venv-parler/bin/python
 # Test folders per dependency stack; the core tests run on both stacks.
-MAIN_TESTS := $(wildcard tests/core tests/data tests/vits tests/kokoro tests/bench tests/pocket tests/kaggle tests/suite tests/rehearsal/main tests/reliability/main)
+MAIN_TESTS := $(wildcard tests/core tests/data tests/vits tests/baselines tests/kokoro tests/bench tests/pocket tests/kaggle tests/suite tests/rehearsal/main tests/reliability/main)
 PARLER_TESTS := $(wildcard tests/core tests/parler tests/distill tests/rehearsal/parler tests/reliability/parler)
 PROFILE ?= kaggle-t4
 PYTEST_ARGS ?=

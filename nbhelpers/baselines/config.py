@@ -1,0 +1,114 @@
+"""Coqui configs of the two baseline models, built from a profile: a FastSpeech2 acoustic model (text -> mel, with
+coqui's built-in alignment network instead of external durations) and a HiFi-GAN vocoder (mel -> waveform) trained
+on the same audio. Both share one audio/mel configuration, so the vocoder hears the mels the acoustic model makes;
+text handling (Bangla characters, ``bn_phonemizer``) and the test sentences are stage 04's, so 06 compares them
+with VITS on the same input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..vits.config import SAMPLE_RATE, TEST_SENTENCES, bangla_characters, suite_seed
+
+MODELS = ("fastspeech2", "hifigan")
+MEL_FMAX = 8000.0  # coqui's FastSpeech2/HiFi-GAN LJSpeech recipes; the vocoder's mel loss uses the same
+
+
+def audio_config() -> Any:
+    """The mel front end both models use (coqui's FastSpeech2 recipe: natural-log mels without normalisation,
+    silence trimmed), at the data prep export's 22.05 kHz."""
+    from TTS.config.shared_configs import BaseAudioConfig
+
+    return BaseAudioConfig(sample_rate=SAMPLE_RATE, fft_size=1024, win_length=1024, hop_length=256, num_mels=80,
+                           mel_fmin=0.0, mel_fmax=MEL_FMAX, do_trim_silence=True, trim_db=60.0, signal_norm=False,
+                           spec_gain=1.0, log_func="np.log", ref_level_db=20, preemphasis=0.0,
+                           pitch_fmin=65.0, pitch_fmax=640.0)
+
+
+def fastspeech2_args(size: str) -> Any:
+    """``ForwardTTSArgs`` with pitch, energy and the alignment network on; ``tiny`` is a mechanics-only model that
+    trains a step in well under a second on 2 CPU cores, ``full`` is coqui's default FastSpeech2 size."""
+    from TTS.tts.configs.forward_tts_config import ForwardTTSArgs
+
+    if size == "full":
+        return ForwardTTSArgs(use_pitch=True, use_energy=True, use_aligner=True)
+    layer = {"hidden_channels_ffn": 64, "num_heads": 1, "num_layers": 1, "dropout_p": 0.1}
+    return ForwardTTSArgs(hidden_channels=32, use_pitch=True, use_energy=True, use_aligner=True,
+                          encoder_params=dict(layer), decoder_params=dict(layer), pitch_predictor_hidden_channels=32,
+                          energy_predictor_hidden_channels=32, duration_predictor_hidden_channels=32)
+
+
+def hifigan_generator(size: str) -> dict[str, Any]:
+    """HiFi-GAN generator parameters: coqui's V1 for ``full``, a 32-channel single-resblock one for ``tiny``."""
+    if size == "full":
+        from TTS.vocoder.configs.hifigan_config import HifiganConfig
+
+        return dict(HifiganConfig().generator_model_params)
+    return {"upsample_factors": [8, 8, 2, 2], "upsample_kernel_sizes": [16, 16, 4, 4], "upsample_initial_channel": 32,
+            "resblock_kernel_sizes": [3], "resblock_dilation_sizes": [[1, 3]], "resblock_type": "2"}
+
+
+def _shared(config: Any, params: dict[str, Any], output_dir: Path, name: str) -> Any:
+    """Training settings both models take from the profile."""
+    config.run_name = name
+    config.output_path = str(output_dir)
+    config.epochs = params["epochs"]
+    config.training_seed = suite_seed(params)
+    config.mixed_precision, config.precision = params["mixed_precision"], params["precision"]
+    config.print_step, config.plot_step = params["print_step"], params["plot_step"]
+    config.save_step, config.save_n_checkpoints = params["save_step"], params["keep_checkpoints"]
+    config.save_best_after, config.save_all_best = params["save_best_after"], False
+    config.run_eval, config.print_eval = True, False
+    config.test_delay_epochs = params["test_delay_epochs"]
+    config.num_loader_workers = config.num_eval_loader_workers = params["num_loader_workers"]
+    config.dashboard_logger = "tensorboard"
+    config.cudnn_benchmark = False
+    return config
+
+
+def fastspeech2_config(params: dict[str, Any], output_dir: str | Path) -> Any:
+    """The Fastspeech2Config of this run: Bangla graphemes through ``bn_phonemizer`` (stage 04's text front end,
+    without VITS's blank tokens), F0 and energy computed once into caches beside the runs, one per dataset (coqui
+    keeps a cache folder's values and statistics, whatever data it then trains on)."""
+    from TTS.tts.configs.fastspeech2_config import Fastspeech2Config
+
+    output_dir = Path(output_dir)
+    config = Fastspeech2Config(model_args=fastspeech2_args(params["size"]), audio=audio_config(),
+                               characters=bangla_characters(), use_phonemes=True, phonemizer="bn_phonemizer",
+                               phoneme_language="bn", text_cleaner="basic_cleaners", add_blank=False,
+                               phoneme_cache_path=str(output_dir / "phoneme_cache"), compute_f0=True,
+                               f0_cache_path=str(output_dir / f"f0_cache_{params['dataset']}"), compute_energy=True,
+                               energy_cache_path=str(output_dir / f"energy_cache_{params['dataset']}"),
+                               precompute_num_workers=0)
+    config.batch_size, config.eval_batch_size = params["batch_size"], params["eval_batch_size"]
+    config.lr = params["learning_rate"]
+    config.lr_scheduler_params = {"warmup_steps": params["warmup_steps"]}
+    config.min_audio_len = int(params["min_audio_seconds"] * SAMPLE_RATE)
+    config.max_audio_len = int(params["max_audio_seconds"] * SAMPLE_RATE)
+    config.min_seq_len, config.max_seq_len = 1, 10**9  # the audio length limits above do the filtering
+    config.max_text_len = params["max_text_len"]
+    config.test_sentences = [[s] for s in TEST_SENTENCES]
+    return _shared(config, params, output_dir, "fastspeech2_bn")
+
+
+def hifigan_config(params: dict[str, Any], output_dir: str | Path) -> Any:
+    """The HifiganConfig of this run: the same mel front end as the acoustic model (its mel loss too), random
+    ``vocoder_seq_len``-sample segments of the same wavs."""
+    from TTS.vocoder.configs.hifigan_config import HifiganConfig
+
+    audio = audio_config()
+    config = HifiganConfig(audio=audio, generator_model_params=hifigan_generator(params["size"]),
+                           seq_len=params["vocoder_seq_len"], pad_short=2000, use_noise_augment=False)
+    config.l1_spec_loss_params = {**config.l1_spec_loss_params, "mel_fmax": MEL_FMAX,
+                                  "sample_rate": audio.sample_rate}
+    config.batch_size, config.eval_batch_size = params["vocoder_batch_size"], params["vocoder_batch_size"]
+    config.lr_gen = config.lr_disc = params["vocoder_learning_rate"]
+    return _shared(config, params, Path(output_dir), "hifigan_bn")
+
+
+def load_config(path: str | Path) -> Any:
+    """A run's or bundle's config.json back as its coqui config class (FastSpeech2 or HiFi-GAN)."""
+    from TTS.config import load_config as coqui_load
+
+    return coqui_load(str(path))

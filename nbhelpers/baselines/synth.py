@@ -1,0 +1,97 @@
+"""The published baseline bundle and synthesis with it: FastSpeech2 text -> mel, HiFi-GAN mel -> waveform. Used
+by ``python -m nbhelpers.baselines synth``, the stage's samples and 06's "FastSpeech2+HiFi-GAN" system."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..checkpoint import latest_checkpoint
+from ..paths import Workspace
+
+BUNDLES = "model"
+FILES = {"fastspeech2": ("fastspeech2.pth", "fastspeech2.json"), "hifigan": ("hifigan.pth", "hifigan.json")}
+
+
+def bundles_dir(workspace: Workspace, *, create: bool = True) -> Path:
+    return workspace.stage_dir("baselines", BUNDLES, create=create)
+
+
+def latest_bundle(workspace: Workspace | None = None) -> Path | None:
+    """The newest complete bundle (``<workspace>/baselines/model/step-N``), or None before the stage ran."""
+    return latest_checkpoint(bundles_dir(workspace or Workspace(), create=False))
+
+
+@dataclass
+class Baseline:
+    """The two models of a bundle, in eval mode on CPU unless moved."""
+
+    acoustic: Any  # TTS ForwardTTS (FastSpeech2)
+    vocoder: Any  # TTS HifiganGenerator, weight norm removed
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.acoustic.config.audio.sample_rate)
+
+    def parameters(self) -> Iterator[Any]:
+        """The parameters of both networks (what synthesis runs), as a torch module lists its own."""
+        for module in (self.acoustic, self.vocoder):
+            yield from module.parameters()
+
+    def to(self, device: str, dtype: Any = None) -> Baseline:
+        """Both networks on ``device`` (and in ``dtype``, e.g. torch.float16); returns self."""
+        for module in (self.acoustic, self.vocoder):
+            module.to(device=device, dtype=dtype)
+        return self
+
+    def synthesize(self, text: str) -> np.ndarray:
+        """Float32 mono audio for ``text``: the acoustic model's mel (with its own predicted durations) vocoded."""
+        import torch
+
+        device = next(self.acoustic.parameters()).device
+        ids = torch.LongTensor(self.acoustic.tokenizer.text_to_ids(text))[None].to(device)
+        with torch.inference_mode():
+            mel = self.acoustic.inference(ids)["model_outputs"]  # [1, frames, mels]
+            wav = self.vocoder.inference(mel.transpose(1, 2))  # [1, 1, samples]
+        return wav[0, 0].float().cpu().numpy()
+
+
+def load_acoustic(state: dict[str, Any], config: Any) -> Any:
+    """A FastSpeech2 (coqui ``ForwardTTS``) in eval mode from its state dict and config."""
+    from TTS.tts.models.forward_tts import ForwardTTS
+
+    model = ForwardTTS(config)
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def load_vocoder(state: dict[str, Any], config: Any) -> Any:
+    """The HiFi-GAN generator in eval mode with weight norm folded, from its state dict and config."""
+    from TTS.vocoder.models import setup_generator
+
+    model = setup_generator(config)
+    model.load_state_dict(state)
+    model.remove_weight_norm()
+    return model.eval()
+
+
+def load_bundle(bundle: str | Path) -> Baseline:
+    """Both models of a published bundle folder. A missing file raises FileNotFoundError naming it and the fix."""
+    import torch
+
+    from .config import load_config
+
+    bundle = Path(bundle)
+    loaded = {}
+    for which, (weights, config) in FILES.items():
+        for name in (weights, config):
+            if not (bundle / name).is_file():
+                raise FileNotFoundError(f"{bundle / name} is missing: not a complete baselines bundle. Fix: run "
+                                        "`python -m nbhelpers.baselines train` (stage 08) again.")
+        loaded[which] = (torch.load(bundle / weights, map_location="cpu", weights_only=True)["model"],
+                         load_config(bundle / config))
+    return Baseline(load_acoustic(*loaded["fastspeech2"]), load_vocoder(*loaded["hifigan"]))

@@ -1,0 +1,174 @@
+"""Train the two baselines on data prep's LJSpeech-style export (the one stage 04 uses), each with coqui's Trainer
+on a time budget (``nbhelpers.coqui_runs``: stops with a checkpoint, continues in the next session), then publish
+one bundle and the test-sentence samples: FastSpeech2 mel -> HiFi-GAN waveform."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..budget import TimeBudget
+from ..checkpoint import save_checkpoint
+from ..coqui_runs import Fit, find_resumable_run, fit_budgeted, resumable_checkpoint, session_budget
+from ..data.layout import DatasetPaths
+from ..paths import Workspace
+from ..records import append_stage_record
+from ..vits.config import Row, save_config, to_samples
+from ..vits.preflight import Check, PreflightReport, check_characters, check_dataset, check_environment
+from ..vits.report import preflight_summary, write_json
+from . import STAGE
+from .config import MODELS, fastspeech2_config, hifigan_config, load_config
+from .synth import FILES, bundles_dir, load_bundle
+
+PREFLIGHT_FILE = "preflight.json"
+CACHE_STATS = {"f0_cache_path": "pitch_stats.npy", "energy_cache_path": "energy_stats.npy"}
+
+
+def runs_path(which: str) -> str:
+    """Workspace-relative folder of one model's coqui runs."""
+    return f"baselines/{which}/runs"
+
+
+@dataclass
+class Prepared:
+    """The checked dataset rows and the profile values a session trains with."""
+
+    params: dict[str, Any]
+    workspace: Workspace
+    dataset_dir: Path
+    train_rows: list[Row]
+    val_rows: list[Row]
+    report: PreflightReport
+
+
+def prepare(params: dict[str, Any], workspace: Workspace, *, dataset_dir: str | Path | None = None) -> Prepared:
+    """Pre-flight (stage 04's checks: environment, dataset rows and wavs, characters the text front end would drop)
+    and the rows; writes ``<workspace>/baselines/preflight.json``. Raises PreflightError listing every failure."""
+    from TTS.tts.utils.text.tokenizer import TTSTokenizer
+
+    report = PreflightReport()
+    report.add(check_environment(params))
+    if dataset_dir is None:
+        try:
+            dataset_dir = DatasetPaths.find(params["dataset"], workspace).ljspeech
+        except FileNotFoundError as e:
+            report.add(Check("dataset", False, str(e)))
+    if dataset_dir is not None:
+        ds_check, train_rows, val_rows = check_dataset(dataset_dir)
+        report.add(ds_check)
+        if ds_check.ok:
+            tokenizer, _ = TTSTokenizer.init_from_config(fastspeech2_config(params, workspace.root))
+            report.add(check_characters(train_rows + val_rows, tokenizer))
+    print(report)
+    write_json(preflight_summary(report), workspace.stage_dir("baselines") / PREFLIGHT_FILE)
+    report.raise_if_failed()
+    return Prepared(params, workspace, Path(dataset_dir), train_rows, val_rows, report)
+
+
+def _drop_partial_caches(config: Any) -> None:
+    """coqui computes the F0/energy caches only when their folder is missing, and writes the stats file last: a
+    folder without it is what an interrupted session left, so it is removed and computed again."""
+    for key, stats in CACHE_STATS.items():
+        folder = getattr(config, key, None)
+        if folder and Path(folder).is_dir() and not (Path(folder) / stats).is_file():
+            print(f"{folder} is incomplete (no {stats}: an interrupted session?); computing it again")
+            shutil.rmtree(folder)
+
+
+def train_model(which: str, prep: Prepared, *, budget: TimeBudget, max_steps: int | None = None,
+                resume: bool = True) -> Fit:
+    """Train (or continue the newest run of) ``which`` (fastspeech2 or hifigan) until the budget or ``max_steps``.
+    A continued run keeps its own config.json (sizes, learning rate); profile changes apply to new runs."""
+    from TTS.tts.models.forward_tts import ForwardTTS
+    from TTS.vocoder.models.gan import GAN
+
+    ws = prep.workspace
+    out = ws.root / runs_path(which)
+    out.mkdir(parents=True, exist_ok=True)
+    continue_dir = find_resumable_run(ws, runs_path(which)) if resume else None
+    build = fastspeech2_config if which == "fastspeech2" else hifigan_config
+    if continue_dir is not None:
+        config = load_config(continue_dir / "config.json")
+        fresh = build(prep.params, out)  # this machine's paths (a run copied from /kaggle/input keeps old ones)
+        for key in ("output_path", "phoneme_cache_path", *CACHE_STATS):
+            if hasattr(config, key):
+                setattr(config, key, getattr(fresh, key))
+        save_config(config, continue_dir / "config.json")  # coqui reloads it
+        print(f"{which}: continuing {continue_dir.name} from {resumable_checkpoint(continue_dir).name}")
+    else:
+        config = build(prep.params, out)
+    if which == "fastspeech2":
+        _drop_partial_caches(config)
+        model = ForwardTTS(config)
+        train, val = to_samples(prep.train_rows), to_samples(prep.val_rows)
+    else:
+        model = GAN(config)
+        train, val = [str(r.wav) for r in prep.train_rows], [str(r.wav) for r in prep.val_rows]
+    return fit_budgeted(config, model, train, val, budget=budget, max_steps=max_steps, continue_dir=continue_dir,
+                        desc=f"{which} training")
+
+
+def train_both(prep: Prepared, *, budget: TimeBudget | None = None, resume: bool = True) -> dict[str, Fit]:
+    """FastSpeech2 first with ``fastspeech2_budget_fraction`` of the session's remaining time, then HiFi-GAN with
+    the rest; each stops at its own ``<model>_max_steps`` (0 = budget only)."""
+    params = prep.params
+    budget = budget or session_budget(params)
+    fits = {}
+    for which in MODELS:
+        share = params["fastspeech2_budget_fraction"] if which == "fastspeech2" else 1.0
+        fits[which] = train_model(which, prep, budget=TimeBudget(max(budget.remaining(), 0.0) * share),
+                                  max_steps=params[f"{which}_max_steps"] or None, resume=resume)
+        print(f"{which}: steps {fits[which].start_step} -> {fits[which].end_step} ({fits[which].reason}) in "
+              f"{fits[which].seconds:.0f} s; checkpoint {fits[which].checkpoint}")
+    return fits
+
+
+def fit_metrics(fit: Fit) -> dict[str, Any]:
+    """One model's session numbers for the stage record."""
+    return {"start_step": fit.start_step, "end_step": fit.end_step, "train_seconds": round(fit.seconds, 1),
+            "stop_reason": fit.reason, **{f"train_{k}": round(v, 4) for k, v in fit.losses.items()}}
+
+
+def publish(fits: dict[str, Fit], workspace: Workspace, meta: dict[str, Any] | None = None) -> Path:
+    """Atomically write ``<workspace>/baselines/model/step-N`` (N = both models' steps together, so it grows with
+    every session): each model's weights (the HiFi-GAN generator only) and config.json."""
+    import torch
+
+    def write(folder: Path) -> None:
+        for which, fit in fits.items():
+            if fit.checkpoint is None:
+                raise FileNotFoundError(f"{which} left no checkpoint in {fit.run_dir}. Fix: train it at least one "
+                                        "step (its max_steps / budget).")
+            state = torch.load(fit.checkpoint, map_location="cpu", weights_only=False)["model"]
+            if which == "hifigan":
+                state = {k.removeprefix("model_g."): v for k, v in state.items() if k.startswith("model_g.")}
+            weights, config = FILES[which]
+            torch.save({"model": state, "step": fit.end_step}, folder / weights)
+            shutil.copyfile(fit.run_dir / "config.json", folder / config)
+
+    step = sum(f.end_step for f in fits.values())
+    return save_checkpoint(bundles_dir(workspace), step, write, keep=2,
+                           meta={"steps": {w: f.end_step for w, f in fits.items()}, **(meta or {})})
+
+
+def finish(fits: dict[str, Fit], prep: Prepared) -> dict[str, Any]:
+    """Publish the bundle, synthesise the test sentences through it and append the stage record."""
+    from ..vits.export import write_samples
+
+    ws, params = prep.workspace, prep.params
+    bundle = publish(fits, ws, {"size": params["size"], "dataset": str(prep.dataset_dir)})
+    baseline = load_bundle(bundle)
+    out_dir = ws.stage_dir("baselines")
+    samples = write_samples(baseline.synthesize, out_dir / "samples")
+    status = "resume_needed" if any(f.status == "resume_needed" for f in fits.values()) else "done"
+    outputs = {"bundle": bundle, "samples": [str(p) for p in samples], "sample_texts": out_dir / "samples" / "texts.json",
+               "preflight": out_dir / PREFLIGHT_FILE, **{f"{w}_run": f.run_dir for w, f in fits.items()}}
+    metrics = {f"{w}_{k}": v for w, f in fits.items() for k, v in fit_metrics(f).items()}
+    metrics.update(parameters_millions=round(sum(p.numel() for p in baseline.parameters()) / 1e6, 3), size=params["size"])
+    append_stage_record(STAGE, profile=params["profile"], status=status, workspace=ws,
+                        inputs={"dataset": prep.dataset_dir}, outputs=outputs, metrics=metrics,
+                        note="smoke: tiny random-init models, mechanics only" if params["size"] == "tiny" else "")
+    print(f"published {bundle}; {len(samples)} samples in {out_dir / 'samples'}; status {status}")
+    return {"outputs": outputs, "metrics": metrics, "status": status}

@@ -199,20 +199,25 @@ def _last_done(records: list[dict], stage: str) -> dict | None:
     return done[-1] if done else None
 
 
+def _stage_bundle(workspace: Workspace, records: list[dict], stage: str, folder: str, marker: str) -> Path | None:
+    """The newest bundle (``<folder>/step-N`` holding ``marker``) a stage published: the one its last done record
+    names, else the newest in the workspace or the Kaggle inputs (the record's path may be another machine's)."""
+    from ..checkpoint import latest_checkpoint
+    from ..paths import find_artifacts, in_reach
+
+    named = (_last_done(records, stage) or {}).get("outputs", {}).get("bundle")
+    candidates = [Path(named)] if named and in_reach(named, workspace) else []
+    candidates += [latest_checkpoint([d]) for d in find_artifacts(folder, workspace)]
+    return next((c for c in candidates if c is not None and (c / marker).is_file()), None)
+
+
 @register("vits-bn")
 def _vits(workspace: Workspace, params: dict[str, Any], records: list[dict]) -> tuple[list[Variant], str | None]:
     """Stage 04's Bangla VITS bundle (model.pth + config.json + model.onnx [+ model.int8.onnx]): PyTorch (weight
     norm folded), dynamic int8, ONNX Runtime fp32 per provider and stage 04's static int8 ONNX model."""
-    from ..checkpoint import latest_checkpoint
-    from ..paths import find_artifacts, in_reach
     from ..vits.export import BUNDLES, ONNX_FILES
 
-    rec = _last_done(records, "04_vits_bangla_finetune")
-    named = (rec or {}).get("outputs", {}).get("bundle")
-    candidates = [Path(named)] if named and in_reach(named, workspace) else []
-    # the record's path may be another machine's (a Kaggle input): also look in the workspace and the inputs
-    candidates += [latest_checkpoint([d]) for d in find_artifacts(f"vits/{BUNDLES}", workspace)]
-    bundle = next((c for c in candidates if c is not None and (c / "model.pth").is_file()), None)
+    bundle = _stage_bundle(workspace, records, "04_vits_bangla_finetune", f"vits/{BUNDLES}", "model.pth")
     if bundle is None:
         return [], "no 04_vits_bangla_finetune bundle (vits/model/step-*/) in the workspace or Kaggle inputs"
     if "bn" not in params["languages"]:
@@ -257,6 +262,30 @@ def _vits(workspace: Workspace, params: dict[str, Any], records: list[dict]) -> 
                                 lambda: onnx_load(static, "CPUExecutionProvider"), src))
         out += onnx
     return out, None
+
+
+@register("fastspeech2-hifigan-bn")
+def _fastspeech2_hifigan(workspace: Workspace, params: dict[str, Any], records: list[dict]
+                         ) -> tuple[list[Variant], str | None]:
+    """Stage 08's baseline bundle: FastSpeech2 mel -> HiFi-GAN generator (weight norm folded), PyTorch on each
+    device, speaking the same Bangla texts as VITS."""
+    from ..baselines.synth import BUNDLES, FILES, load_bundle
+
+    bundle = _stage_bundle(workspace, records, "08_baselines", f"baselines/{BUNDLES}", FILES["hifigan"][0])
+    if bundle is None:
+        return [], "no 08_baselines bundle (baselines/model/step-*/) in the workspace or Kaggle inputs"
+    if "bn" not in params["languages"]:
+        return [], "Bangla is not among the profile's languages"
+    files = [bundle / name for pair in FILES.values() for name in pair]
+
+    def torch_load(device: str, dtype: str) -> Loaded:
+        import torch
+
+        baseline = load_bundle(bundle).to(device, torch.float16 if dtype == "float16" else None)
+        return Loaded(lambda text, lang: (baseline.synthesize(text), baseline.sample_rate), baseline, files)
+
+    return [Variant("fastspeech2-hifigan-bn", "torch", dt, dev, ("bn",), lambda d=dev, t=dt: torch_load(d, t),
+                    str(bundle)) for dev, dt in _torch_devices(params)], None
 
 
 @register("kokoro")

@@ -210,17 +210,23 @@ def fastest_backend(bundle: str | Path, records: list[dict[str, Any]]) -> tuple[
 def compare_backends(model: Any, onnx: OnnxVits, texts: tuple[str, ...] = TEST_SENTENCES,
                      tolerance: float = 1e-3) -> dict[str, Any]:
     """Deterministic PyTorch vs ONNX Runtime audio for the same texts: lengths must match and the largest
-    sample difference must stay within ``tolerance`` (audio is in [-1, 1])."""
-    worst, lengths_match = 0.0, True
+    sample difference must stay within ``tolerance`` (audio is in [-1, 1]). The pairs are time-aligned, so
+    PESQ/STOI are reported too (``aligned``)."""
+    from ..measure.quality import aligned_pairs_quality
+
+    worst, lengths_match, pairs = 0.0, True, []
     for text in texts:
         a, b = synthesize(model, text, deterministic=True), onnx.synthesize(text, deterministic=True)
         if a.shape != b.shape:
             lengths_match = False
             n = min(len(a), len(b))
             a, b = a[:n], b[:n]
+        else:
+            pairs.append((a, b))
         worst = max(worst, float(np.max(np.abs(a - b))) if len(a) else 0.0)
     return {"max_abs_diff": worst, "lengths_match": lengths_match, "tolerance": tolerance,
-            "ok": lengths_match and worst <= tolerance, "sentences": len(texts)}
+            "ok": lengths_match and worst <= tolerance, "sentences": len(texts),
+            "aligned": aligned_pairs_quality(pairs, SAMPLE_RATE)}
 
 
 @dataclass

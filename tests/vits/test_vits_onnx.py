@@ -19,6 +19,8 @@ def test_onnx_matches_pytorch_and_mismatch_is_caught(tmp_path):
     assert np.sqrt(np.mean(audio**2)) > 1e-4  # a real signal, not silence that would match trivially
     result = compare_backends(model, onnx, tolerance=1e-3)
     assert result["ok"] and result["lengths_match"] and result["sentences"] == len(TEST_SENTENCES), result
+    aligned = result["aligned"]  # the same audio within 1e-3: PESQ near its ceiling, or why it could not score
+    assert ("pesq_wb_mean" in aligned and aligned["pesq_wb_mean"] > 4.0) or aligned["not_available"], aligned
     with torch.no_grad():
         model.waveform_decoder.conv_pre.bias.add_(0.05)  # the PyTorch model drifts from the export
     assert not compare_backends(model, onnx, tolerance=1e-3)["ok"]

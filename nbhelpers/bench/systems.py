@@ -464,8 +464,11 @@ def _pocket(workspace: Workspace, params: dict[str, Any], records: list[dict]) -
         import torch
 
         from ..pocket.stage import load_finetuned
+        from ..profiles import load_profile
 
-        model = load_finetuned(files[0], files[1])
+        # the end-of-speech threshold stage 07 speaks with (smoke: its barely trained model runs to the text's length)
+        eos = float(load_profile("pocket", rec.get("profile", "smoke"))["sample_eos_threshold"])
+        model = load_finetuned(files[0], files[1], eos_threshold=eos)
         model = model.to(device) if hasattr(model, "to") else model
         with torch.no_grad():
             state = model.get_state_for_audio_prompt(Path(inp["voice_prompt"]))

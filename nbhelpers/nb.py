@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -598,7 +598,7 @@ def speak_test_item(stage: str, dataset: str | os.PathLike, state: str, *args: s
 
 
 # ----------------------------------------------------------------------------------------- try-it forms
-def try_it(fields: dict[str, str | Sequence[str]], action: Any, *, button: str = "Speak") -> Any:
+def try_it(fields: dict[str, str | Sequence[str]], action: Callable[..., None], *, button: str = "Speak") -> Any:
     """An interactive form: a text box per string field (a wide one past 80 characters), a drop-down per list
     field (first option selected) and a button calling ``action(**values)``, its output shown under the form
     (a failed stage's message included). Uses only what ipywidgets 7 (Colab) and 8 (Kaggle) share. Headless

@@ -583,9 +583,10 @@ def compare(text: str, recording: str | os.PathLike | None, outputs: Sequence[tu
 
 
 def speak_test_item(stage: str, dataset: str | os.PathLike, state: str, *args: str, profile: str = "auto",
-                    workspace: str | os.PathLike | None = None) -> Path:
+                    workspace: str | os.PathLike | None = None) -> None:
     """Have the ``stage`` model (``state``: "random weights", "N steps fine-tuned", ...) speak the text of the
-    dataset's first held-out utterance and show it beside that utterance's real recording; returns the WAV."""
+    dataset's first held-out utterance into ``<workspace>/<stage>/compare/<id>.wav`` and show it beside that
+    utterance's real recording."""
     command, export = SPEAK[stage]
     item = test_item(dataset, workspace, export)
     wav = workspace_root(workspace) / stage / "compare" / f"{item['id']}.wav"
@@ -593,8 +594,7 @@ def speak_test_item(stage: str, dataset: str | os.PathLike, state: str, *args: s
     text = [item["text"]] if stage == "pocket" else ["--text", item["text"]]
     voice = ["--description", item["description"]] if stage == "parler" and item["description"] else []
     run(stage, command, *args, *text, *voice, "--out", str(wav), profile=profile, workspace=workspace, quiet=True)
-    compare(item["text"], item["recording"], [(f"{stage} model, {state}", wav)])
-    return wav
+    compare(item["text"], item["recording"], [(f"the model reading it: {state}", wav)])
 
 
 # ----------------------------------------------------------------------------------------- try-it forms

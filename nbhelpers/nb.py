@@ -181,6 +181,10 @@ HARMLESS = tuple(re.compile(p) for p in (
     r"site-packages/torchaudio/.*(UserWarning|deprecat)",  # torchaudio 2.8's notices about its 2.9 TorchCodec move
     r"^\s*s = torchaudio\.io\.StreamReader\(",  # ... and the source line Python prints under one of them
     r"^\s*warnings\.warn\($",  # the bare source line Python prints under a warning (the warning itself is shown)
+    # coqui's TensorBoard figures of Bangla text (08): DejaVu has no Bengali glyphs; only the figure labels lack them
+    r"tensorboard/_utils\.py:\d+: UserWarning: Glyph \d+ .* missing from font",
+    r"^\s*canvas\.draw\(\)$",  # ... and the source line Python prints under each
+    r"^\s*\| > duration_error: ",  # coqui's FastSpeech2 training-log metric (08), not an error
 ))
 _WARNING = re.compile(r"warn|error|exception|traceback|deprecat", re.IGNORECASE)
 

@@ -129,8 +129,9 @@ def run_notebook(notebook: Path, out_dir: Path, workspace: Path, profile: str,
 # 06 reaches 02 through 03 (it measures 03's teacher, which is 02's export).
 REQUIRED_LINKS = {"02_parler_finetune": ("01_data_prep",), "03_parler_distill": ("01_data_prep", "02_parler_finetune"),
                   "04_vits_bangla_finetune": ("01_data_prep",), "07_pocket_tts_finetune": ("01_data_prep",),
+                  "08_baselines": ("01_data_prep",),
                   "06_benchmark": ("01_data_prep", "03_parler_distill", "04_vits_bangla_finetune",
-                                   "05_kokoro_synthesis", "07_pocket_tts_finetune")}
+                                   "05_kokoro_synthesis", "07_pocket_tts_finetune", "08_baselines")}
 
 
 def _values(obj: Any, *, named: bool = False) -> list[str]:

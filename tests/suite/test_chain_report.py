@@ -45,12 +45,13 @@ def test_missing_link_and_foreign_profile_are_failures(tmp_path):
     assert any("under profile smoke" in p for p in mixed["problems"])
 
 
-def _benchmark(ws, profile, *, stages=("04", "05", "07")):
+def _benchmark(ws, profile, *, stages=("04", "05", "07", "08")):
     """A 06 record naming, as run_benchmark does, each system's source and the test splits it read."""
     root = ws.root
     made = {"04": ("04_vits_bangla_finetune", {"bundle": str(root / "vits" / "model" / "step-8")}),
             "05": ("05_kokoro_synthesis", {"manifest": str(root / "kokoro" / "out" / "script.json")}),
-            "07": ("07_pocket_tts_finetune", {"checkpoint": str(root / "pocket" / "export" / "model.pt")})}
+            "07": ("07_pocket_tts_finetune", {"checkpoint": str(root / "pocket" / "export" / "model.pt")}),
+            "08": ("08_baselines", {"bundle": str(root / "baselines" / "model" / "step-9")})}
     models = {}
     for key in stages:
         stage, outputs = made[key]
@@ -71,11 +72,11 @@ def test_benchmark_links_to_every_stage_it_measures(tmp_path):
     assert report["ok"], report["problems"]
     bench = report["stages"][-1]
     assert {c["stage"] for c in bench["consumed"]} == {"01_data_prep", "03_parler_distill", "04_vits_bangla_finetune",
-                                                       "05_kokoro_synthesis", "07_pocket_tts_finetune"}
+                                                       "05_kokoro_synthesis", "07_pocket_tts_finetune", "08_baselines"}
 
 
 def test_benchmark_without_this_runs_pocket_model_is_a_failure(tmp_path):
     ws = Workspace(tmp_path / "ws")
     _chain(ws, "kaggle-t4")
-    report = _benchmark(ws, "kaggle-t4", stages=("04", "05"))
+    report = _benchmark(ws, "kaggle-t4", stages=("04", "05", "08"))
     assert "06_benchmark consumed nothing written by 07_pocket_tts_finetune in this run" in report["problems"]

@@ -80,7 +80,7 @@ def fastspeech2_config(params: dict[str, Any], output_dir: str | Path) -> Any:
                                phoneme_cache_path=str(output_dir / "phoneme_cache"), compute_f0=True,
                                f0_cache_path=str(output_dir / f"f0_cache_{params['dataset']}"), compute_energy=True,
                                energy_cache_path=str(output_dir / f"energy_cache_{params['dataset']}"),
-                               precompute_num_workers=0)
+                               precompute_num_workers=params["num_loader_workers"])
     config.batch_size, config.eval_batch_size = params["batch_size"], params["eval_batch_size"]
     config.lr = params["learning_rate"]
     config.lr_scheduler_params = {"warmup_steps": params["warmup_steps"]}

@@ -135,10 +135,10 @@ def test_metrics_appear_at_the_right_steps_in_history_tensorboard_and_record(gen
 
 
 def test_generation_does_not_change_training(gen_eval_run, reference_run):
-    """The shared reference run evaluates at the smoke profile's step 8 only, this one at 4, 8 and 12."""
+    """The shared reference run (12 steps) never evaluates (smoke: every 16 steps), this one at 4, 8 and 12."""
     result, _ = gen_eval_run
     plain = reference_run[0]
-    assert [h["step"] for h in plain.history if "gen_eval" in h] == [8]
+    assert not any("gen_eval" in h for h in plain.history)
 
     def training_only(history):
         return [{k: v for k, v in h.items() if k != "gen_eval"} for h in history]

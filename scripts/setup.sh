@@ -15,6 +15,7 @@ install_system_packages() {
   command -v ffmpeg >/dev/null || need+=(ffmpeg)
   ldconfig -p 2>/dev/null | grep -q libsndfile || need+=(libsndfile1)
   command -v chromium >/dev/null || need+=(chromium)  # tests/suite/test_student_view.py opens the notebooks in it
+  fc-list 2>/dev/null | grep -q "Noto Sans Kannada" || need+=(fonts-noto-core)  # Kannada/Bangla text in its screenshots
   [ ${#need[@]} -eq 0 ] && return 0
   log "installing Debian packages: ${need[*]}"
   local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -116,7 +116,7 @@ class RecordedTwiceError(RuntimeError):
     """A stage run tried to write a second final record: a run ends exactly once."""
 
 
-class StageRun:
+class ActiveRun:
     """One run of a stage inside :func:`stage_run`: the final record it wrote (``status``), if any, and
     ``extra_metrics``, a callable whose figures join that record's metrics (the stage's own figures win)."""
 
@@ -133,25 +133,25 @@ class StageRun:
         self.status = status
 
 
-_ACTIVE: dict[str, StageRun] = {}
+_ACTIVE: dict[str, ActiveRun] = {}
 
 
 @contextlib.contextmanager
 def stage_run(stage: str, *, profile: str, workspace: Workspace | None = None, inputs: dict | None = None,
-              main: bool = True) -> Iterator[StageRun]:
+              main: bool = True) -> Iterator[ActiveRun]:
     """Run a stage's command: append ``started``, then let the stage append its own final record (done /
     resume_needed / failed) through :func:`append_stage_record`; if it raises, or returns without one, append
     ``failed`` with the error and the log's path ($TTS_STAGE_LOG, set by ``nb.run``). Only the ``main`` process
     (rank 0) writes. The final record is written exactly once: a second raises :class:`RecordedTwiceError`."""
     if not main:
-        yield StageRun(stage)
+        yield ActiveRun(stage)
         return
     if stage in _ACTIVE:
         raise RuntimeError(f"{stage} is already running in this process")
     ws = workspace or Workspace()
     log = os.environ.get("TTS_STAGE_LOG") or None
     append_stage_record(stage, profile=profile, status="started", workspace=ws, inputs=inputs, log=log)
-    run = _ACTIVE[stage] = StageRun(stage)
+    run = _ACTIVE[stage] = ActiveRun(stage)
     try:
         yield run
     except BaseException as err:

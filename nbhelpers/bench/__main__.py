@@ -1,4 +1,4 @@
-"""Command line for stage 06: ``python -m nbhelpers.bench {run,study,systems,mos,profile,validate,listening-kit,aggregate}``.
+"""Command line for stage 06: ``python -m nbhelpers.bench {run,study,finetune-study,systems,mos,profile,validate,listening-kit,aggregate}``.
 
 ``run``, ``systems``, ``mos`` and ``profile`` take ``--profile``, ``--workspace`` and ``--set KEY=VALUE`` (any key of
 ``nbhelpers/profiles/bench.toml``, e.g. ``--set systems='["piper-joe"]'``), as every stage command notebooks run
@@ -52,6 +52,25 @@ def _study(args: argparse.Namespace) -> int:
     view = judge_run(load_profile("bench", args.profile, _overrides(args)), json.loads(path.read_text(encoding="utf-8")))
     print(f"study report: {view['study']['markdown']} | {view['study']['html']}")
     return 0
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    from ..paths import Workspace
+    from .finetune import parse_variants, run_study
+
+    try:
+        variants = parse_variants(args.variants)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    study = run_study(args.profile, Workspace(args.workspace), variants, args.steps)
+    for row in study["variants"]:
+        figures = (f"trainable {row['trainable_pct']}% | peak {row['peak_memory_gib']} GiB | "
+                   f"{row['seconds_per_step']} s/step | final loss {row['final_loss']}" if row.get("steps") else
+                   row.get("reason", ""))
+        print(f"{row['variant']:>12}: {row['status']} {figures}")
+    print(f"wrote {study['path']}")
+    return 0 if any(r.get("steps") for r in study["variants"]) else 1
 
 
 def _measure_one(args: argparse.Namespace) -> int:
@@ -192,6 +211,13 @@ def build_parser() -> argparse.ArgumentParser:
                                          "the records of the last run")
     add_stage_arguments(study)
     study.set_defaults(fn=_study)
+    ft = sub.add_parser("finetune-study", help="run stage 02 once per fine-tuning variant (full, LoRA ranks, "
+                                              "QLoRA) on the same data and steps; write <workspace>/bench/finetune/")
+    add_stage_arguments(ft)
+    ft.add_argument("--variants", default="full,lora:8,lora:32,4bit:8",
+                    help="comma-separated: full, lora:<rank>, 8bit:<rank>, 4bit:<rank> (8/4-bit need CUDA)")
+    ft.add_argument("--steps", type=positive_int, default=200, help="the same step budget for every variant")
+    ft.set_defaults(fn=_finetune)
     one = sub.add_parser("measure-one", help="(internal) measure one variant in this process, print JSON")
     one.add_argument("--profile", required=True)
     one.add_argument("--workspace", required=True)

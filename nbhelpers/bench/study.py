@@ -60,26 +60,29 @@ def training_rows(records: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 
 def finetune_comparison(records: list[dict[str, Any]]) -> tuple[list[dict[str, str]], str]:
-    """Parler fine-tuning modes side by side (the newest finished run of each mode) and a sentence saying what the
-    comparison can and cannot tell from the runs present."""
+    """Parler fine-tuning variants side by side (the newest finished run of each: the fine-tuning study's runs
+    ``parler/ft-<variant>`` by variant, other runs by mode) and a sentence saying what the comparison can and cannot
+    tell from the runs present."""
     newest: dict[str, dict[str, Any]] = {}
     for r in final_records(records):
         if r.get("stage") == "02_parler_finetune" and r["status"] != "failed":
-            newest[str((r.get("metrics") or {}).get("mode") or "full")] = r
+            run = Path(str((r.get("outputs") or {}).get("run_dir") or "")).name
+            variant = run[3:] if run.startswith("ft-") else str((r.get("metrics") or {}).get("mode") or "full")
+            newest[variant] = r
     rows = []
-    for mode, r in newest.items():
+    for variant, r in newest.items():
         m = r["metrics"]
         trainable, total = m.get("params_trainable"), m.get("params_total")
-        rows.append({"mode": mode, "steps": _num(m.get("step"), "{:.0f}"),
+        rows.append({"variant": variant, "steps": _num(m.get("step"), "{:.0f}"),
                      "trainable %": _num(100 * trainable / total if trainable and total else None, "{:.2f}"),
                      "peak memory GiB": _num(m.get("peak_memory_gib"), "{:.2f}"),
                      "s / step": _num(m.get("seconds_per_step"), "{:.3f}"),
                      "final loss": _num(m.get("final_loss"), "{:.3f}"),
                      "final eval loss": _num(m.get("final_eval_loss"), "{:.3f}")})
     if len(rows) < 2:
-        note = ("Only one fine-tuning mode ran here, so there is nothing to compare. Run 02 once per mode on the same "
-                "data and steps (`python -m nbhelpers.parler train --set mode=lora --run lora`, then 8bit/4bit on a GPU) "
-                "and regenerate this report.")
+        note = ("Only one fine-tuning variant ran here, so there is nothing to compare. Run the fine-tuning study "
+                "(`python -m nbhelpers.bench finetune-study --variants full,lora:8,lora:32,4bit:8 --steps N`: same "
+                "data and steps per variant; 8/4-bit need a GPU) and regenerate this report.")
     else:
         steps = {row["steps"] for row in rows}
         note = ("Same step budget in every mode." if len(steps) == 1 else

@@ -54,10 +54,10 @@ def test_finetune_comparison_needs_two_modes(tmp_path):
     from nbhelpers.records import read_records
 
     rows, note = finetune_comparison(read_records(ws))
-    assert len(rows) == 1 and "Only one fine-tuning mode ran" in note
+    assert len(rows) == 1 and "Only one fine-tuning variant ran" in note
     parler_run(ws, "lora", 25, 3.4)
     rows, note = finetune_comparison(read_records(ws))
-    assert [(r["mode"], r["trainable %"]) for r in rows] == [("full", "100.00"), ("lora", "2.50")]
+    assert [(r["variant"], r["trainable %"]) for r in rows] == [("full", "100.00"), ("lora", "2.50")]
     assert note == "Same step budget in every mode."
 
 

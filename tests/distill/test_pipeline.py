@@ -163,8 +163,8 @@ def test_two_processes_through_the_notebook_launch_path(kn_data, tmp_path):
     done = subprocess.run(argv, env=env, cwd=str(nb.PROJECT_ROOT), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"{' '.join(argv)}\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
     records = read_records(ws / "run_log.jsonl", "03_parler_distill")
-    assert len(records) == 1 and records[0]["status"] == "done"  # written once, by the main process
-    m = records[0]["metrics"]
+    assert [r["status"] for r in records] == ["started", "done"]  # one run, written by the main process only
+    m = records[1]["metrics"]
     assert (m["processes"], m["batch_size"], m["effective_batch"]) == (2, 2, 4), m
     assert "2 process(es), effective batch 4 (2 per device x 2 x 1 accumulation)" in done.stdout
-    assert Path(records[0]["outputs"]["summary"]).is_file() and Path(records[0]["outputs"]["student"]).is_dir()
+    assert Path(records[1]["outputs"]["summary"]).is_file() and Path(records[1]["outputs"]["student"]).is_dir()

@@ -148,17 +148,15 @@ class GenEval:
 
     def run(self, bundle: ParlerBundle, model: torch.nn.Module, *, step: int, autocast: Any = contextlib.nullcontext,
             writer: Any = None, wandb_run: Any = None) -> dict[str, Any]:
-        """Speak the items with the model being trained, score them, log audio and scalars (TensorBoard, W&B) at
-        ``step`` and return the scores; every RNG stream and the model's train/eval modes are left as they were."""
+        """Speak the items with ``model`` (the ParlerTTSForConditionalGeneration being trained, unwrapped), score
+        them, log audio and scalars (TensorBoard, W&B) at ``step`` and return the scores. Every RNG stream is left as
+        it was; the model is left in eval mode (the trainer puts its own train mode back)."""
         from .synth import ParlerSynth, SynthSettings, shortest_seconds
-        from .train import parler_of, set_train_mode
 
-        inner = parler_of(model)
-        was_training = inner.training
         saved = rng_state()
         try:
             # fp32 weights, no presets (the description encoder may be training), no int8/compile: the model is live
-            synth = ParlerSynth(replace(bundle, model=inner), SynthSettings(presets=False, dtype="float32"))
+            synth = ParlerSynth(replace(bundle, model=model), SynthSettings(presets=False, dtype="float32"))
             audios = []
             for i, it in enumerate(self.items):
                 floor = shortest_seconds([it.text], self.chars_per_second)
@@ -169,8 +167,6 @@ class GenEval:
                                  asr_model=self.asr_model)
         finally:
             set_rng_state(saved)
-            if was_training:
-                set_train_mode(model, True)
             release_asr()
         scalars = {f"gen_eval/{k}": scores[k] for k in SCALARS if isinstance(scores.get(k), float)}
         if writer is not None:

@@ -78,8 +78,9 @@ def data_rows(dataset: str, workspace: Workspace) -> list[dict[str, Any]]:
         if record.get("status") == "done" and name in record.get("inputs", {}):
             source = str(record["inputs"][name])
             m = record.get("metrics", {})
-            licence = next((v for k, v in DATA_LICENCES.items() if source == k or (k.endswith(":")
-                                                                                    and source.startswith(k))),
+            resource = ":".join(source.split(":")[:2])  # openslr:37:bn_bd.zip -> openslr:37; embedded:kn -> itself
+            licence = next((v for k, v in DATA_LICENCES.items() if resource == k or (k.endswith(":")
+                                                                                      and source.startswith(k))),
                            "unknown: check the corpus's own licence before publishing")
             minutes = m.get(f"{name}_minutes")
             return [{"dataset": name, "source": source, "utterances": m.get(f"{name}_kept"),

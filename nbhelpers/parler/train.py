@@ -452,8 +452,9 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
                                           batch_size=int(cfg["batch_size"]), device=device, weights=weights,
                                           accelerator=accelerator)
         if gen_eval is not None and gen_eval.due(step):
-            entry["gen_eval"] = {"step": step, **gen_eval.run(bundle, model, step=step, autocast=accelerator.autocast,
-                                                              writer=writer, wandb_run=wandb_run)}
+            entry["gen_eval"] = {"step": step, **gen_eval.run(bundle, parler_of(model), step=step, writer=writer,
+                                                              autocast=accelerator.autocast, wandb_run=wandb_run)}
+            set_train_mode(model, True)
         history.append(entry)
         scalars = {f"train/{key}" if key != "eval_loss" else "eval/loss": entry[key]
                    for key in ("loss", "lr", "grad_norm", "eval_loss", *parts)

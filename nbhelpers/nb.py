@@ -553,7 +553,8 @@ def read_json(path: str | os.PathLike) -> Any:
 
 # ---------------------------------------------------------------------------------- reference vs model output
 # How each stage speaks one text from the command line, and which of data prep's exports its recordings come from.
-SPEAK = {"parler": ("speak", "parler"), "vits": ("synth", "ljspeech"), "pocket": ("speak", "pocket")}
+SPEAK = {"parler": ("speak", "parler"), "vits": ("synth", "ljspeech"), "pocket": ("speak", "pocket"),
+         "baselines": ("synth", "ljspeech")}
 
 
 def test_item(dataset: str | os.PathLike, workspace: str | os.PathLike | None = None,

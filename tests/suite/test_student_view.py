@@ -266,8 +266,9 @@ def test_benchmark_shows_no_number_that_is_not_available_or_not_meaningful(run_d
     assert not problems, "\n".join(problems)
 
 
-COMPARED = ("02_parler_finetune", "03_parler_distill", "04_vits_bangla_finetune", "07_pocket_tts_finetune")
-FORMS = ("02_parler_finetune", "04_vits_bangla_finetune", "07_pocket_tts_finetune")
+COMPARED = ("02_parler_finetune", "03_parler_distill", "04_vits_bangla_finetune", "07_pocket_tts_finetune",
+            "08_baselines")
+FORMS = ("02_parler_finetune", "04_vits_bangla_finetune", "07_pocket_tts_finetune", "08_baselines")
 
 
 @pytest.mark.slow

@@ -389,3 +389,20 @@ def test_tables_transpose_and_never_dump_dicts(capsys: pytest.CaptureFixture) ->
     assert out[0] == "system | teacher | student" and out[2] == "cpu | rtf 0.25; peak 10 | rtf 0.125; peak 8"
     nbmod.table([], title="failures")
     assert capsys.readouterr().out.strip() == "**failures**: none"
+
+
+def test_test_item_is_the_first_held_out_row_and_a_dataset_without_one_names_the_fix(tmp_path: Path) -> None:
+    folder = tmp_path / "data" / "kn_x"
+    (folder / "pocket").mkdir(parents=True)
+    rows = [{"id": "a", "text": "train", "audio_path": "audio/a.wav", "split": "train"},
+            {"id": "b", "text": "ಹೌದು", "audio_path": "audio/b.wav", "files": {"pocket": "pocket/wavs/b.wav"},
+             "split": "test", "text_description": "A calm voice."}]
+    (folder / "manifest.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    item = nbmod.test_item("kn_x", tmp_path, "pocket")
+    assert item == {"id": "b", "text": "ಹೌದು", "description": "A calm voice.", "recording": folder / "pocket/wavs/b.wav"}
+    assert nbmod.test_item(folder / "pocket" / "train.json", tmp_path)["recording"] == folder / "audio/b.wav"
+    (folder / "manifest.jsonl").write_text(json.dumps(rows[0]) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"manifest\.jsonl: no row of the test split.*notebook 01"):
+        nbmod.test_item("kn_x", tmp_path)
+    with pytest.raises(FileNotFoundError, match="data/kn_y/manifest.jsonl.*notebook 01"):
+        nbmod.test_item("kn_y", tmp_path)

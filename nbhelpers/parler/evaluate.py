@@ -142,9 +142,12 @@ class GenEval:
             raise ValueError("gen_eval_every > 0 with mode 8bit: an 8-bit bitsandbytes model cannot be handed to the "
                              "synthesiser (transformers refuses .to() on it); set gen_eval_every=0, or train in mode "
                              "4bit or lora")
+        if not items:
+            print("NOTE: generation evaluation off: the dataset's test and validation splits are empty "
+                  "(nothing held out to speak)")
 
     def due(self, step: int) -> bool:
-        return self.every > 0 and step % self.every == 0
+        return self.every > 0 and bool(self.items) and step % self.every == 0
 
     def run(self, bundle: ParlerBundle, model: torch.nn.Module, *, step: int, autocast: Any = contextlib.nullcontext,
             writer: Any = None, wandb_run: Any = None) -> dict[str, Any]:

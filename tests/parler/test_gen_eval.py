@@ -74,6 +74,26 @@ def test_cer_from_a_whisper_that_reads_the_language_separates_speech_from_silenc
     assert scores["speed_bin_match"] == "not meaningful here: no syllable counter for en"
 
 
+def test_items_come_from_the_test_split_else_validation_and_none_turn_it_off(capsys):
+    import datasets
+
+    from nbhelpers.parler.evaluate import GenEval, held_out_items
+
+    def split(texts, **bins):
+        return datasets.Dataset.from_dict({"text": texts, "text_description": ["d"] * len(texts),
+                                           **{k: [v] * len(texts) for k, v in bins.items()}})
+
+    data = datasets.DatasetDict({"validation": split(["v1", "v2"]), "test": split(["t1", "t2", "t3"], pitch="low")})
+    assert held_out_items(data, 2) == [Item("t1", "d", pitch="low"), Item("t2", "d", pitch="low")]
+    data = datasets.DatasetDict({"validation": split(["v1", "v2"]), "test": split([])})
+    assert [i.text for i in held_out_items(data, 5)] == ["v1", "v2"]
+    cfg = load_profile("parler", "smoke")
+    off = GenEval(held_out_items(datasets.DatasetDict({"validation": split([]), "test": split([])}), 2), cfg, seed=0)
+    assert not off.due(16) and "generation evaluation off" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="mode 8bit"):
+        GenEval([Item("a", "b")], {**cfg, "mode": "8bit"}, seed=0)
+
+
 def load_edges() -> dict:
     from nbhelpers.data.annotate import DEFAULT_EDGES
 

@@ -154,6 +154,8 @@ class GenEval:
         """Speak the items with ``model`` (the ParlerTTSForConditionalGeneration being trained, unwrapped), score
         them, log audio and scalars (TensorBoard, W&B) at ``step`` and return the scores. Every RNG stream is left as
         it was; the model is left in eval mode (the trainer puts its own train mode back)."""
+        from tqdm.auto import tqdm
+
         from .synth import ParlerSynth, SynthSettings, shortest_seconds
 
         saved = rng_state()
@@ -161,7 +163,7 @@ class GenEval:
             # fp32 weights, no presets (the description encoder may be training), no int8/compile: the model is live
             synth = ParlerSynth(replace(bundle, model=model), SynthSettings(presets=False, dtype="float32"))
             audios = []
-            for i, it in enumerate(self.items):
+            for i, it in enumerate(tqdm(self.items, desc=f"gen-eval step {step}", leave=False)):
                 floor = shortest_seconds([it.text], self.chars_per_second)
                 with autocast():
                     audios += synth.synthesize([it.text], it.description, seed=self.seed + i, min_seconds=floor,

@@ -23,6 +23,10 @@ from .config import MODELS, fastspeech2_config, hifigan_config, load_config
 from .synth import FILES, bundles_dir, load_bundle
 
 PREFLIGHT_FILE = "preflight.json"
+# coqui's training-log losses drawn per model (TensorBoard TrainIterStats/<tag>, written every plot_step)
+LOSS_TAGS = {"fastspeech2": ("loss_spec", "loss_dur", "loss_aligner", "loss_binary_alignment", "loss_pitch",
+                             "loss_energy"),
+             "hifigan": ("G_l1_spec_loss", "G_feat_match_loss", "G_adv_loss", "D_mse_gan_loss")}
 CACHE_STATS = {"f0_cache_path": "pitch_stats.npy", "energy_cache_path": "energy_stats.npy"}
 
 
@@ -177,16 +181,18 @@ def publish(fits: dict[str, Fit], workspace: Workspace, meta: dict[str, Any] | N
 
 def finish(fits: dict[str, Fit], prep: Prepared) -> dict[str, Any]:
     """Publish the bundle, synthesise the test sentences through it and append the stage record."""
-    from ..vits.export import write_samples
+    from ..vits.export import plot_losses, write_samples
 
     ws, params = prep.workspace, prep.params
     bundle = publish(fits, ws, {"size": params["size"], "dataset": str(prep.dataset_dir)})
     baseline = load_bundle(bundle)
     out_dir = ws.stage_dir("baselines")
     samples = write_samples(baseline.synthesize, out_dir / "samples")
+    plots = {f"{w}_loss_plot": plot_losses(f.run_dir, out_dir / f"losses_{w}.png", f"{w} training losses",
+                                           LOSS_TAGS[w]) for w, f in fits.items()}
     status = "resume_needed" if any(f.status == "resume_needed" for f in fits.values()) else "done"
     outputs = {"bundle": bundle, "samples": [str(p) for p in samples], "sample_texts": out_dir / "samples" / "texts.json",
-               "preflight": out_dir / PREFLIGHT_FILE, **{f"{w}_run": f.run_dir for w, f in fits.items()}}
+               "preflight": out_dir / PREFLIGHT_FILE, **plots, **{f"{w}_run": f.run_dir for w, f in fits.items()}}
     metrics = {f"{w}_{k}": v for w, f in fits.items() for k, v in fit_metrics(f).items()}
     metrics.update(parameters_millions=round(sum(p.numel() for p in baseline.parameters()) / 1e6, 3), size=params["size"])
     append_stage_record(STAGE, profile=params["profile"], status=status, workspace=ws,

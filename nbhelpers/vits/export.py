@@ -109,14 +109,16 @@ def loss_curves(run_dir: str | Path, tags: tuple[str, ...] = LOSS_TAGS) -> dict[
     return {t: (sorted(v), [v[s] for s in sorted(v)]) for t, v in curves.items()}
 
 
-def plot_losses(run_dir: str | Path, path: str | Path, title: str = "VITS training losses") -> Path:
-    """Save a PNG with one panel per loss (the mel loss dwarfs the others, so panels, not one axis)."""
+def plot_losses(run_dir: str | Path, path: str | Path, title: str = "VITS training losses",
+                tags: tuple[str, ...] = LOSS_TAGS) -> Path:
+    """Save a PNG with one panel per loss (the mel loss dwarfs the others, so panels, not one axis); ``tags`` name the
+    coqui training-log losses to draw (VITS's by default)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    curves = loss_curves(run_dir)
+    curves = loss_curves(run_dir, tags)
     if not curves:
         raise FileNotFoundError(f"no TensorBoard training losses in {run_dir}. Fix: train at least one step.")
     fig, axes = plt.subplots(1, len(curves), figsize=(3.2 * len(curves), 2.8), squeeze=False)

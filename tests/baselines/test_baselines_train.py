@@ -30,6 +30,9 @@ def test_train_publish_synth_and_resume(bn_export, isolated_workspace, tmp_path)
     assert {"fastspeech2_train_loss_aligner", "fastspeech2_train_loss_pitch", "fastspeech2_train_loss_energy"} <= set(m)
     bundle = isolated_workspace / "baselines" / "model" / "step-000000003"
     assert {p.name for p in bundle.iterdir()} >= {n for pair in FILES.values() for n in pair} | {"COMPLETE.json"}
+    for model in ("fastspeech2", "hifigan"):  # one loss plot per model, from coqui's TensorBoard training log
+        png = isolated_workspace / rec["outputs"][f"{model}_loss_plot"].removeprefix("./")
+        assert png.read_bytes().startswith(b"\x89PNG"), png
     samples = [isolated_workspace / p.removeprefix("./") for p in rec["outputs"]["samples"]]
     assert len(samples) == 5
     texts = json.loads((isolated_workspace / "baselines" / "samples" / "texts.json").read_text(encoding="utf-8"))

@@ -47,7 +47,7 @@ def model_card(cfg: dict[str, Any], result: TrainResult, extra: dict[str, Any]) 
     tenth = max(1, len(h) // 10)
     first = sum(x["loss"] for x in h[:tenth]) / tenth if h else float("nan")
     last = sum(x["loss"] for x in h[-tenth:]) / tenth if h else float("nan")
-    settings = {k: cfg[k] for k in ("model", "mode", "max_steps", "batch_size", "grad_accum", "learning_rate",
+    settings = {k: cfg[k] for k in ("model", "mode", "max_steps", "max_epochs", "batch_size", "grad_accum", "learning_rate",
                                     "lr_schedule", "warmup_steps", "freeze_text_encoder", "gradient_checkpointing",
                                     "lora_rank", "lora_alpha")}
     tiny = cfg["model"] == "tiny"

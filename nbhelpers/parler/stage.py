@@ -10,7 +10,7 @@ from typing import Any
 
 from ..budget import TimeBudget
 from ..paths import Workspace, find_artifacts
-from .codes import cache_dir, dataset_fingerprint
+from .codes import cache_dir, dataset_fingerprint, worker_devices
 from .coverage import check_prompt_coverage
 from .export import finish
 from .model import SOURCE_FILE, TINY, materialise_tiny, resolve_source
@@ -111,7 +111,8 @@ def encode(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: 
                           "splits": {name: len(rows) for name, rows in codes.items()}}
             for source, (data, codes) in zip(sources, encode_sources(bundle, cfg, ws, sources, splits=None,
                                                                      device=device), strict=True)}
-    info = {"model": cfg["model"], "codec": bundle.source, "device": device, "datasets": done}
+    info = {"model": cfg["model"], "codec": bundle.source, "device": device,
+            "encode_workers": len(worker_devices(device, int(cfg["encode_workers"]))), "datasets": done}
     write_json(root / "encoded.json", info)
     return info
 

@@ -69,6 +69,15 @@ def run_seed(cfg: dict[str, Any]) -> int:
     return int(cfg.get("seed", load_profile("suite", cfg["profile"])["seed"]))
 
 
+def step_budget(cfg: dict[str, Any], batches_per_epoch: int) -> int:
+    """The run's optimiser steps: ``max_steps``, or with ``max_epochs`` > 0 as many steps as that many passes over
+    the training batches take (``grad_accum`` global batches a step, rounded up, so every batch is seen)."""
+    epochs = int(cfg["max_epochs"])
+    if epochs <= 0:
+        return int(cfg["max_steps"])
+    return max(1, math.ceil(epochs * batches_per_epoch / int(cfg["grad_accum"])))
+
+
 def process_state() -> Any:
     """Accelerate's per-process state, created the way the trainer's ``Accelerator`` expects it: on a machine
     without CUDA with ``cpu=True``, so that a launch of N processes (``accelerate launch --multi_gpu``, i.e.
@@ -210,13 +219,15 @@ def attached_codes(workspace: Workspace) -> tuple[Path, ...]:
 def encode_sources(bundle: ParlerBundle, cfg: dict[str, Any], workspace: Workspace, sources: list[Any], *,
                    splits: tuple[str, ...] | None, device: Any) -> list[tuple[Any, dict[str, list[torch.Tensor]]]]:
     """(dataset, codes) per source (a name, folder or DatasetDict), trimmed to ``max_train_utterances``, its codes
-    from the workspace's cache, an attached one, or encoded now; ``splits`` None: every split."""
+    from the workspace's cache, an attached one, or encoded now by ``encode_workers`` processes; ``splits`` None:
+    every split."""
     out = []
     for source in sources:
         data = limit_train(load_dataset(source, workspace), int(cfg.get("max_train_utterances", 0)))
         out.append((data, load_or_encode(bundle, data, RunPaths(workspace.stage_dir("parler")).codes,
                                          splits=splits or tuple(data.keys()), attached=attached_codes(workspace),
-                                         batch_size=int(cfg["codes_batch_size"]), device=device)))
+                                         batch_size=int(cfg["codes_batch_size"]), device=device,
+                                         workers=int(cfg["encode_workers"]))))
     return out
 
 
@@ -360,7 +371,7 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=float(cfg["learning_rate"]), weight_decay=float(cfg["weight_decay"]),
                                   betas=(0.9, 0.99), eps=1e-8)
-    max_steps = int(cfg["max_steps"])
+    max_steps = step_budget(cfg, len(batches))
     scheduler = get_scheduler(cfg["lr_schedule"], optimizer, num_warmup_steps=int(cfg["warmup_steps"]),
                               num_training_steps=max_steps)
 
@@ -483,7 +494,8 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
     if wandb_run is not None:
         wandb_run.finish()
     elapsed = time.time() - t0
-    metrics = {"step": step, "max_steps": max_steps, "params_trainable": counts["trainable"],
+    metrics = {"step": step, "max_steps": max_steps, "max_epochs": int(cfg["max_epochs"]),
+               "epochs_done": round(step * accum / len(batches), 3), "params_trainable": counts["trainable"],
                "params_total": counts["total"], "peak_memory_gib": round(_peak_memory_gib(device), 3),
                "seconds_per_step": round(elapsed / steps_run, 4) if steps_run else None, "precision": accelerator.mixed_precision,
                "processes": world, "batch_size": int(cfg["batch_size"]), "grad_accum": accum,

@@ -57,7 +57,7 @@ def parse_variants(spec: str) -> list[Variant]:
 def _row(variant: Variant, record: dict[str, Any]) -> dict[str, Any]:
     m = record.get("metrics") or {}
     trainable, total = m.get("params_trainable"), m.get("params_total")
-    gen = {k: v for k, v in m.items() if k.startswith("gen_")}  # the generation evaluation, when it ran
+    gen = {f"gen_eval_{k}": v for k, v in (m.get("gen_eval") or {}).items() if k != "step"}  # when it ran
     return {"variant": variant.name, "mode": variant.mode, "rank": variant.rank, "status": record.get("status"),
             "steps": m.get("step"), "params_trainable": trainable, "params_total": total,
             "trainable_pct": round(100 * trainable / total, 3) if trainable and total else None,

@@ -78,7 +78,8 @@ def finetune_comparison(records: list[dict[str, Any]]) -> tuple[list[dict[str, s
                      "peak memory GiB": _num(m.get("peak_memory_gib"), "{:.2f}"),
                      "s / step": _num(m.get("seconds_per_step"), "{:.3f}"),
                      "final loss": _num(m.get("final_loss"), "{:.3f}"),
-                     "final eval loss": _num(m.get("final_eval_loss"), "{:.3f}")})
+                     "final eval loss": _num(m.get("final_eval_loss"), "{:.3f}"),
+                     **_gen_eval(m.get("gen_eval") or {})})
     if len(rows) < 2:
         note = ("Only one fine-tuning variant ran here, so there is nothing to compare. Run the fine-tuning study "
                 "(`python -m nbhelpers.bench finetune-study --variants full,lora:8,lora:32,4bit:8 --steps N`: same "
@@ -88,6 +89,15 @@ def finetune_comparison(records: list[dict[str, Any]]) -> tuple[list[dict[str, s
         note = ("Same step budget in every mode." if len(steps) == 1 else
                 f"The modes ran different numbers of steps ({', '.join(sorted(steps))}): compare losses with care.")
     return rows, note
+
+
+def _gen_eval(scores: dict[str, Any]) -> dict[str, str]:
+    """The generation evaluation's last CER and pitch-bin agreement, or its "not meaningful here" reason."""
+    out = {}
+    for key, label, fmt in (("cer", "gen-eval CER", "{:.3f}"), ("pitch_bin_match", "pitch bin match", "{:.2f}")):
+        v = scores.get(key)
+        out[label] = v if isinstance(v, str) else _num(v, fmt)
+    return out
 
 
 def hardware_rows(bench: list[dict[str, Any]]) -> list[dict[str, str]]:

@@ -11,11 +11,12 @@ from nbhelpers.paths import Workspace
 from nbhelpers.records import append_stage_record, stage_run
 
 
-def parler_run(ws: Workspace, mode: str, trainable: int, loss: float, profile: str = "kaggle-t4") -> None:
+def parler_run(ws: Workspace, mode: str, trainable: int, loss: float, profile: str = "kaggle-t4",
+               gen_eval: dict | None = None) -> None:
     with stage_run("02_parler_finetune", profile=profile, workspace=ws):
         append_stage_record("02_parler_finetune", profile=profile, workspace=ws, metrics={
             "mode": mode, "step": 100, "params_trainable": trainable, "params_total": 1000, "peak_memory_gib": 3.5,
-            "seconds_per_step": 0.5, "final_loss": loss, "final_eval_loss": loss + 0.1})
+            "seconds_per_step": 0.5, "final_loss": loss, "final_eval_loss": loss + 0.1, "gen_eval": gen_eval or {}})
 
 
 def bench_row(system: str, device: str, lang: str, rtf: float, **extra) -> dict:
@@ -55,9 +56,13 @@ def test_finetune_comparison_needs_two_modes(tmp_path):
 
     rows, note = finetune_comparison(read_records(ws))
     assert len(rows) == 1 and "Only one fine-tuning variant ran" in note
-    parler_run(ws, "lora", 25, 3.4)
+    parler_run(ws, "lora", 25, 3.4, gen_eval={"cer": "not meaningful here: Whisper base cannot read Kannada",
+                                              "pitch_bin_match": 0.5})
     rows, note = finetune_comparison(read_records(ws))
     assert [(r["variant"], r["trainable %"]) for r in rows] == [("full", "100.00"), ("lora", "2.50")]
+    assert (rows[0]["gen-eval CER"], rows[1]["gen-eval CER"]) == ("n/a", "not meaningful here: Whisper base cannot "
+                                                                         "read Kannada")
+    assert rows[1]["pitch bin match"] == "0.50"
     assert note == "Same step budget in every mode."
 
 

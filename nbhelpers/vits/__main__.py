@@ -12,6 +12,7 @@ Examples:
   python -m nbhelpers.vits train --profile smoke --no-finish --resume-session   # smoke: a second session
   python -m nbhelpers.vits finish --profile smoke                # publish the newest session's best model
   python -m nbhelpers.vits synth --text "আমার সোনার বাংলা" --out a.wav [--backend auto|torch|onnx|onnx-int8]
+  python -m nbhelpers.vits synth --text "..." --text "..." --out clips/ [--batch-size 4]   # batched, one WAV each
   python -m nbhelpers.vits quantize [--bundle DIR]               # add model.int8.onnx to a published bundle
 """
 
@@ -79,8 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     sy = sub.add_parser("synth", help="synthesise text with the newest published model")
     add_stage_arguments(sy)
     sy.add_argument("--bundle", type=Path, help="bundle folder (default: newest under <workspace>/vits/model)")
-    sy.add_argument("--text", required=True)
-    sy.add_argument("--out", type=Path, required=True)
+    sy.add_argument("--text", required=True, action="append",
+                    help="a sentence; give it several times to speak several in batches (then --out is a folder)")
+    sy.add_argument("--out", type=Path, required=True, help="the WAV, or with several --text a folder of NN.wav")
+    sy.add_argument("--batch-size", type=positive_int, help="texts per forward pass (default: per device, see "
+                                                             "nbhelpers.vits.synth.DEFAULT_BATCH)")
     sy.add_argument("--backend", choices=BACKENDS, default="auto",
                     help="auto (default: the fastest backend whose check passed when the bundle was published), torch "
                          "(weight norm folded), onnx (fp32 ONNX Runtime) or onnx-int8 (model.int8.onnx)")
@@ -202,8 +206,9 @@ def _bundle_command(args: argparse.Namespace, ws) -> int:
     import soundfile as sf
 
     from ..records import read_records
-    from .config import SAMPLE_RATE, load_coqui_config
-    from .export import OnnxVits, fastest_backend, fold_weight_norm, latest_bundle, load_model, onnx_file, synthesize
+    from .config import SAMPLE_RATE
+    from .export import latest_bundle
+    from .synth import VitsSynth
 
     bundle = args.bundle or latest_bundle(ws)
     if bundle is None:
@@ -215,18 +220,21 @@ def _bundle_command(args: argparse.Namespace, ws) -> int:
 
             print(f"wrote {quantize_bundle(bundle)}")
             return 0
-        backend, why = (fastest_backend(bundle, read_records(ws)) if args.backend == "auto"
-                        else (args.backend, "chosen with --backend"))
-        if backend == "torch":
-            audio = synthesize(fold_weight_norm(load_model(bundle / "model.pth")), args.text)
-        else:
-            path = onnx_file(bundle, "int8" if backend == "onnx-int8" else "fp32")
-            audio = OnnxVits(path, load_coqui_config(bundle / "config.json")).synthesize(args.text)
-    except FileNotFoundError as e:
+        synth = VitsSynth.from_bundle(bundle, args.backend, records=read_records(ws), batch_size=args.batch_size)
+        audios = synth.synthesize(args.text)
+    except (FileNotFoundError, ValueError) as e:
         print(e, file=sys.stderr)
         return 2
-    sf.write(args.out, audio, SAMPLE_RATE)
-    print(f"wrote {args.out} ({len(audio) / SAMPLE_RATE:.2f} s) from {bundle} with {backend}: {why}")
+    outs = [args.out] if len(audios) == 1 else [args.out / f"{i:02d}.wav" for i in range(len(audios))]
+    if len(audios) > 1:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "texts.json").write_text(json.dumps({o.name: t for o, t in zip(outs, args.text, strict=True)},
+                                                        ensure_ascii=False, indent=1), encoding="utf-8")
+    for out, audio in zip(outs, audios, strict=True):
+        sf.write(out, audio, SAMPLE_RATE)
+    seconds = sum(len(a) for a in audios) / SAMPLE_RATE
+    print(f"wrote {args.out} ({seconds:.2f} s) from {bundle} with {synth.backend}: {synth.why} "
+          f"(batch {synth.batch_size}, {synth.device})")
     return 0
 
 

@@ -19,6 +19,7 @@ import itertools
 import json
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,23 @@ def step_budget(cfg: dict[str, Any], batches_per_epoch: int) -> int:
     if epochs <= 0:
         return int(cfg["max_steps"])
     return max(1, math.ceil(epochs * batches_per_epoch / int(cfg["grad_accum"])))
+
+
+def speed_fallbacks(cfg: dict[str, Any], parler: torch.nn.Module, device: torch.device, *,
+                    quantised: bool) -> dict[str, str]:
+    """{setting: why it is not applied as asked} for ``compile`` and ``attention``; empty when both apply. sdpa is
+    the decoder's own default (the T5 text encoder has no sdpa in transformers 4.46 and stays eager)."""
+    out = {}
+    actual = parler.decoder.config._attn_implementation
+    if actual != cfg["attention"]:
+        out["attention"] = (f"{cfg['attention']} asked, the decoder runs {actual}: this model was built with it "
+                            "(a distillation student, or a model without that implementation)")
+    if cfg["compile"]:
+        if quantised:
+            out["compile"] = "bitsandbytes 8/4-bit layers do not compile: eager training"
+        elif device.type == "cpu" and not any(map(shutil.which, ("g++", "c++", "clang++"))):
+            out["compile"] = "torch.compile on CPU needs a C++ compiler (g++) and none is installed: eager training"
+    return out
 
 
 def process_state() -> Any:
@@ -333,6 +351,7 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
     with accelerator.main_process_first():
         if bundle is None:
             bundle = get_bundle(cfg["model"], workspace_dir=paths.base_models, seed=seed, quantization=quant,
+                                attn_implementation=None if cfg["attention"] == "sdpa" else cfg["attention"],
                                 torch_dtype=torch.float32 if quant else None,
                                 compute_dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
         if quant is None:
@@ -392,6 +411,11 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
         step, history = state["step"], state["extra"].get("history", [])
         rng_from = found
     model, optimizer = accelerator.prepare(model, optimizer)
+    fallbacks = speed_fallbacks(cfg, parler_of(model), device, quantised=quant is not None)
+    for setting, why in fallbacks.items():
+        accelerator.print(f"{setting}: {why}")
+    # the training forward only: sampling and evaluation call generate() with other shapes and stay eager
+    train_model = model if "compile" in fallbacks or not cfg["compile"] else torch.compile(model, dynamic=True)
     if found is not None:  # RNG last: after everything that might draw random numbers while setting up
         from ..training import STATE_FILE, set_rng_state
 
@@ -441,7 +465,7 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
             batch = {k: v.to(device) for k, v in collate([train_ex[i] for i in idx]).items()}
             sync = contextlib.nullcontext() if micro == accum - 1 else accelerator.no_sync(model)
             with sync, accelerator.autocast():
-                loss, extra = loss_fn(model, batch) if loss_fn else batch_loss(model, batch, weights)
+                loss, extra = loss_fn(train_model, batch) if loss_fn else batch_loss(train_model, batch, weights)
                 accelerator.backward(loss / accum)
             losses.append(loss.detach())
             # the objective's parts (distillation) or stage 02's per-codebook cross-entropy
@@ -500,7 +524,8 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
                "seconds_per_step": round(elapsed / steps_run, 4) if steps_run else None, "precision": accelerator.mixed_precision,
                "processes": world, "batch_size": int(cfg["batch_size"]), "grad_accum": accum,
                "effective_batch": effective_batch(int(cfg["batch_size"]), world, accum),
-               "seed": seed, "train_utterances": len(train_ex),
+               "seed": seed, "train_utterances": len(train_ex), "compile": "compile" not in fallbacks and bool(cfg["compile"]),
+               "attention": parler_of(model).decoder.config._attn_implementation, "fallbacks": fallbacks,
                "dropped_too_long": len(dropped.get("too_long", [])),
                "dropped": {why: len(rows) for why, rows in dropped.items()}}
     if cfg["mix"]:

@@ -10,6 +10,8 @@ Examples:
   accelerate launch --multi_gpu --num_processes 2 -m nbhelpers.parler train --profile kaggle-t4   # Kaggle T4 x2
   python -m nbhelpers.parler train --profile smoke --set max_steps=20 --set learning_rate=1e-3
   python -m nbhelpers.parler speak --profile smoke --text "ನಮಸ್ಕಾರ" --out hello.wav   # newest export speaks
+  python -m nbhelpers.parler init --text-encoder google/flan-t5-large --codec parler-tts/dac_44khZ_8kbps \\
+      --tokenizer my_tokenizer/ --out new_parler/                   # a new model for a new tokenizer
   python -m nbhelpers.parler push --repo-id you/kannada-parler --private   # newest export + card to the hub (HF_TOKEN)
 """
 
@@ -71,7 +73,21 @@ def main(argv: list[str] | None = None) -> int:
     from .hub import add_push_arguments
 
     add_push_arguments(push)
+    init = sub.add_parser("init", help="a new Parler-TTS for a new prompt tokenizer: pretrained text encoder and codec, "
+                                       "fresh decoder (upstream's dummy-model recipe); train it with --model <out>")
+    init.add_argument("--text-encoder", required=True, help="T5-family hub id or folder (its tokenizer reads descriptions)")
+    init.add_argument("--codec", required=True, help="codec hub id or folder, e.g. parler-tts/dac_44khZ_8kbps")
+    init.add_argument("--tokenizer", required=True, help="the prompt tokenizer: a folder or hub id")
+    init.add_argument("--out", required=True, help="new folder for the model (must be empty or absent)")
+    from .model import DecoderSize
+
+    for field, default in vars(DecoderSize()).items():
+        init.add_argument(f"--decoder-{field.replace('_', '-')}", type=positive_int, default=default, dest=field,
+                          help=f"fresh decoder's {field.replace('_', ' ')} (default {default}, parler-tts-mini-v1's)")
+    init.add_argument("--seed", type=non_negative_int, default=0)
     args = parser.parse_args(argv)
+    if args.command == "init":
+        return _init(args)
 
     from ..paths import Workspace
     from . import stage
@@ -119,6 +135,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{info['audio_seconds']} s of audio in {info['generation_seconds']} s from {info['model']} "
           f"({info['synthesis_path']})")
     print(f"wrote {info['wav']}")
+    return 0
+
+
+def _init(args: argparse.Namespace) -> int:
+    """`init`: build and save the new model, then say what it holds and how to train it."""
+    import json
+
+    from .model import SOURCE_FILE, DecoderSize, init_model
+
+    size = DecoderSize(**{k: getattr(args, k) for k in vars(DecoderSize())})
+    out = init_model(args.text_encoder, args.codec, args.tokenizer, args.out, size=size, seed=args.seed)
+    recipe = json.loads((out / SOURCE_FILE).read_text())["init"]
+    print(f"{recipe['parameters'] / 1e6:.1f} M parameters: text encoder {args.text_encoder}, codec {args.codec} "
+          f"({recipe['codebooks']} codebooks x {recipe['codebook_size']}), fresh {size.layers}-layer decoder, prompt "
+          f"vocabulary {recipe['prompt_vocab']}")
+    print(f"wrote {out} (recipe in {SOURCE_FILE}); train it: python -m nbhelpers.parler train --model {out}")
     return 0
 
 

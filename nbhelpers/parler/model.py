@@ -189,13 +189,7 @@ def load_bundle(source: str, *, torch_dtype: torch.dtype | None = None, quantiza
         kwargs["device_map"] = device_map or {"": torch.cuda.current_device()}
     elif device_map is not None:
         kwargs["device_map"] = device_map
-    try:
-        model = ParlerTTSForConditionalGeneration.from_pretrained(name, **kwargs)
-    except OSError as err:  # huggingface_hub's gated/missing/offline errors are OSErrors in transformers
-        clear = explain_hub_error(name, err)
-        if clear is None:
-            raise
-        raise clear from err
+    model = _from_hub(lambda n: ParlerTTSForConditionalGeneration.from_pretrained(n, **kwargs), name)
     prompt_tok = AutoTokenizer.from_pretrained(name)
     local = Path(name)
     desc_dir = local / DESCRIPTION_TOKENIZER_DIR
@@ -267,3 +261,75 @@ def parameter_counts(model: torch.nn.Module) -> dict[str, int]:
         total += n
         trainable += n if p.requires_grad else 0
     return {"trainable": trainable, "total": total}
+
+
+def _from_hub(load: Any, name: str) -> Any:
+    """``load(name)``; huggingface_hub's gated/missing/offline errors (OSErrors in transformers) become one that
+    names the fix."""
+    try:
+        return load(name)
+    except OSError as err:
+        clear = explain_hub_error(name, err)
+        if clear is None:
+            raise
+        raise clear from err
+
+
+@dataclass(frozen=True)
+class DecoderSize:
+    """A fresh decoder's shape; the defaults are parler-tts-mini-v1's decoder (24 layers, width 1024, 16 heads)."""
+
+    layers: int = 24
+    hidden: int = 1024
+    heads: int = 16
+    ffn: int = 4096
+    max_positions: int = 4096
+
+
+def init_model(text_encoder: str, codec: str, tokenizer: str, out: str | Path, *, size: DecoderSize = DecoderSize(),
+               seed: int = 0) -> Path:
+    """A new Parler-TTS for a new prompt tokenizer, as upstream's dummy-model recipe builds one: the pretrained text
+    encoder and codec (hub ids or folders) with a fresh random decoder whose heads cover the codec's codebooks and
+    whose prompt embeddings cover ``tokenizer``'s vocabulary; saved atomically to ``out`` (loadable with
+    ``from_pretrained`` and trainable by stage 02 as ``model = <out>``). The decoder's code vocabulary is the codebook
+    size + 1 (pad/eos), not upstream's + 64: spare rows of a random head get sampled and the codec cannot decode them."""
+    from parler_tts import ParlerTTSForCausalLM
+    from transformers import AutoConfig
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} already holds files: choose an empty or new --out folder")
+    codec_config = _from_hub(AutoConfig.from_pretrained, codec)
+    prompt_tok = _from_hub(AutoTokenizer.from_pretrained, tokenizer)
+    description_tok = _from_hub(AutoTokenizer.from_pretrained, text_encoder)  # the text encoder's own tokenizer
+    codes = int(codec_config.codebook_size)
+    decoder_config = ParlerTTSDecoderConfig(
+        vocab_size=codes + 1, max_position_embeddings=size.max_positions, num_hidden_layers=size.layers,
+        ffn_dim=size.ffn, num_attention_heads=size.heads, hidden_size=size.hidden,
+        num_codebooks=int(codec_config.num_codebooks), pad_token_id=codes, eos_token_id=codes, bos_token_id=codes + 1,
+        decoder_start_token_id=codes + 1, dropout=0.0, tie_word_embeddings=False)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        decoder = ParlerTTSForCausalLM(decoder_config)
+        model = ParlerTTSForConditionalGeneration.from_sub_models_pretrained(
+            text_encoder_pretrained_model_name_or_path=text_encoder, audio_encoder_pretrained_model_name_or_path=codec,
+            decoder_model=decoder, vocab_size=len(prompt_tok), pad_token_id=codes, decoder_start_token_id=codes + 1)
+    model.generation_config = model.generation_config.from_model_config(model.config)
+    _set_generation_defaults(model)
+    # composing marks the decoder's attention as chosen ("eager"); unmarked, loading picks its default (sdpa)
+    model.config.decoder._attn_implementation_autoset = False
+    prompt_tok.padding_side, description_tok.padding_side = "left", "right"
+    tmp = out.with_name(out.name + ".tmp")
+    if tmp.exists():
+        import shutil
+
+        shutil.rmtree(tmp)  # a half-written earlier attempt
+    recipe = {"text_encoder": text_encoder, "codec": codec, "tokenizer": tokenizer, "seed": seed,
+              "decoder": vars(size), "prompt_vocab": len(prompt_tok), "codebooks": decoder_config.num_codebooks,
+              "codebook_size": codes, "parameters": parameter_counts(model)["total"]}
+    save_bundle(ParlerBundle(model, prompt_tok, description_tok, f"init:{Path(tokenizer).name}"), tmp,
+                extra={"init": recipe})
+    if out.exists():
+        out.rmdir()
+    tmp.rename(out)
+    return out

@@ -368,8 +368,9 @@ def _distill_variants(run_dir: Path, rec: dict[str, Any], params: dict[str, Any]
         base = name.removesuffix("_int8")
         backend = record["backend"] + ("-int8-dynamic" if base != name else "")
         dtype = "int8" if base != name else record["dtype"]
+        path = row.get("synthesis_path") or record["device"]  # the ParlerSynth path 03 used (it names the device)
         saved = SavedAudio(list(zip(texts, wavs, strict=True)), record,
-                           f"03_parler_distill on the {_stack(record)}, {record['device']}", "03_parler_distill",
+                           f"03_parler_distill on the {_stack(record)}, {path}", "03_parler_distill",
                            _stage_quality(record.get("quality") or {}, row))
         out.append(Variant(f"parler-{base}", backend, dtype, record["device"], (lang,), None, str(run_dir),
                            "saved-audio", lambda s=saved: s))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from ..measure.quality import DNSMOS_FIELDS
 from ..parler.data import Collator, Example
 from ..parler.losses import decoder_inputs, valid_mask
 from ..parler.model import ParlerBundle
+from ..parler.synth import ParlerSynth, SynthSettings, describe, fastest_settings
 from .losses import kd_loss
 from .student import component_params
 
@@ -62,48 +63,47 @@ def weights_size(model: torch.nn.Module) -> int:
     return buf.getbuffer().nbytes
 
 
+def generation_settings(device: torch.device, dtype: torch.dtype | None) -> SynthSettings:
+    """The synthesis path every system of a comparison is timed with: the fastest verified one for ``device``
+    (``parler.synth.fastest_settings``) in the weights' ``dtype`` the profile allows (float16 only when asked), without
+    its int8 decoder (the int8 student is a system of its own, so teacher and student stay float)."""
+    return replace(fastest_settings(device), int8_decoder=False,
+                   dtype="float16" if dtype == torch.float16 else "float32")
+
+
 @torch.no_grad()
 def measure_generation(bundle: ParlerBundle, sentences: list[str], description: str, *, name: str, seed: int = 0,
                        frames: int | None = None, max_seconds: float = 5.0, warmup: int = 1, repeats: int = 1,
                        dtype: torch.dtype | None = None, disk_paths: tuple = (),
                        descriptions: dict[str, str] | None = None) -> dict[str, Any]:
     """Time generation of every sentence through the benchmark harness (``measure_synthesis``: warm-up,
-    repeats, latency, real-time factor, peak RSS / CUDA memory, size). Each sentence has a fixed sampling seed
-    and ``description`` (or its own from ``descriptions``); ``frames`` forces an exact length so models with
-    random weights are compared on equal work. Returns the harness record plus ``audios`` (first pass)."""
+    repeats, latency, real-time factor, peak RSS / CUDA memory, size), spoken by ``ParlerSynth`` with
+    :func:`generation_settings` (it takes over ``bundle.model``). Each sentence has a fixed sampling seed and
+    ``description`` (or its own from ``descriptions``); ``frames`` forces an exact length so models with random
+    weights are compared on equal work. Returns the harness record (its ``notes`` name the path used) plus
+    ``audios`` (first pass) and ``synthesis`` (the synthesiser's report)."""
     from ..measure.harness import measure_synthesis
 
-    model = bundle.model.eval()
-    device = next(model.decoder.parameters()).device
-    k = bundle.num_codebooks
-    if frames is not None:
-        length = {"min_new_tokens": frames + k - 1, "max_new_tokens": frames + k - 1}
-    else:
-        length = {"max_length": max(2 * k, int(max_seconds * bundle.frame_rate))}
-    descs = {d: bundle.description_tokenizer([d], return_tensors="pt").to(device)
-             for d in {description, *(descriptions or {}).values()}}
+    device = next(bundle.model.decoder.parameters()).device
+    synth = ParlerSynth(bundle, generation_settings(device, dtype), device=device)
     index = {text: i for i, text in enumerate(sentences)}
-    autocast = dtype is not None and device.type == "cuda"
+    path = describe(synth.report())
 
-    def synth(text: str) -> tuple[np.ndarray, int]:
-        prompt = bundle.prompt_tokenizer([text], return_tensors="pt").to(device)
-        desc = descs[(descriptions or {}).get(text, description)]
-        torch.manual_seed(seed + index[text])
-        with torch.autocast(device.type, dtype=dtype, enabled=autocast):
-            audio = model.generate(input_ids=desc.input_ids, attention_mask=desc.attention_mask,
-                                   prompt_input_ids=prompt.input_ids, prompt_attention_mask=prompt.attention_mask,
-                                   do_sample=True, **length)
-        return audio[0].float().cpu().numpy().reshape(-1), bundle.sampling_rate
+    def speak(text: str) -> tuple[np.ndarray, int]:
+        voice = (descriptions or {}).get(text, description)
+        audio = synth.synthesize([text], voice, seed=seed + index[text], frames=frames, max_seconds=max_seconds)
+        return audio[0], bundle.sampling_rate
 
     collected: list = []
     before = torch.cuda.memory_allocated(device) / 2**20 if device.type == "cuda" else None
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        rec = measure_synthesis(name, "parler-tts", synth, sentences, dtype=str(dtype or next(model.parameters()).dtype)
-                                .removeprefix("torch."), device=str(device), warmup=warmup, repeats=repeats,
-                                model=model, disk_paths=disk_paths, collect=collected, language="kn",
-                                notes="fixed length" if frames else "until EOS", progress=False)
+        rec = measure_synthesis(name, "parler-tts", speak, sentences, dtype=str(synth.dtype).removeprefix("torch."),
+                                device=str(device), warmup=warmup, repeats=repeats, model=synth.model,
+                                disk_paths=disk_paths, collect=collected, language="kn",
+                                notes=f"{'fixed length' if frames else 'until EOS'}; {path}", progress=False)
     rec["audios"] = [audio for _, audio, _ in collected]
     rec["cuda_allocated_before_mib"] = before
+    rec["synthesis"] = synth.report()
     return rec
 
 
@@ -222,6 +222,8 @@ def compare(systems: dict[str, ParlerBundle], *, sentences: list[str], descripti
                                  max_seconds=max_seconds, warmup=warmup, repeats=repeats, dtype=dtype,
                                  descriptions={t: r.description for t, r in refs.items()})
         row["audios"], row["texts"] = rec.pop("audios"), texts
+        row["synthesis"] = rec.pop("synthesis")
+        row["synthesis_path"] = describe(row["synthesis"])
         before = rec.pop("cuda_allocated_before_mib")
         # own weights + the peak working memory of generation above what was resident before (the other
         # systems' weights stay loaded in a side-by-side run, so the raw process peak would not separate them)
@@ -251,7 +253,7 @@ def compare(systems: dict[str, ParlerBundle], *, sentences: list[str], descripti
 SUMMARY_FIELDS = ("params_total", "params_decoder", "params_text_encoder", "params_embed_prompts", "weights_mib",
                   "disk_mib", "peak_memory_mib", "latency_s", "rtf", "speedup", "test_ce", "code_accuracy", "cer",
                   "dnsmos_ovrl", "mcd_db", "params_total_ratio", "params_decoder_ratio", "cer_vs_teacher",
-                  "mos_vs_teacher", "quality_within_10pct")
+                  "mos_vs_teacher", "quality_within_10pct", "synthesis_path")
 
 
 def summary_rows(comparison: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

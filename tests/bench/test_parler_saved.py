@@ -47,7 +47,7 @@ def fake_distill_run(ws, say, *, in_record=None, in_row=None):
             set_metric(rec, f"quality.{k}", v)
         append_record({**rec, "stage": "03_parler_distill"}, run_dir / "bench_records.jsonl")
         table[name] = {"latency_s": rec["latency_s_median"], "rtf": rec["rtf"], "texts": texts,
-                       **(in_row or {}).get(name, {})}
+                       "synthesis_path": "cpu, float32, sdpa attention, voice presets", **(in_row or {}).get(name, {})}
     (run_dir / "comparison.json").write_text(json.dumps(table))
     append_stage_record("03_parler_distill", profile="smoke", workspace=ws,
                         outputs={"run_dir": str(run_dir), "comparison": str(run_dir / "comparison.json"),
@@ -77,6 +77,7 @@ def test_distill_rows_keep_03_timings_and_are_scored_here(say, dataset_with):
             assert row[k] == stage_records[name][k]
     assert int8["dtype"] == "int8" and "student_int8" in int8["notes"]
     assert teacher["measured_on"].startswith("03_parler_distill on the parler stack (parler-tts 0.2.3")
+    assert teacher["measured_on"].endswith("), cpu, float32, sdpa attention, voice presets")  # 03's ParlerSynth path
     # what 03 scored is used as is (ASR not rerun for the teacher); everything else is scored here from the WAVs
     q, src = teacher["quality"], teacher["quality_source"]
     assert (q["cer"], q["wer"]) == (0.4242, 0.5) and src["cer"] == src["wer"] == "03_parler_distill"

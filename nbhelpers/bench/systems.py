@@ -227,8 +227,8 @@ def _vits(workspace: Workspace, params: dict[str, Any], records: list[dict]) -> 
     def torch_load(device: str, dtype: str, int8: bool = False) -> Loaded:
         import torch
 
-        from ..vits.config import SAMPLE_RATE
-        from ..vits.export import fold_weight_norm, load_model, synthesize
+        from ..vits.export import fold_weight_norm, load_model
+        from ..vits.synth import VitsSynth
 
         model = fold_weight_norm(load_model(bundle / "model.pth", bundle / "config.json"))  # as ONNX does
         if int8:
@@ -236,15 +236,17 @@ def _vits(workspace: Workspace, params: dict[str, Any], records: list[dict]) -> 
         model = model.to(device)
         if dtype == "float16":
             model = model.half()
-        return Loaded(lambda text, lang: (synthesize(model, text), SAMPLE_RATE), model, files)
+        synth = VitsSynth.from_torch(model, batch_size=1)  # the harness times one text per call
+        return Loaded(lambda text, lang: (synth.synthesize([text])[0], synth.sample_rate), model, files)
 
     def onnx_load(path: Path, provider: str) -> Loaded:
-        from ..vits.config import SAMPLE_RATE, load_coqui_config
-        from ..vits.export import OnnxVits
+        from ..vits.config import load_coqui_config
+        from ..vits.synth import VitsSynth
 
-        onnx = OnnxVits(path, load_coqui_config(bundle / "config.json"), providers=[provider], threads=_threads(params))
-        return Loaded(lambda text, lang: (onnx.synthesize(text), SAMPLE_RATE), path, [path, bundle / "config.json"],
-                      _threads(params))
+        synth = VitsSynth.from_onnx(path, load_coqui_config(bundle / "config.json"), provider=provider,
+                                    threads=_threads(params), batch_size=1)
+        return Loaded(lambda text, lang: (synth.synthesize([text])[0], synth.sample_rate), path,
+                      [path, bundle / "config.json"], _threads(params))
 
     src = str(bundle)
     out = [Variant("vits-bn", "torch", dt, dev, ("bn",), lambda d=dev, t=dt: torch_load(d, t), src)

@@ -8,7 +8,7 @@ import torch
 
 from nbhelpers.profiles import load_profile
 from nbhelpers.vits.config import TEST_SENTENCES, build_config
-from nbhelpers.vits.export import export_onnx, fold_weight_norm, synthesize
+from nbhelpers.vits.export import export_onnx, synthesize
 from nbhelpers.vits.synth import VitsSynth, expose_durations, pad_batch, trim_batch
 
 # shortest and longest mixed, so sorting by length reorders them and padding is large
@@ -20,7 +20,7 @@ def smoke_model(tmp_path_factory):
 
     torch.manual_seed(7)
     tmp = tmp_path_factory.mktemp("vits_synth")
-    model = fold_weight_norm(Vits(build_config(load_profile("vits", "smoke"), tmp / "run")).eval())
+    model = Vits(build_config(load_profile("vits", "smoke"), tmp / "run")).eval()  # unfolded: it is also published
     return model, export_onnx(model, tmp / "model.onnx")
 
 def _alone(model, texts):
@@ -98,3 +98,24 @@ def test_synth_command_speaks_several_texts_in_batches(smoke_model, tmp_path, ca
     assert index == {f"{i:02d}.wav": t for i, t in enumerate(TEXTS[:3])}
     lengths = [len(sf.read(tmp_path / "out" / name)[0]) for name in index]
     assert len(set(lengths)) == 3 and min(lengths) > 0
+
+
+def test_the_suite_benchmark_speaks_vits_through_the_same_api(smoke_model, tmp_path, monkeypatch):
+    """06's vits-bn variants load through VitsSynth: PyTorch and ONNX Runtime speak a text (the ONNX one through the
+    derived model with durations, which only VitsSynth makes)."""
+    from nbhelpers.bench import systems
+    from nbhelpers.paths import Workspace
+    from nbhelpers.profiles import load_profile
+    from nbhelpers.vits.export import publish_bundle
+
+    monkeypatch.setenv("TTS_BENCH_CACHE", str(tmp_path / "cache"))
+    model, _ = smoke_model
+    ws = Workspace(tmp_path / "ws")
+    publish_bundle(model, model.config, 1, ws)
+    variants, _ = systems.discover(ws, {**load_profile("bench", "smoke"), "languages": ["bn"]}, ["vits-bn"])
+    chosen = {v.backend: v for v in variants if v.backend in ("torch", "onnxruntime[CPU]")}
+    assert set(chosen) == {"torch", "onnxruntime[CPU]"}
+    for variant in chosen.values():
+        audio, sr = variant.load().synth(TEXTS[0], "bn")
+        assert sr == 22050 and audio.dtype == np.float32 and len(audio) > 2205
+    assert len(list((tmp_path / "cache").glob("*.durations.onnx"))) == 1

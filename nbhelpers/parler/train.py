@@ -456,7 +456,7 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
     status = "done"
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    t0, steps_run = time.time(), 0
+    t0, steps_run, first_step = time.time(), 0, None
     bar = tqdm(total=max_steps, initial=step, desc="parler train", disable=not main)
     while step < max_steps:
         losses, parts = [], {}
@@ -478,6 +478,7 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
         optimizer.zero_grad(set_to_none=True)
         step += 1
         steps_run += 1
+        first_step = first_step or time.time() - t0  # includes compiling when compile is on
         loss_mean = accelerator.reduce(torch.stack(losses).mean(), "mean").item()
         entry = {"step": step, "loss": loss_mean, "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
                  **parts}
@@ -521,7 +522,8 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
     metrics = {"step": step, "max_steps": max_steps, "max_epochs": int(cfg["max_epochs"]),
                "epochs_done": round(step * accum / len(batches), 3), "params_trainable": counts["trainable"],
                "params_total": counts["total"], "peak_memory_gib": round(_peak_memory_gib(device), 3),
-               "seconds_per_step": round(elapsed / steps_run, 4) if steps_run else None, "precision": accelerator.mixed_precision,
+               "seconds_per_step": round(elapsed / steps_run, 4) if steps_run else None,
+               "first_step_seconds": round(first_step, 3) if first_step else None, "precision": accelerator.mixed_precision,
                "processes": world, "batch_size": int(cfg["batch_size"]), "grad_accum": accum,
                "effective_batch": effective_batch(int(cfg["batch_size"]), world, accum),
                "seed": seed, "train_utterances": len(train_ex), "compile": "compile" not in fallbacks and bool(cfg["compile"]),

@@ -182,3 +182,36 @@ def run_guarded(stage: str, profile: str, workspace: Any, command: Callable[[], 
     except (DiskFullError, NotWritableError) as err:
         print(f"\nERROR: {err}", file=sys.stderr)  # own line: a progress bar may still hold the current one
         return 1
+
+
+def length_grouped_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
+    """Batches of indices with similar lengths (sorted, then cut), so padding stays small; the sampler
+    shuffles the batch order every epoch. The last, smaller batch is dropped when it would be ragged."""
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    if len(batches) > 1 and len(batches[-1]) < batch_size:
+        batches.pop()
+    return batches
+
+
+def mixed_batches(lengths: list[list[int]], weights: list[float], batch_size: int, seed: int) -> list[list[int]]:
+    """Length-grouped batches of several datasets, as indices into their concatenation, each dataset giving a share
+    of the batches proportional to its weight. The total is the datasets' own batch count; a dataset's batches are
+    repeated (upsampled) or a seeded subset is taken (downsampled) to reach its share. One dataset of weight 1 gives
+    exactly :func:`length_grouped_batches`."""
+    import random
+
+    per, offset = [], 0
+    for n_lengths in lengths:
+        per.append([[offset + i for i in b] for b in length_grouped_batches(n_lengths, batch_size)])
+        offset += len(n_lengths)
+    total = sum(len(b) for b in per)
+    exact = [total * w / sum(weights) for w in weights]
+    targets = [int(x) for x in exact]
+    for i in sorted(range(len(exact)), key=lambda i: targets[i] - exact[i])[:total - sum(targets)]:
+        targets[i] += 1  # largest remainders first: the shares add up to the total
+    rng, out = random.Random(seed), []
+    for batches, n in zip(per, targets, strict=True):
+        repeats, rest = divmod(n, len(batches)) if batches else (0, 0)
+        out += batches * repeats + rng.sample(batches, rest)
+    return out

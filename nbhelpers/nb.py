@@ -639,6 +639,82 @@ def try_it(fields: dict[str, str | Sequence[str]], action: Callable[..., None], 
     return form
 
 
+# ------------------------------------------------------------------------------------------ streamed speech
+def follow_chunks(folder: str | os.PathLike, running: Callable[[], bool], poll: float = 0.05) -> Iterable[Path]:
+    """The chunk WAVs a child process writes into ``folder`` (``chunk_0000.wav``, ``chunk_0001.wav`` ..., each
+    renamed into place when complete), in order, as each appears; ends once ``running()`` is false and no next
+    chunk is there."""
+    folder, index = Path(folder), 0
+    while True:
+        path = folder / f"chunk_{index:04d}.wav"
+        if path.is_file():
+            yield path
+            index += 1
+        elif running():
+            time.sleep(poll)
+        elif not path.is_file():  # stopped: one last look, for a chunk written just before the end
+            return
+
+
+def stream_player(chunks: Iterable[str | os.PathLike], *, clock: Callable[[], float] = time.monotonic,
+                  sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+    """Play WAV chunks while they are still being generated: in Jupyter, Colab or Kaggle an autoplaying
+    ``ipywidgets.Audio`` (the API ipywidgets 7 and 8 share) shows each chunk as soon as it has arrived and the one
+    before has played, then the players are removed (show the whole clip after). Headless (papermill) nobody
+    listens, so the chunks are only counted. Returns chunks, audio seconds and seconds to the first chunk."""
+    from .env import is_headless
+
+    started, due, shown, audio_s, first = clock(), None, 0, 0.0, None
+    live = not is_headless() and _ipython() is not None
+    box = None
+    if live:
+        import ipywidgets as widgets
+        from IPython.display import display
+
+        box = widgets.VBox([])
+        display(box)
+    for path in chunks:
+        first = round(clock() - started, 3) if first is None else first
+        seconds = wav_seconds(path) or 0.0
+        if box is not None:
+            if due is not None and clock() < due:
+                sleep(due - clock())  # the previous chunk is still playing
+            box.children = (widgets.Audio(value=Path(path).read_bytes(), format="wav", autoplay=True, loop=False),)
+            due = clock() + seconds
+        shown += 1
+        audio_s += seconds
+    if box is not None:
+        if due is not None and clock() < due:
+            sleep(due - clock())
+        box.close()
+    return {"chunks": shown, "audio_seconds": round(audio_s, 3), "first_chunk_seconds": first}
+
+
+def speak_streamed(stage: str, command: str, *args: str, stream_dir: str | os.PathLike, **run_kwargs: Any
+                   ) -> dict[str, Any]:
+    """Run ``python -m nbhelpers.<stage> <command> *args --stream-dir <stream_dir>`` (see :func:`run`) and play its
+    audio chunks while it generates them (:func:`stream_player`); a failure of the stage is raised after."""
+    folder = Path(stream_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("chunk_*.wav"):  # a previous sentence's chunks must not play first
+        old.unlink()
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            run(stage, command, *args, "--stream-dir", str(folder), **{"quiet": True, **run_kwargs})
+        except BaseException as err:  # noqa: BLE001 - raised in the caller's thread below
+            failure.append(err)
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    played = stream_player(follow_chunks(folder, worker.is_alive))
+    worker.join()
+    if failure:
+        raise failure[0]
+    return played
+
+
 # ------------------------------------------------------------------------------------------- set-up rendering
 SETUP_TAG = "setup"
 

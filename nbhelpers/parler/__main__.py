@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--out", help="WAV to write (default: <workspace>/parler/<run>/try_it/speak.wav)")
             p.add_argument("--seed", type=non_negative_int, default=0)
             p.add_argument("--max-seconds", type=positive_float, help="longest audio (default: 2 x sample_max_seconds)")
+            p.add_argument("--stream-dir", help="also write the audio chunk by chunk as it is generated into this "
+                                                "folder (chunk_0000.wav ...; the notebook player plays them)")
     push = sub.add_parser("push", help="upload the newest finished export with a generated model card (needs HF_TOKEN)")
     add_stage_arguments(push)
     from .hub import add_push_arguments
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     out = args.out or paths.run_dir / stage.TRY_DIR / "speak.wav"  # speak
     info = stage.speak(cfg, text=args.text, description=args.description, export=args.export, out=out,
-                       workspace=ws, seed=args.seed, max_seconds=args.max_seconds)
+                       workspace=ws, seed=args.seed, max_seconds=args.max_seconds, stream_dir=args.stream_dir)
     print(f"{info['audio_seconds']} s of audio in {info['generation_seconds']} s from {info['model']} "
           f"({info['synthesis_path']})")
     print(f"wrote {info['wav']}")

@@ -128,9 +128,12 @@ def newest_export(workspace: Workspace | None = None) -> Path:
 
 def speak(cfg: dict[str, Any], *, text: str, description: str | None = None, export: str | None = None,
           out: str | Path, workspace: Workspace | None = None, seed: int = 0,
-          max_seconds: float | None = None) -> dict[str, Any]:
+          max_seconds: float | None = None, stream_dir: str | Path | None = None) -> dict[str, Any]:
     """Speak ``text`` with ``description`` (default: the profile's) using a stage-02 export (default: the
-    newest); writes the WAV atomically to ``out`` plus ``<out>.json`` (text, description, model, seconds)."""
+    newest); writes the WAV atomically to ``out`` plus ``<out>.json`` (text, description, model, seconds).
+    ``stream_dir``: also write each audio chunk as it is generated, ``chunk_0000.wav`` ... (what the notebook's
+    player plays before the sentence is finished), and the time to first audio."""
+    import numpy as np
     import torch
 
     from .model import load_bundle
@@ -148,12 +151,23 @@ def speak(cfg: dict[str, Any], *, text: str, description: str | None = None, exp
     seconds = float(max_seconds) if max_seconds else 2 * float(cfg["sample_max_seconds"])
     started = time.perf_counter()
     floor = shortest_seconds([text], float(cfg["sample_max_chars_per_second"]))
-    audio = synth.synthesize([text], description, max_seconds=max(seconds, floor), min_seconds=floor, seed=seed)[0]
+    if stream_dir is not None:
+        parts, first = [], None
+        for part in synth.stream(text, description, max_seconds=max(seconds, floor), min_seconds=floor, seed=seed):
+            write_wav(Path(stream_dir) / f"chunk_{len(parts):04d}.wav", part, synth.bundle.sampling_rate)
+            first = first if first is not None else round(time.perf_counter() - started, 3)
+            parts.append(part)
+        audio = np.concatenate(parts)
+    else:
+        audio = synth.synthesize([text], description, max_seconds=max(seconds, floor), min_seconds=floor,
+                                 seed=seed)[0]
     out = write_wav(Path(out), audio, synth.bundle.sampling_rate)
     report = synth.report()
     info = {"text": text, "description": description, "model": str(source), "wav": str(out),
             "audio_seconds": round(len(audio) / synth.bundle.sampling_rate, 3),
             "generation_seconds": round(time.perf_counter() - started, 3), "seed": seed,
-            "synthesis_path": describe(report), "synthesis": report}
+            "synthesis_path": describe(report) + (", streamed" if stream_dir else ""), "synthesis": report}
+    if stream_dir is not None:
+        info.update(chunks=len(parts), first_audio_seconds=first)
     write_json(out.with_name(out.name + ".json"), info)
     return info

@@ -254,22 +254,23 @@ class ParlerSynth:
         return [a for a in out if a is not None]
 
     def stream(self, text: str, description: str, *, seed: int = 0, chunk_seconds: float = 0.5,
-               max_seconds: float = 10.0) -> Iterator[np.ndarray]:
+               max_seconds: float = 10.0, min_seconds: float = 0.0) -> Iterator[np.ndarray]:
         """Audio chunks of one text as they are generated (about ``chunk_seconds`` each, the first one sooner
-        after the codebook delay); concatenated they are the whole utterance."""
+        after the codebook delay); concatenated they are the whole utterance (at least ``min_seconds``, as
+        :meth:`synthesize`)."""
         from parler_tts import ParlerTTSStreamer
 
         play_steps = max(self.bundle.num_codebooks + 1, int(chunk_seconds * self.bundle.frame_rate))
         streamer = ParlerTTSStreamer(self.model, device=self.device, play_steps=play_steps)
         kwargs = self._inputs([text], description)
+        length = length_kwargs(self.bundle, max_seconds=max_seconds, min_seconds=min_seconds)
         failure: list[BaseException] = []
 
         def work() -> None:
             try:
                 torch.manual_seed(seed)
                 with torch.no_grad():
-                    self.model.generate(**kwargs, **length_kwargs(self.bundle, max_seconds=max_seconds), do_sample=True,
-                                        streamer=streamer)
+                    self.model.generate(**kwargs, **length, do_sample=True, streamer=streamer)
             except BaseException as err:  # noqa: BLE001 - re-raised in the consumer below
                 failure.append(err)
                 streamer.end()

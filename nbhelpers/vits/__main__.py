@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     sy.add_argument("--bundle", type=Path, help="bundle folder (default: newest under <workspace>/vits/model)")
     sy.add_argument("--text", required=True, action="append",
                     help="a sentence; give it several times to speak several in batches (then --out is a folder)")
-    sy.add_argument("--out", type=Path, required=True, help="the WAV, or with several --text a folder of NN.wav")
+    sy.add_argument("--out", type=Path, required=True, help="the WAV, or with several --text a folder of NN.wav; "
+                                                            "<out>.json names the path used and each clip's text")
     sy.add_argument("--batch-size", type=positive_int, help="texts per forward pass (default: per device, see "
                                                              "nbhelpers.vits.synth.DEFAULT_BATCH)")
     sy.add_argument("--backend", choices=BACKENDS, default="auto",
@@ -226,12 +227,13 @@ def _bundle_command(args: argparse.Namespace, ws) -> int:
         print(e, file=sys.stderr)
         return 2
     outs = [args.out] if len(audios) == 1 else [args.out / f"{i:02d}.wav" for i in range(len(audios))]
-    if len(audios) > 1:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "texts.json").write_text(json.dumps({o.name: t for o, t in zip(outs, args.text, strict=True)},
-                                                        ensure_ascii=False, indent=1), encoding="utf-8")
+    outs[0].parent.mkdir(parents=True, exist_ok=True)
     for out, audio in zip(outs, audios, strict=True):
         sf.write(out, audio, SAMPLE_RATE)
+    info = {"bundle": str(bundle), "synthesis_path": synth.describe(), "synthesis": synth.report(),
+            "clips": {o.name: t for o, t in zip(outs, args.text, strict=True)}}  # file name -> its text
+    args.out.with_name(args.out.name + ".json").write_text(json.dumps(info, ensure_ascii=False, indent=1),
+                                                           encoding="utf-8")
     seconds = sum(len(a) for a in audios) / SAMPLE_RATE
     print(f"wrote {args.out} ({seconds:.2f} s) from {bundle} with {synth.backend}: {synth.why} "
           f"(batch {synth.batch_size}, {synth.device})")

@@ -74,8 +74,8 @@ def test_pad_and_trim_round_trip():
 
 
 def test_synth_command_speaks_several_texts_in_batches(smoke_model, tmp_path, capsys, monkeypatch):
-    """`synth` with several --text writes one WAV per text (each its own length) and texts.json, through the backend
-    stage 04 verified, and says which path it used."""
+    """`synth` with several --text writes one WAV per text (each its own length), through the backend stage 04
+    verified, and says which path it used (printed, and in <out>.json with each clip's text)."""
     import json
 
     import soundfile as sf
@@ -94,9 +94,10 @@ def test_synth_command_speaks_several_texts_in_batches(smoke_model, tmp_path, ca
     texts = [*(arg for t in TEXTS[:3] for arg in ("--text", t))]
     assert main(["synth", "--workspace", str(ws.root), *texts, "--out", str(tmp_path / "out"), "--batch-size", "2"]) == 0
     assert "with onnx: passed its check when published" in capsys.readouterr().out
-    index = json.loads((tmp_path / "out" / "texts.json").read_text(encoding="utf-8"))
-    assert index == {f"{i:02d}.wav": t for i, t in enumerate(TEXTS[:3])}
-    lengths = [len(sf.read(tmp_path / "out" / name)[0]) for name in index]
+    info = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
+    assert info["clips"] == {f"{i:02d}.wav": t for i, t in enumerate(TEXTS[:3])}
+    assert info["synthesis_path"].startswith("onnx on cpu, batch 2: passed its check")
+    lengths = [len(sf.read(tmp_path / "out" / name)[0]) for name in info["clips"]]
     assert len(set(lengths)) == 3 and min(lengths) > 0
 
 

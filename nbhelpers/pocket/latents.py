@@ -25,6 +25,7 @@ class Item:
     speaker: str
     tokens: torch.Tensor
     latents: torch.Tensor
+    language: str = ""  # the code of its entry in the profile's ``languages`` ("" in a one-language run)
 
     @property
     def frames(self) -> int:
@@ -137,21 +138,22 @@ def load_or_encode(tts_model, rows: list[dict[str, Any]], cache_dir: str | Path,
     return latents, path
 
 
-def build_items(tts_model, rows: list[dict[str, Any]], latents: list[torch.Tensor], *,
-                max_frames: int) -> tuple[list[Item], list[str]]:
+def build_items(tts_model, rows: list[dict[str, Any]], latents: list[torch.Tensor], *, max_frames: int,
+                languages: list[str] | None = None) -> tuple[list[Item], list[str]]:
     """Items for training (text prepared by the package's own ``prepare_text_prompt``, as at generation time);
-    utterances longer than ``max_frames`` are left out and named in the second list."""
+    utterances longer than ``max_frames`` are left out and named in the second list; ``languages`` gives each row's
+    language code (default "")."""
     from pocket_tts.models.text_chunking import prepare_text_prompt
 
     tokenizer = tts_model.flow_lm.conditioner.tokenizer
     m = tts_model
     items, dropped = [], []
-    for row, lat in zip(rows, latents, strict=True):
+    for row, lat, lang in zip(rows, latents, languages or [""] * len(rows), strict=True):
         if lat.shape[0] > max_frames or lat.shape[0] < 2:
             dropped.append(row["id"])
             continue
         text, _ = prepare_text_prompt(row["text"], m.pad_with_spaces_for_short_inputs, m.remove_semicolons,
                                       m.append_terminal_punctuation, m.capitalize_first_letter, m.replace_characters)
         tokens = torch.tensor(tokenizer.encode(text), dtype=torch.long)  # the text exactly as generation sees it
-        items.append(Item(row["id"], row["text"], str(row["speaker"]), tokens, lat))
+        items.append(Item(row["id"], row["text"], str(row["speaker"]), tokens, lat, lang))
     return items, dropped

@@ -19,15 +19,8 @@ The backbone emits one conditioning vector per frame; the head maps noise to the
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
-
-
-def sample_times(n: int, *, mean: float = 0.0, std: float = 1.0, device: Any = "cpu") -> torch.Tensor:
-    """``n`` times in (0, 1), logit-normal: ``sigmoid(N(mean, std))``, shape [n, 1]."""
-    return torch.sigmoid(mean + std * torch.randn(n, 1, device=device))
 
 
 def _interpolate(noise: torch.Tensor, target: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -58,27 +51,38 @@ def self_distillation_loss(flow_net, cond: torch.Tensor, target: torch.Tensor, n
     return (v_st + (t - s) * dv_dt - teacher).pow(2).mean(-1)
 
 
-def head_loss(flow_net, cond: torch.Tensor, target: torch.Tensor, *, flow_type: str = "lsd",
-              distill: bool = False, distill_weight: float = 1.0, time_mean: float = 0.0, time_std: float = 1.0,
-              batch_multiplier: int = 1) -> tuple[torch.Tensor, dict[str, float]]:
-    """Mean head loss over rows (cond [N, C], target [N, D]) and its parts as floats.
+def head_draws(rows: int, dim: int, multiplier: int = 1) -> dict[str, torch.Tensor]:
+    """The random numbers the head loss of ``rows`` frames uses, drawn from torch's global RNG: noise
+    [multiplier, rows, dim], standard-normal time seeds [multiplier, rows] (made logit-normal by the loss) and
+    uniform distillation pairs [2, multiplier, rows]. Drawn per utterance when a batch is made, so a batch split
+    into micro-batches (gradient accumulation) draws exactly the numbers the whole batch would."""
+    return {"noise": torch.randn(multiplier, rows, dim), "time": torch.randn(multiplier, rows),
+            "pair": torch.rand(2, multiplier, rows)}
 
-    ``distill`` adds the self-distillation term (LSD heads only) on this step; ``batch_multiplier`` repeats
+
+def head_loss(flow_net, cond: torch.Tensor, target: torch.Tensor, draws: dict[str, torch.Tensor], *,
+              flow_type: str = "lsd", distill: bool = False, distill_weight: float = 1.0, time_mean: float = 0.0,
+              time_std: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
+    """Mean head loss over rows (cond [N, C], target [N, D]) and its parts as floats, with the noise and times of
+    ``draws`` (:func:`head_draws` layout for N rows).
+
+    ``distill`` adds the self-distillation term (LSD heads only) on this step; a ``draws`` multiplier M > 1 repeats
     every row with fresh noise and times (CALM's head batch multiplier: more head samples per backbone pass).
     """
     if flow_type not in ("lsd", "flow_matching"):
         raise ValueError(f"cannot train a {flow_type!r} head: use 'lsd' or 'flow_matching'")
-    if batch_multiplier > 1:
-        cond, target = cond.repeat(batch_multiplier, 1), target.repeat(batch_multiplier, 1)
+    multiplier = draws["noise"].shape[0]
+    if multiplier > 1:
+        cond, target = cond.repeat(multiplier, 1), target.repeat(multiplier, 1)
     n = target.shape[0]
-    noise = torch.randn_like(target)
-    t = sample_times(n, mean=time_mean, std=time_std, device=target.device)
+    noise = draws["noise"].reshape(n, -1).to(target)
+    t = torch.sigmoid(time_mean + time_std * draws["time"].reshape(n, 1).to(target))  # logit-normal times
     diag = diagonal_loss(flow_net, cond, target, noise, t, flow_type).mean()
     parts = {"flow": float(diag.detach())}
     loss = diag
     if distill and flow_type == "lsd":
-        pair = torch.rand(2, n, 1, device=target.device)  # (s, t) uniform on the triangle s < t: one-step
-        s, t2 = pair.min(0).values, pair.max(0).values   # sampling needs the far pairs near (0, 1) too
+        pair = draws["pair"].reshape(2, n, 1).to(target)  # (s, t) uniform on the triangle s < t: one-step
+        s, t2 = pair.min(0).values, pair.max(0).values     # sampling needs the far pairs near (0, 1) too
         sd = self_distillation_loss(flow_net, cond, target, noise, s, t2).mean()
         loss = loss + distill_weight * sd
         parts["distill"] = float(sd.detach())

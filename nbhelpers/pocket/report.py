@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 
-def _atomic_json(obj: Any, path: Path) -> Path:
+def write_json(obj: Any, path: Path) -> Path:
+    """``obj`` as indented UTF-8 JSON at ``path``, written aside and renamed into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
@@ -84,7 +85,7 @@ def write_prepare_outputs(prep: Any, cfg: dict[str, Any]) -> dict[str, Path]:
     frame_rate = float(prep.tts_model.config.mimi.frame_rate)
     plot = plot_lengths(prep, run_dir / "lengths.png", frame_rate)
     report = {**prepare_report(prep, cfg), "lengths_plot": str(plot)}
-    return {"prepare_report": _atomic_json(report, run_dir / "prepare.json"), "lengths_plot": plot}
+    return {"prepare_report": write_json(report, run_dir / "prepare.json"), "lengths_plot": plot}
 
 
 def plot_losses(history: list[dict[str, Any]], path: Path) -> Path:
@@ -111,4 +112,4 @@ def plot_losses(history: list[dict[str, Any]], path: Path) -> Path:
 
 def write_sample_texts(wavs: list[Path], texts: list[str], path: Path) -> Path:
     """``{wav file name: sentence}`` beside the samples."""
-    return _atomic_json({Path(w).name: t for w, t in zip(wavs, texts, strict=True)}, Path(path))
+    return write_json({Path(w).name: t for w, t in zip(wavs, texts, strict=True)}, Path(path))

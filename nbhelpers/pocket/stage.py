@@ -1,5 +1,6 @@
-"""Stage 07 end to end, the same for the notebook and the command line: tokenizer, model, cached latents,
-training (or resuming), export, samples from fixed sentences with a voice prompt, and the stage record."""
+"""Stage 07 end to end, the same for the notebook and the command line: tokenizer (one per language, merged),
+model, cached latents, training (or resuming), export, samples from fixed sentences with a voice prompt, the
+test-split evaluation, and the stage record."""
 
 from __future__ import annotations
 
@@ -19,8 +20,48 @@ from ..records import append_stage_record
 from . import STAGE
 from .latents import Item, build_items, load_or_encode, read_manifest
 from .model import TINY, TTSModel, build_model, keep_torch_threads, parameter_counts
-from .tokenizer import coverage_report, train_sentencepiece
+from .tokenizer import coverage_report, merge_sentencepiece, train_sentencepiece
 from .train import PACKAGE_CHECKPOINT, RunPaths, TrainResult, train
+
+
+@dataclass
+class Language:
+    """One language of a run: its code ("" in a one-language run), prepared dataset, sampling weight, vocabulary
+    size, and its manifests (the test manifest may be absent)."""
+
+    code: str
+    dataset: str
+    weight: float
+    vocab_size: int
+    train: Path
+    validation: Path
+    test: Path
+
+
+def languages(cfg: dict[str, Any], workspace: Workspace, dataset: str | None = None) -> list[Language]:
+    """The run's languages: the profile's ``languages`` table, or (when it is empty) ``dataset`` (default the
+    profile's) with ``vocab_size``; a bad entry is named with the fix."""
+    table = cfg["languages"]
+    if not table:
+        train, val = manifest_paths(cfg, workspace, dataset)
+        return [Language("", str(dataset or cfg["dataset"]), 1.0, int(cfg["vocab_size"]), train, val,
+                         train.with_name("test.json"))]
+    if dataset:
+        raise ValueError(f"--dataset {dataset} names one dataset, but the profile trains the languages "
+                         f"{', '.join(table)} (its `languages` table): drop --dataset, or --set languages={{}}")
+    out = []
+    for code, entry in table.items():
+        fix = (f'write languages.{code} as {{"dataset": "<prepared name or folder>", "weight": <number > 0>, '
+               f'"vocab_size": <int >= 2>}}')
+        if not isinstance(entry, dict) or set(entry) != {"dataset", "weight", "vocab_size"}:
+            raise ValueError(f"pocket setting languages.{code} = {entry!r}: {fix}")
+        weight, vocab = entry["weight"], entry["vocab_size"]
+        if not isinstance(weight, int | float) or isinstance(weight, bool) or not weight > 0 \
+                or not isinstance(vocab, int) or isinstance(vocab, bool) or vocab < 2 or not isinstance(entry["dataset"], str):
+            raise ValueError(f"pocket setting languages.{code} = {entry!r}: {fix}")
+        train, val = manifest_paths(cfg, workspace, entry["dataset"])
+        out.append(Language(str(code), entry["dataset"], float(weight), vocab, train, val, train.with_name("test.json")))
+    return out
 
 
 @dataclass
@@ -38,7 +79,8 @@ class Prepared:
     voice_prompt: Path
     manifest: Path
     latent_cache: Path
-    extra: dict[str, Any] = field(default_factory=dict)
+    val_items: list[Item] = field(default_factory=list)
+    languages: list[Language] = field(default_factory=list)
 
 
 def manifest_paths(cfg: dict[str, Any], workspace: Workspace, dataset: str | None = None) -> tuple[Path, Path]:
@@ -55,15 +97,32 @@ def manifest_paths(cfg: dict[str, Any], workspace: Workspace, dataset: str | Non
 
 def prepare(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: str | None = None,
             run: str = "run") -> Prepared:
-    """Tokenizer from the training transcripts, the model (tiny random or released + new text embedding),
-    Mimi latents encoded once and cached, and the training items."""
+    """Tokenizer from the training transcripts (one per language with its own vocabulary size, merged), the model
+    (tiny random or released + new text embedding), Mimi latents encoded once and cached, and the training and
+    validation items, grouped by language."""
     ws = workspace or Workspace()
     paths = RunPaths(ws.stage_dir("pocket"), run)
-    train_manifest, val_manifest = manifest_paths(cfg, ws, dataset)
-    rows = read_manifest(train_manifest)
-    val_rows = read_manifest(val_manifest) if val_manifest.is_file() else []
+    langs = languages(cfg, ws, dataset)
+    rows, val_rows, codes, val_codes = [], [], [], []
+    for lang in langs:
+        mine = read_manifest(lang.train)
+        theirs = read_manifest(lang.validation) if lang.validation.is_file() else []
+        rows += mine
+        val_rows += theirs
+        codes += [lang.code] * len(mine)
+        val_codes += [lang.code] * len(theirs)
     texts = [r["text"] for r in rows]
-    tok = train_sentencepiece(texts, paths.tokenizer_dir, int(cfg["vocab_size"]))
+    if len(langs) == 1:
+        tok = train_sentencepiece(texts, paths.tokenizer_dir, langs[0].vocab_size)
+    else:
+        own = []
+        for lang in langs:
+            try:
+                own.append(train_sentencepiece([r["text"] for r, c in zip(rows, codes, strict=True) if c == lang.code],
+                                               paths.tokenizer_dir / lang.code, lang.vocab_size))
+            except ValueError as err:
+                raise ValueError(f"pocket setting languages.{lang.code} ({lang.train}): {err}") from err
+        tok = merge_sentencepiece(own, paths.tokenizer_dir / "tokenizer.model")
     coverage = coverage_report(tok, texts)
     val_cov = coverage_report(tok, [r["text"] for r in val_rows]) if val_rows else {}
     if coverage["unknown_token_share"] > 0:
@@ -77,9 +136,14 @@ def prepare(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset:
     stats = "data" if cfg["model"] == TINY else "model"
     latents, cache = load_or_encode(tts, rows, paths.latents, stats=stats, split="train")
     max_frames = int(float(cfg["max_audio_seconds"]) * tts.config.mimi.frame_rate)
-    items, dropped = build_items(tts, rows, latents, max_frames=max_frames)
+    items, dropped = build_items(tts, rows, latents, max_frames=max_frames, languages=codes)
+    val_items: list[Item] = []
+    if val_rows and int(cfg["val_every"]) > 0:  # normalised with the training statistics, cached on their own
+        val_latents, _ = load_or_encode(tts, val_rows, paths.latents, stats="model", split="validation")
+        val_items, _ = build_items(tts, val_rows, val_latents, max_frames=max_frames, languages=val_codes)
     voice = Path(cfg["sample_voice"]) if cfg["sample_voice"] else Path((val_rows or rows)[0]["audio_path"])
-    return Prepared(paths, tok, coverage, val_cov, tts, config_path, items, dropped, voice, train_manifest, cache)
+    return Prepared(paths, tok, coverage, val_cov, tts, config_path, items, dropped, voice, langs[0].train, cache,
+                    val_items, langs)
 
 
 def load_finetuned(config_path: str | Path, checkpoint: str | Path, *, temp: float | None = None,
@@ -147,7 +211,7 @@ def run_stage(cfg: dict[str, Any], *, workspace: Workspace | None = None, datase
         with state.main_process_first():
             prep = prepare(cfg, workspace=ws, dataset=dataset, run=run)
     result = train(cfg, prep.tts_model, prep.train_items, paths=prep.paths, budget=budget, stop_after=stop_after,
-                   workspace=ws)
+                   workspace=ws, val_items=prep.val_items)
     outputs: dict[str, Any] = {}
     if not state.is_main_process:
         return result, outputs
@@ -168,6 +232,15 @@ def run_stage(cfg: dict[str, Any], *, workspace: Workspace | None = None, datase
     outputs["sample_texts"] = write_sample_texts(wavs, sentences, prep.paths.samples / "texts.json")
     outputs["voice_prompt"] = prep.voice_prompt
     outputs["history"] = prep.paths.history
+    outputs["tensorboard"] = prep.paths.tensorboard
+    evaluation = None
+    if int(cfg["eval_items"]) > 0:
+        from .evaluate import evaluate
+        from .report import write_json
+
+        evaluation = evaluate(model, prep.languages, cfg, out_dir=prep.paths.run_dir / "eval",
+                              seed=result.metrics["seed"])
+        outputs["evaluation"] = write_json(evaluation, prep.paths.evaluation)
     if result.history:
         outputs["loss_plot"] = plot_losses(result.history, prep.paths.run_dir / "losses.png")
     h = result.history
@@ -179,6 +252,9 @@ def run_stage(cfg: dict[str, Any], *, workspace: Workspace | None = None, datase
                "validation_character_coverage": prep.validation_coverage.get("character_coverage"),
                "dropped_too_long": len(prep.dropped),
                "sample_seconds": [round(len(a) / model.sample_rate, 2) for a in audios]}
+    if evaluation is not None:
+        metrics["eval"] = {"success_rate": evaluation["success_rate"],
+                           **{code: {k: e[k] for k in ("success_rate", "cer")} for code, e in evaluation["languages"].items()}}
     result.metrics = metrics
     tmp = prep.paths.run_dir / ".metrics.json.tmp"
     tmp.write_text(json.dumps(metrics, indent=1, default=str))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import io
+import re
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -25,16 +26,27 @@ def train_sentencepiece(texts: list[str], out_dir: str | Path, vocab_size: int, 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     proto = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(texts), model_writer=proto, vocab_size=int(vocab_size), model_type=model_type,
-        character_coverage=1.0, hard_vocab_limit=False, byte_fallback=False, unk_id=0, bos_id=-1, eos_id=-1,
-        pad_id=-1, normalization_rule_name="identity", split_digits=True,
-        num_threads=1, minloglevel=2, input_sentence_size=0, shuffle_input_sentence=False)
+    try:
+        _train(spm, texts, proto, vocab_size, model_type)
+    except RuntimeError as err:
+        found = re.search(r"smaller than required_chars\. (\d+) vs (\d+)", str(err))
+        if found is None:
+            raise
+        raise ValueError(f"vocab_size {vocab_size} is too small for the {int(found[2]) - 1} distinct characters of "
+                         f"these transcripts: set vocab_size to at least {found[2]}") from err
     final = out_dir / f"{name}.model"
     tmp = out_dir / f".{name}.model.tmp"
     tmp.write_bytes(proto.getvalue())
     tmp.replace(final)
     return final
+
+
+def _train(spm: Any, texts: list[str], proto: io.BytesIO, vocab_size: int, model_type: str) -> None:
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts), model_writer=proto, vocab_size=int(vocab_size), model_type=model_type,
+        character_coverage=1.0, hard_vocab_limit=False, byte_fallback=False, unk_id=0, bos_id=-1, eos_id=-1,
+        pad_id=-1, normalization_rule_name="identity", split_digits=True,
+        num_threads=1, minloglevel=2, input_sentence_size=0, shuffle_input_sentence=False)
 
 
 def coverage_report(model_path: str | Path, texts: list[str]) -> dict[str, Any]:
@@ -71,3 +83,32 @@ def coverage_report(model_path: str | Path, texts: list[str]) -> dict[str, Any]:
         "character_coverage": round(1 - sum(missing.values()) / max(chars, 1), 6),
         "scripts": dict(scripts.most_common(5)),
     }
+
+
+def merge_sentencepiece(models: list[str | Path], out: str | Path) -> Path:
+    """One SentencePiece model holding the pieces of ``models`` (one per language, each trained with its own
+    settings): the first model's pieces as they are, then every other model's new pieces with their scores shifted
+    below all earlier ones, so each language's merges keep their own order. Pocket TTS reads one tokenizer, so a
+    multi-language run trains on (and generates with) the merged vocabulary; written atomically."""
+    from sentencepiece import sentencepiece_model_pb2 as pb
+
+    merged = pb.ModelProto()
+    merged.ParseFromString(Path(models[0]).read_bytes())
+    seen = {p.piece for p in merged.pieces}
+    for path in models[1:]:
+        other = pb.ModelProto()
+        other.ParseFromString(Path(path).read_bytes())
+        new = [p for p in other.pieces if p.type == pb.ModelProto.SentencePiece.NORMAL and p.piece not in seen]
+        if not new:
+            continue
+        shift = min(p.score for p in merged.pieces) - max(p.score for p in new) - 1.0
+        for piece in new:
+            merged.pieces.add(piece=piece.piece, score=piece.score + shift, type=piece.type)
+            seen.add(piece.piece)
+    merged.trainer_spec.vocab_size = len(merged.pieces)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_bytes(merged.SerializeToString())
+    tmp.replace(out)
+    return out

@@ -6,13 +6,21 @@ does at inference), the text goes through the new lookup table, and the backbone
 normalised latent (CALM objective, :mod:`nbhelpers.pocket.losses`) plus an EOS logit on the last frame.
 Text and voice prompt are each dropped with their own probability so that the model also learns the
 unconditional distributions classifier-free guidance needs. Rows of a batch are left-padded in the prefix
-and right-padded in the latents; an attention mask hides the padding. Checkpoints hold the flow LM,
+and right-padded in the latents; an attention mask hides the padding.
+
+One optimiser step = one global batch (``batch_size`` x processes x ``grad_accum`` utterances of one language,
+languages drawn by their profile weights), split into ``grad_accum`` micro-batches whose losses are weighted by
+their share of the batch's frames: the gradient equals the whole batch's. Every random number of an utterance
+(dropout, voice crop, head noise and times) is drawn when its micro-batch is made, in row order, so the split
+does not change them. Every ``val_every`` steps the loss on the held-out validation split is computed with a
+fixed seed (the training RNG untouched); scalars go to TensorBoard (``<run>/tb``). Checkpoints hold the flow LM,
 optimiser, scheduler, sampler position, RNG, EMA weights and loss history (exact resume), plus a copy in the
 package's training-checkpoint format that ``TTSModel.load_model(config, checkpoint=...)`` reads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -31,11 +39,20 @@ from ..checkpoint import save_checkpoint
 from ..env import recommended_dtype, seed_everything
 from ..paths import Workspace, find_artifacts
 from ..profiles import load_profile
-from ..training import STATE_FILE, ResumableSampler, load_training_state, resume_point, rng_state, set_rng_state
+from ..training import (
+    STATE_FILE,
+    ResumableSampler,
+    load_training_state,
+    mixed_batches,
+    resume_point,
+    rng_state,
+    set_rng_state,
+)
 from .latents import Item
-from .losses import eos_loss, head_loss
+from .losses import eos_loss, head_draws, head_loss
 
 PACKAGE_CHECKPOINT = "pocket_model.pt"
+LR_SCHEDULES = ("cosine", "linear", "constant")  # after the linear warm-up; the profiles' lr_schedule choices
 
 
 class RunPaths(training.RunPaths):
@@ -44,6 +61,8 @@ class RunPaths(training.RunPaths):
     tokenizer_dir = property(lambda self: self.run_dir / "tokenizer")
     config = property(lambda self: self.run_dir / "model.yaml")
     latents = property(lambda self: self.root / "latents")
+    tensorboard = property(lambda self: self.run_dir / "tb")
+    evaluation = property(lambda self: self.run_dir / "eval.json")
 
 
 @dataclass
@@ -63,25 +82,37 @@ def mixed_precision(setting: str = "auto") -> str:
     return {"float16": "fp16", "bfloat16": "bf16"}.get(recommended_dtype(), "no")
 
 
-def make_batch(items: list[Item], indices: list[int], *, by_speaker: dict[str, list[int]], voice_frames: int,
-               text_dropout: float, voice_dropout: float, mean: torch.Tensor, std: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Pad one batch and draw its conditioning: text kept with 1 - ``text_dropout``; a voice prompt (a random
-    crop of up to ``voice_frames`` frames of another utterance of the same speaker, un-normalised as the
-    inference path feeds it) kept with 1 - ``voice_dropout``. All randomness comes from torch's global RNG."""
+def speakers(items: list[Item]) -> dict[tuple[str, str], list[int]]:
+    """Indices of the utterances of each (language, speaker): where voice prompts are cropped from."""
+    out: dict[tuple[str, str], list[int]] = {}
+    for i, it in enumerate(items):
+        out.setdefault((it.language, it.speaker), []).append(i)
+    return out
+
+
+def make_batch(items: list[Item], indices: list[int], *, by_speaker: dict[tuple[str, str], list[int]],
+               voice_frames: int, text_dropout: float, voice_dropout: float, mean: torch.Tensor, std: torch.Tensor,
+               multiplier: int = 1) -> dict[str, torch.Tensor]:
+    """Pad one batch and draw its randomness, utterance by utterance: text kept with 1 - ``text_dropout``; a voice
+    prompt (a random crop of up to ``voice_frames`` frames of another utterance of the same speaker, un-normalised
+    as the inference path feeds it) kept with 1 - ``voice_dropout``; the head's noise and times
+    (:func:`~nbhelpers.pocket.losses.head_draws`, ``multiplier`` draws per frame). All from torch's global RNG, in
+    row order: the rows drawn as one batch or as consecutive micro-batches get the same numbers."""
     rows = [items[i] for i in indices]
     b, d = len(rows), rows[0].latents.shape[1]
-    tokens, voices = [], []
+    tokens, voices, draws = [], [], []
     for i, row in zip(indices, rows, strict=True):
         keep_text = bool(torch.rand(()) >= text_dropout)
         tokens.append(row.tokens if keep_text else row.tokens[:0])
         voice = torch.zeros(0, d)
         if voice_frames > 0 and bool(torch.rand(()) >= voice_dropout):
-            others = [j for j in by_speaker[row.speaker] if j != i] or [i]
+            others = [j for j in by_speaker[(row.language, row.speaker)] if j != i] or [i]
             src = items[others[int(torch.randint(len(others), ()))]].latents
             n = min(voice_frames, src.shape[0])
             start = int(torch.randint(src.shape[0] - n + 1, ()))
             voice = src[start:start + n] * std + mean
         voices.append(voice)
+        draws.append(head_draws(row.frames, d, multiplier))
     t_max = max(r.frames for r in rows)
     batch = {
         "tokens": torch.zeros(b, max(1, max(len(t) for t in tokens)), dtype=torch.long),
@@ -90,11 +121,17 @@ def make_batch(items: list[Item], indices: list[int], *, by_speaker: dict[str, l
         "voice_len": torch.tensor([len(v) for v in voices]),
         "latents": torch.zeros(b, t_max, d),
         "latent_len": torch.tensor([r.frames for r in rows]),
+        "noise": torch.zeros(b, multiplier, t_max, d),
+        "time": torch.zeros(b, multiplier, t_max),
+        "pair": torch.zeros(b, 2, multiplier, t_max),
     }
-    for k, (t, v, r) in enumerate(zip(tokens, voices, rows, strict=True)):
+    for k, (t, v, r, dr) in enumerate(zip(tokens, voices, rows, draws, strict=True)):
         batch["tokens"][k, :len(t)] = t
         batch["voice"][k, :len(v)] = v
         batch["latents"][k, :r.frames] = r.latents
+        batch["noise"][k, :, :r.frames] = dr["noise"]
+        batch["time"][k, :, :r.frames] = dr["time"]
+        batch["pair"][k, :, :, :r.frames] = dr["pair"]
     return batch
 
 
@@ -151,12 +188,15 @@ class PocketObjective(nn.Module):
         valid = frames < batch["latent_len"][:, None]
         last = frames == (batch["latent_len"] - 1)[:, None]
         eos = eos_loss(fl.out_eos(z).squeeze(-1).float(), last, valid.float())
+        # the batch's pre-drawn noise and times of the valid frames, in z[valid]'s order: [M, N, ...]
+        draws = {"noise": batch["noise"].transpose(0, 1)[:, valid], "time": batch["time"].transpose(0, 1)[:, valid],
+                 "pair": batch["pair"].permute(1, 2, 0, 3)[:, :, valid]}
         device_type = z.device.type
         with torch.autocast(device_type=device_type, enabled=False):  # the small head and its jvp in fp32
-            head, parts = head_loss(fl.flow_net, z[valid].float(), batch["latents"][valid].float(),
+            head, parts = head_loss(fl.flow_net, z[valid].float(), batch["latents"][valid].float(), draws,
                                     flow_type=fl.flow_type, distill=bool(distill),
                                     distill_weight=float(cfg["distill_weight"]), time_mean=float(cfg["time_mean"]),
-                                    time_std=float(cfg["time_std"]), batch_multiplier=int(cfg["head_batch_multiplier"]))
+                                    time_std=float(cfg["time_std"]))
         loss = head + float(cfg["eos_weight"]) * eos
         return loss, {**parts, "eos": float(eos.detach())}
 
@@ -208,30 +248,76 @@ def rank_rng(state: dict[str, Any], rank: int, world: int) -> dict[str, Any]:
     return state["rng"]
 
 
-def length_batches(frames: list[int], size: int) -> list[list[int]]:
-    """Indices grouped into batches of similar length (less padding); the last partial batch is dropped."""
-    order = sorted(range(len(frames)), key=lambda i: (frames[i], i))
-    return [order[i:i + size] for i in range(0, len(order) - size + 1, size)]
+def lr_schedule(optimizer: torch.optim.Optimizer, kind: str, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up, then ``kind``: cosine decay to 10% of the peak rate, linear decay to 10%, or constant."""
+    if kind not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule {kind!r} is not one of {LR_SCHEDULES}")
 
-
-def warmup_cosine(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up then cosine decay to 10% of the peak rate."""
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / max(1, warmup)
         progress = min(1.0, (step - warmup) / max(1, total - warmup))
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+        decay = {"cosine": 0.5 * (1 + math.cos(math.pi * progress)), "linear": 1 - progress, "constant": 1.0}[kind]
+        return 0.1 + 0.9 * decay
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def language_weights(cfg: dict[str, Any], items: list[Item]) -> dict[str, float]:
+    """Each language of ``items`` (in order; their items must be contiguous) with its sampling weight from the
+    profile's ``languages`` (1.0 in a one-language run)."""
+    order = list(dict.fromkeys(it.language for it in items))
+    runs = sum(1 for a, b in zip(items, items[1:], strict=False) if a.language != b.language) + 1
+    if runs != len(order):
+        raise ValueError("training items must be grouped by language (prepare() builds them so)")
+    table = cfg.get("languages") or {}
+    return {lang: float(table[lang]["weight"]) if lang in table else 1.0 for lang in order}
+
+
+@torch.no_grad()
+def validation_loss(objective: PocketObjective, items: list[Item], cfg: dict[str, Any], *, seed: int,
+                    device: torch.device, autocast: Any, mean: torch.Tensor, std: torch.Tensor) -> dict[str, float]:
+    """Frame-weighted loss (diagonal flow term + EOS, no dropout, no self-distillation) over held-out ``items``,
+    overall (``val_loss``) and per language (``val_loss_<code>`` when there are several), with a fixed seed for
+    voice crops and noise so evaluations compare; the caller's RNG streams are left as they were."""
+    by_speaker = speakers(items)
+    sums: dict[str, float] = {}
+    frames: dict[str, int] = {}
+    was_training = objective.training
+    objective.eval()
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        size = int(cfg["batch_size"])
+        for lang in dict.fromkeys(it.language for it in items):
+            idx = [i for i, it in enumerate(items) if it.language == lang]
+            for start in range(0, len(idx), size):
+                chunk = idx[start:start + size]
+                batch = make_batch(items, chunk, by_speaker=by_speaker, voice_frames=int(cfg["voice_prompt_frames"]),
+                                   text_dropout=0.0, voice_dropout=0.0, mean=mean, std=std)
+                batch = {k: v.to(device) for k, v in batch.items()}
+                with autocast():
+                    loss, _ = objective(batch, torch.tensor(False))
+                n = sum(items[i].frames for i in chunk)
+                sums[lang] = sums.get(lang, 0.0) + float(loss) * n
+                frames[lang] = frames.get(lang, 0) + n
+    objective.train(was_training)
+    out = {"val_loss": sum(sums.values()) / sum(frames.values())}
+    if len(sums) > 1:
+        out.update({f"val_loss_{lang}": sums[lang] / frames[lang] for lang in sums})
+    return out
+
+
 def train(cfg: dict[str, Any], tts_model, items: list[Item], *, paths: RunPaths, budget: TimeBudget | None = None,
-          resume: bool = True, stop_after: int | None = None, workspace: Workspace | None = None) -> TrainResult:
-    """Train (or resume) ``tts_model.flow_lm`` on ``items`` per ``cfg`` (a loaded ``pocket`` profile).
+          resume: bool = True, stop_after: int | None = None, workspace: Workspace | None = None,
+          val_items: list[Item] | None = None) -> TrainResult:
+    """Train (or resume) ``tts_model.flow_lm`` on ``items`` per ``cfg`` (a loaded ``pocket`` profile); the
+    validation loss over ``val_items`` every ``val_every`` steps.
 
     ``stop_after`` saves and stops with ``resume_needed`` at that step, the path a budget stop takes.
     """
     from accelerate import Accelerator, DistributedDataParallelKwargs
     from accelerate.utils import gather_object
+    from torch.utils.tensorboard import SummaryWriter
 
     ws = workspace or Workspace()
     suite = load_profile("suite", cfg["profile"])
@@ -248,23 +334,30 @@ def train(cfg: dict[str, Any], tts_model, items: list[Item], *, paths: RunPaths,
     flow_lm = tts_model.flow_lm.to(device)
     flow_lm.train()
     objective = PocketObjective(flow_lm, cfg)
-    global_batch = int(cfg["batch_size"]) * world
-    batches = length_batches([it.frames for it in items], global_batch)
-    if not batches:
-        raise ValueError(f"{len(items)} training utterances cannot fill one batch of {global_batch}: lower batch_size")
+    accum, micro_size = int(cfg["grad_accum"]), int(cfg["batch_size"])
+    global_batch = micro_size * world * accum
+    weights = language_weights(cfg, items)
+    frames = [[it.frames for it in items if it.language == lang] for lang in weights]
+    short = {lang or "the dataset": len(n) for lang, n in zip(weights, frames, strict=True) if len(n) < global_batch}
+    if short:
+        raise ValueError(f"too few training utterances {short} to fill one global batch of {global_batch} "
+                         f"(batch_size {micro_size} x {world} processes x grad_accum {accum}): lower batch_size or grad_accum")
+    # single-language batches of similar lengths, each language's share of every epoch proportional to its weight
+    batches = mixed_batches(frames, list(weights.values()), global_batch, seed)
     sampler = ResumableSampler(len(items), seed=seed, batches=batches)
-    by_speaker: dict[str, list[int]] = {}
-    for i, it in enumerate(items):
-        by_speaker.setdefault(it.speaker, []).append(i)
+    by_speaker = speakers(items)
     params = [p for p in flow_lm.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=float(cfg["learning_rate"]), weight_decay=float(cfg["weight_decay"]),
                                   betas=(0.9, 0.95))
     max_steps = int(cfg["max_steps"])
-    scheduler = warmup_cosine(optimizer, int(cfg["warmup_steps"]), max_steps)
+    scheduler = lr_schedule(optimizer, str(cfg["lr_schedule"]), int(cfg["warmup_steps"]), max_steps)
     ema = EMA(flow_lm, float(cfg["ema_decay"]))
 
     step, history = 0, []
-    meta = {"model": cfg["model"], "flow_type": flow_lm.flow_type, "global_batch": global_batch, "seed": seed}
+    meta = {"model": cfg["model"], "flow_type": flow_lm.flow_type, "global_batch": global_batch, "seed": seed,
+            "grad_accum": accum}
+    if len(weights) > 1:  # the batch order depends on the languages and weights: another mix is another run
+        meta["languages"] = weights
     found = resume_point(*find_artifacts(f"pocket/{paths.run}/checkpoints", ws)) if resume else None
     if found is not None:
         saved = json.loads((found / "COMPLETE.json").read_text())["meta"]
@@ -309,21 +402,33 @@ def train(cfg: dict[str, Any], tts_model, items: list[Item], *, paths: RunPaths,
             yield from sampler
 
     stream = draw()
+    val_every = int(cfg["val_every"]) if val_items else 0
+    writer = SummaryWriter(str(paths.tensorboard), purge_step=step) if main else None
     status = "done"
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     t0, steps_run = time.time(), 0
     bar = tqdm(total=max_steps, initial=step, desc="pocket train", disable=not main)
     while step < max_steps:
-        idx = next(stream)[rank::world]
-        batch = make_batch(items, idx, by_speaker=by_speaker, voice_frames=int(cfg["voice_prompt_frames"]),
-                           text_dropout=float(cfg["text_dropout"]), voice_dropout=float(cfg["voice_dropout"]),
-                           mean=mean, std=std)
-        batch = {k: v.to(device) for k, v in batch.items()}
-        distill = torch.rand(()) < float(cfg["distill_share"])
-        with accelerator.autocast():
-            loss, parts = objective(batch, distill)
-        accelerator.backward(loss)
+        rows = next(stream)[rank::world]  # this process's share of one global batch (one language)
+        distill = torch.rand(()) < float(cfg["distill_share"])  # once per optimiser step
+        total_frames = sum(items[i].frames for i in rows)
+        loss_sum, parts = torch.zeros((), device=device), {}
+        for micro in range(accum):
+            chunk = rows[micro * micro_size:(micro + 1) * micro_size]
+            batch = make_batch(items, chunk, by_speaker=by_speaker, voice_frames=int(cfg["voice_prompt_frames"]),
+                               text_dropout=float(cfg["text_dropout"]), voice_dropout=float(cfg["voice_dropout"]),
+                               mean=mean, std=std, multiplier=int(cfg["head_batch_multiplier"]))
+            batch = {k: v.to(device) for k, v in batch.items()}
+            share = sum(items[i].frames for i in chunk) / total_frames  # micro-batch means -> the batch's mean
+            sync = contextlib.nullcontext() if micro == accum - 1 else accelerator.no_sync(objective)
+            with sync:
+                with accelerator.autocast():
+                    loss, micro_parts = objective(batch, distill)
+                accelerator.backward(loss * share)
+            loss_sum += loss.detach() * share
+            for key, value in micro_parts.items():
+                parts[key] = parts.get(key, 0.0) + value * share
         grad_norm = accelerator.clip_grad_norm_(params, float(cfg["max_grad_norm"]))
         optimizer.step()
         scheduler.step()
@@ -331,9 +436,17 @@ def train(cfg: dict[str, Any], tts_model, items: list[Item], *, paths: RunPaths,
         ema.update(flow_lm)
         step += 1
         steps_run += 1
-        entry = {"step": step, "loss": accelerator.reduce(loss.detach(), "mean").item(),
+        entry = {"step": step, "language": items[rows[0]].language, "loss": accelerator.reduce(loss_sum, "mean").item(),
                  "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm), **parts}
+        if main and val_every and (step % val_every == 0 or step == max_steps):
+            entry.update(validation_loss(accelerator.unwrap_model(objective), val_items, cfg, seed=seed, device=device,
+                                         autocast=accelerator.autocast, mean=mean, std=std))
         history.append(entry)
+        if writer is not None:
+            for key, value in entry.items():
+                if key not in ("step", "language"):
+                    writer.add_scalar(f"val/{key[4:]}" if key.startswith("val_") else f"train/{key}",
+                                      value, step)
         bar.update(1)
         bar.set_postfix(loss=f"{entry['loss']:.3f}", flow=f"{parts['flow']:.3f}")
         budget.tick()
@@ -344,14 +457,23 @@ def train(cfg: dict[str, Any], tts_model, items: list[Item], *, paths: RunPaths,
             status = "resume_needed"
             break
     bar.close()
+    if writer is not None:
+        writer.close()
     if main:
         paths.history.parent.mkdir(parents=True, exist_ok=True)
         paths.history.write_text(json.dumps(history, indent=0))
     elapsed = time.time() - t0
     metrics = {"step": step, "max_steps": max_steps, "seconds_per_step": round(elapsed / max(steps_run, 1), 4),
-               "precision": accelerator.mixed_precision, "processes": world, "batch_per_process": int(cfg["batch_size"]),
-               "effective_batch": global_batch, "seed": seed,
-               "train_utterances": len(items)}
+               "precision": accelerator.mixed_precision, "processes": world, "batch_per_process": micro_size,
+               "grad_accum": accum, "effective_batch": global_batch, "seed": seed, "train_utterances": len(items),
+               "lr_schedule": str(cfg["lr_schedule"])}
+    vals = [h["val_loss"] for h in history if "val_loss" in h]
+    if vals:
+        metrics["final_val_loss"] = vals[-1]
+    if len(weights) > 1:
+        metrics["languages"] = {lang: {"weight": w, "utterances": len(n),
+                                       "steps": sum(1 for h in history if h.get("language") == lang)}
+                                for (lang, w), n in zip(weights.items(), frames, strict=True)}
     if device.type == "cuda":
         metrics["peak_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 3)
     flow_lm.eval()

@@ -1,6 +1,7 @@
 """Two processes through the launch path notebooks use (``nb.stage_argv`` -> ``accelerate launch``, gloo on CPU):
 a run stopped at a mid-run checkpoint and resumed ends with weights, EMA and optimiser state ``torch.equal`` to an
-uninterrupted two-process run, and the stage record says how many processes trained and the effective batch."""
+uninterrupted two-process run, and the stage record says how many processes trained and the effective batch. With
+gradient accumulation, two languages sampled by weight and the validation loss on."""
 
 from __future__ import annotations
 
@@ -17,14 +18,14 @@ from nbhelpers.records import read_records
 from nbhelpers.training import STATE_FILE
 
 STEPS, STOP = 6, 3
-SETTINGS = {"batch_size": 2, "max_steps": STEPS, "save_every": 0, "warmup_steps": 2, "voice_prompt_frames": 12,
-            "distill_share": 0.5, "sample_sentences": []}
+SETTINGS = {"batch_size": 2, "grad_accum": 2, "max_steps": STEPS, "save_every": 0, "warmup_steps": 2,
+            "voice_prompt_frames": 12, "distill_share": 0.5, "sample_sentences": [], "val_every": 2, "eval_items": 0}
 
 
-def launch(workspace: Path, corpus: Path, run: str, *extra: str) -> dict:
+def launch(workspace: Path, languages: dict, run: str, *extra: str) -> dict:
     """``pocket train`` as two processes; returns the stage record it wrote."""
-    args = ["--profile", "smoke", "--workspace", str(workspace), "--run", run, "--dataset", str(corpus),
-            *[f"--set={k}={json.dumps(v)}" for k, v in SETTINGS.items()], *extra]
+    args = ["--profile", "smoke", "--workspace", str(workspace), "--run", run,
+            *[f"--set={k}={json.dumps(v)}" for k, v in {**SETTINGS, "languages": languages}.items()], *extra]
     argv = nb.stage_argv("pocket", "train", args, processes=2)
     done = subprocess.run(argv, env=nb.child_env(workspace), cwd=str(nb.PROJECT_ROOT), capture_output=True, text=True,
                           timeout=300)
@@ -40,17 +41,20 @@ def final_state(workspace: Path, run: str) -> dict:
 
 
 @pytest.mark.slow
-def test_two_processes_stop_and_resume_equal_uninterrupted(pocket_corpus, tmp_path):
+def test_two_processes_stop_and_resume_equal_uninterrupted(pocket_corpus, bn_pocket_corpus, tmp_path):
     ws = tmp_path / "ws"
-    whole = launch(ws, pocket_corpus, "whole")
+    languages = {"kn": {"dataset": str(pocket_corpus), "weight": 1.0, "vocab_size": 120},
+                 "bn": {"dataset": str(bn_pocket_corpus), "weight": 1.0, "vocab_size": 80}}
+    whole = launch(ws, languages, "whole")
     assert whole["status"] == "done"
     assert whole["metrics"]["processes"] == 2, (
         f"`accelerate launch` started {whole['metrics']['processes']} process(es), not 2: {nb.stage_argv('pocket', 'train', processes=2)}")
-    assert whole["metrics"]["effective_batch"] == 2 * SETTINGS["batch_size"]
+    assert whole["metrics"]["effective_batch"] == 2 * SETTINGS["batch_size"] * SETTINGS["grad_accum"]
+    assert set(whole["metrics"]["languages"]) == {"kn", "bn"} and whole["metrics"]["final_val_loss"] > 0
 
-    stopped = launch(ws, pocket_corpus, "split", "--stop-after", str(STOP))
+    stopped = launch(ws, languages, "split", "--stop-after", str(STOP))
     assert stopped["status"] == "resume_needed" and stopped["metrics"]["step"] == STOP
-    resumed = launch(ws, pocket_corpus, "split")
+    resumed = launch(ws, languages, "split")
     assert resumed["status"] == "done" and resumed["metrics"]["step"] == STEPS
 
     a, b = final_state(ws, "whole"), final_state(ws, "split")
@@ -62,4 +66,6 @@ def test_two_processes_stop_and_resume_equal_uninterrupted(pocket_corpus, tmp_pa
     exp_b = [s["exp_avg"] for s in b["optimizer"]["state"].values()]
     assert all(torch.equal(x, y) for x, y in zip(exp_a, exp_b, strict=True))
     assert [h["loss"] for h in a["extra"]["history"]] == [h["loss"] for h in b["extra"]["history"]]
+    assert [h.get("val_loss") for h in a["extra"]["history"]] == [h.get("val_loss") for h in b["extra"]["history"]]
+    assert [h["language"] for h in a["extra"]["history"]] == [h["language"] for h in b["extra"]["history"]]
     assert len(a["rng_per_process"]) == 2

@@ -1,10 +1,10 @@
 """Streaming synthesis for Pocket TTS models (released or stage 07's fine-tune): audio chunks as pocket-tts's
 ``generate_audio_stream`` yields them, with the time to first audio measured.
 
-What pocket-tts 4.0.1 streams: it splits a text into segments of up to 50 tokens (about a sentence) and, per
-segment, generates every latent frame first and decodes them into audio chunks on a second thread; chunks are
-yielded once the segment's latents are done. So the first audio arrives after the first segment is generated (not
-after the first frame), and a text of several sentences plays sentence by sentence while the rest is generated."""
+What pocket-tts 4.0.1 streams: it splits a text into segments of up to 50 tokens (about a sentence); per segment one
+thread generates latent frames and another decodes them into short audio chunks (about 0.24 s each here), which are
+yielded as they are decoded. So the first audio comes after the text prompt and the first frames, long before the
+segment is finished (benchmarks/synthesis.py --family pocket, docs/benchmarks.md)."""
 
 from __future__ import annotations
 

@@ -84,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="a sentence; give it several times to speak several in batches (then --out is a folder)")
     sy.add_argument("--out", type=Path, required=True, help="the WAV, or with several --text a folder of NN.wav; "
                                                             "<out>.json names the path used and each clip's text")
-    sy.add_argument("--batch-size", type=positive_int, help="texts per forward pass (default: per device, see "
-                                                             "nbhelpers.vits.synth.DEFAULT_BATCH)")
+    sy.add_argument("--batch-size", type=positive_int, help="texts per forward pass (default "
+                                                             "nbhelpers.vits.synth.DEFAULT_BATCH: 1, the fastest on CPU)")
     sy.add_argument("--backend", choices=BACKENDS, default="auto",
                     help="auto (default: the fastest backend whose check passed when the bundle was published), torch "
                          "(weight norm folded), onnx (fp32 ONNX Runtime) or onnx-int8 (model.int8.onnx)")

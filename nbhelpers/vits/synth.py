@@ -19,9 +19,10 @@ import numpy as np
 from .config import SAMPLE_RATE, load_coqui_config, tokenizer_and_scales
 from .export import fastest_backend, fold_weight_norm, load_model, onnx_file
 
-# Texts per forward pass when none is given, per device kind (benchmarks/synthesis.py --family vits,
-# docs/benchmarks.md "VITS batch synthesis").
-DEFAULT_BATCH = {"cpu": 4, "cuda": 16}
+# Texts per forward pass when none is given: batching did not pay on CPU for any backend (batch 4 and 16 were as
+# fast or slower than batch 1: benchmarks/synthesis.py --family vits, docs/benchmarks.md "VITS batch synthesis");
+# on a GPU it is not measured yet, so a larger default is not claimed there either.
+DEFAULT_BATCH = 1
 DURATIONS = "durations"  # the derived ONNX model's extra output: rounded frames per input symbol
 
 # (ids [B, T] int64, lengths [B] int64, deterministic) -> (audio [B, samples] float32, frames [B])
@@ -106,7 +107,7 @@ class VitsSynth:
     def __init__(self, runner: Runner, tokenizer: Any, *, backend: str, why: str = "", batch_size: int | None = None,
                  device: str = "cpu"):
         self.runner, self.tokenizer, self.backend, self.why, self.device = runner, tokenizer, backend, why, device
-        self.batch_size = int(batch_size or DEFAULT_BATCH["cuda" if device.startswith("cuda") else "cpu"])
+        self.batch_size = int(batch_size or DEFAULT_BATCH)
         self.sample_rate = SAMPLE_RATE
 
     @classmethod

@@ -40,6 +40,7 @@ def test_torch_batches_keep_order_and_lengths(smoke_model):
     synth = VitsSynth.from_torch(model, batch_size=4)
     _check_batched(alone, synth.synthesize(TEXTS, deterministic=True))
     assert synth.describe().startswith("torch on cpu, batch 4")
+    assert VitsSynth.from_torch(model).batch_size == 1  # the CPU default: batching did not pay there
 
 def test_onnx_batches_keep_order_and_lengths(smoke_model, tmp_path, monkeypatch):
     model, onnx_path = smoke_model

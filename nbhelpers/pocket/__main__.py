@@ -7,6 +7,9 @@ Examples:
   python -m nbhelpers.pocket train --profile kaggle-t4 --dataset kn_slr79
   accelerate launch --num_processes 2 -m nbhelpers.pocket train --profile kaggle-t4   # Kaggle T4 x2
   python -m nbhelpers.pocket train --profile smoke --set max_steps=40 --set flow_type=flow_matching
+  python -m nbhelpers.pocket train --profile smoke --set grad_accum=4 --set batch_size=2 --set val_every=10
+  python -m nbhelpers.pocket train --profile smoke --set 'languages={"kn": {"dataset": "kn_smoke", "weight": 0.7,
+      "vocab_size": 300}, "bn": {"dataset": "bn_smoke", "weight": 0.3, "vocab_size": 300}}'
   python -m nbhelpers.pocket speak --config <run>/export/model.yaml --checkpoint <run>/export/model.pt \\
       --voice prompt.wav --out out.wav "ಕನ್ನಡ ಸುಂದರ ಭಾಷೆ."
 """
@@ -93,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
             overrides[key] = getattr(args, key)
     cfg = load_profile("pocket", args.profile, overrides)
     ws = Workspace(args.workspace)
+    if args.command == "tokenizer" and cfg["languages"]:
+        print("the profile trains several languages (its `languages` table): `prepare` trains and merges their "
+              "tokenizers and writes the coverage to <run>/prepare.json", file=sys.stderr)
+        return 2
     if args.command == "tokenizer":
         from .latents import read_manifest
         from .stage import manifest_paths
@@ -131,9 +138,12 @@ def _train(args: argparse.Namespace, cfg: dict, ws) -> int:
         m = result.metrics
         loss = (f"loss {m['first_loss']:.3f} -> {m['final_loss']:.3f}" if m.get("first_loss") is not None
                 else "no step run")
-        print(f"{result.status} at step {result.step}: {m['processes']} process(es), effective batch "
-              f"{m['effective_batch']}, {loss}; exported "
-              f"{outputs['checkpoint']}; {len(outputs['samples'])} samples; metrics {outputs['metrics']}")
+        val = f", validation loss {m['final_val_loss']:.3f}" if m.get("final_val_loss") is not None else ""
+        rate = (m.get("eval") or {}).get("success_rate")
+        evaluated = f"; held-out success rate {rate:.0%} ({outputs['evaluation']})" if rate is not None else ""
+        print(f"{result.status} at step {result.step}: {m['processes']} process(es) x {m['grad_accum']} micro-batch(es), "
+              f"effective batch {m['effective_batch']}, {loss}{val}; exported "
+              f"{outputs['checkpoint']}; {len(outputs['samples'])} samples{evaluated}; metrics {outputs['metrics']}")
     return 0
 
 

@@ -107,6 +107,7 @@ def evaluate(model: Any, languages: list[Any], cfg: dict[str, Any], *, out_dir: 
         result["languages"][lang.code or code] = {"dataset": lang.dataset, "split": split, **scores, "clips": clips}
     clips = [c for entry in result["languages"].values() for c in entry["clips"]]
     result["success_rate"] = sum(c["success"] for c in clips) / len(clips) if clips else None
+    result["summary"] = summary_rows(result)
     return result
 
 
@@ -120,7 +121,8 @@ def _seconds(row: dict[str, Any]) -> float | None:
 
 
 def summary_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per language for the notebook's table: success rate and its parts, CER, DNSMOS overall."""
+    """One row per language for the notebook's table (``summary`` in eval.json): success rate and its parts, CER
+    (or why it is not meaningful), DNSMOS overall."""
     rows = []
     for code, e in result["languages"].items():
         dnsmos = e["dnsmos"]["dnsmos_ovrl"] if isinstance(e["dnsmos"], dict) else e["dnsmos"]

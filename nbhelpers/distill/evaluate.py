@@ -65,8 +65,9 @@ def weights_size(model: torch.nn.Module) -> int:
 
 def generation_settings(device: torch.device, dtype: torch.dtype | None) -> SynthSettings:
     """The synthesis path every system of a comparison is timed with: the fastest verified one for ``device``
-    (``parler.synth.fastest_settings``) in the weights' ``dtype`` the profile allows (float16 only when asked), without
-    its int8 decoder (the int8 student is a system of its own, so teacher and student stay float)."""
+    (``parler.synth.fastest_settings``) with float16 weights only when ``dtype`` (the profile's, else the model's own)
+    is float16, and without its int8 decoder (the int8 student is a system of its own, so teacher and student stay
+    float)."""
     return replace(fastest_settings(device), int8_decoder=False,
                    dtype="float16" if dtype == torch.float16 else "float32")
 
@@ -84,8 +85,9 @@ def measure_generation(bundle: ParlerBundle, sentences: list[str], description: 
     ``audios`` (first pass) and ``synthesis`` (the synthesiser's report)."""
     from ..measure.harness import measure_synthesis
 
-    device = next(bundle.model.decoder.parameters()).device
-    synth = ParlerSynth(bundle, generation_settings(device, dtype), device=device)
+    weights = next(bundle.model.decoder.parameters())
+    device = weights.device
+    synth = ParlerSynth(bundle, generation_settings(device, dtype or weights.dtype), device=device)
     index = {text: i for i, text in enumerate(sentences)}
     path = describe(synth.report())
 
@@ -97,7 +99,8 @@ def measure_generation(bundle: ParlerBundle, sentences: list[str], description: 
     collected: list = []
     before = torch.cuda.memory_allocated(device) / 2**20 if device.type == "cuda" else None
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        rec = measure_synthesis(name, "parler-tts", speak, sentences, dtype=str(synth.dtype).removeprefix("torch."),
+        dtype_used = str(next(synth.model.decoder.parameters()).dtype).removeprefix("torch.")  # as it runs
+        rec = measure_synthesis(name, "parler-tts", speak, sentences, dtype=dtype_used,
                                 device=str(device), warmup=warmup, repeats=repeats, model=synth.model,
                                 disk_paths=disk_paths, collect=collected, language="kn",
                                 notes=f"{'fixed length' if frames else 'until EOS'}; {path}", progress=False)

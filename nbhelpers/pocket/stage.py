@@ -262,6 +262,8 @@ def run_stage(cfg: dict[str, Any], *, workspace: Workspace | None = None, datase
     outputs["metrics"] = prep.paths.run_dir / "metrics.json"
     append_stage_record(STAGE, profile=cfg["profile"], status=result.status, workspace=ws,
                         inputs={"manifest": prep.manifest, "model": cfg["model"], "latent_cache": prep.latent_cache,
-                                "voice_prompt": prep.voice_prompt},
+                                "voice_prompt": prep.voice_prompt,
+                                **({"languages": {lang.code: lang.train for lang in prep.languages}}
+                                   if len(prep.languages) > 1 else {})},
                         outputs={k: v for k, v in outputs.items()}, metrics=metrics)
     return result, outputs

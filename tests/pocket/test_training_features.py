@@ -119,6 +119,11 @@ def test_languages_sampled_by_weight_with_their_own_vocabularies_and_evaluated(p
     assert result.metrics["languages"]["bn"]["steps"] == seen.count("bn") > 0
     val = [h for h in result.history if "val_loss" in h]
     assert [h["step"] for h in val] == [8, 16] and all("val_loss_kn" in h and "val_loss_bn" in h for h in val)
+    from nbhelpers.paths import Workspace
+    from nbhelpers.records import read_records
+
+    record = read_records(Workspace(), stage="07_pocket_tts_finetune")[-1]
+    assert set(record["inputs"]["languages"]) == {"kn", "bn"}
     tokenizer = result.paths.tokenizer_dir
     assert (tokenizer / "kn" / "tokenizer.model").is_file() and (tokenizer / "bn" / "tokenizer.model").is_file()
 

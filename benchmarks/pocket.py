@@ -35,7 +35,8 @@ def main() -> None:
 
     from nbhelpers.measure.harness import append_record, measure_synthesis
     from nbhelpers.paths import Workspace
-    from nbhelpers.pocket.stage import export, load_finetuned, prepare, synthesize
+    from nbhelpers.pocket.model import load_finetuned, synthesize
+    from nbhelpers.pocket.stage import export, prepare
     from nbhelpers.pocket.train import train
     from nbhelpers.profiles import load_profile
 

@@ -466,7 +466,7 @@ def _pocket(workspace: Workspace, params: dict[str, Any], records: list[dict]) -
     def load(device: str) -> Loaded:
         import torch
 
-        from ..pocket.stage import load_finetuned
+        from ..pocket.model import load_finetuned
         from ..profiles import load_profile
 
         # the end-of-speech threshold stage 07 speaks with (smoke: its barely trained model runs to the text's length)

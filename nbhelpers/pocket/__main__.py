@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         import soundfile as sf
 
         from ..paths import Workspace
-        from .stage import load_finetuned, synthesize
+        from .model import load_finetuned, synthesize
         from .train import RunPaths
 
         paths = RunPaths(Workspace(args.workspace).stage_dir("pocket"), args.run)

@@ -82,7 +82,7 @@ def score_language(clips: list[dict[str, Any]], audios: list[np.ndarray], texts:
 def evaluate(model: Any, languages: list[Any], cfg: dict[str, Any], *, out_dir: Path, seed: int) -> dict[str, Any]:
     """Speak and score the first ``eval_items`` held-out utterances of each of ``languages``
     (:class:`nbhelpers.pocket.stage.Language`); clips go to ``out_dir/<language>/``."""
-    from .stage import synthesize
+    from .model import synthesize
 
     n = int(cfg["eval_items"])
     lo, hi = (float(x) for x in cfg["eval_length_ratio"])

@@ -9,6 +9,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 
@@ -188,3 +189,28 @@ def parameter_counts(tts_model) -> dict[str, int]:
     flow = sum(p.numel() for p in tts_model.flow_lm.parameters())
     mimi = sum(p.numel() for p in tts_model.mimi.parameters())
     return {"flow_lm": flow, "mimi": mimi, "total": flow + mimi}
+
+
+def load_finetuned(config_path: str | Path, checkpoint: str | Path, *, temp: float | None = None,
+                   decode_steps: int | None = None, eos_threshold: float | None = None):
+    """A fine-tuned model through the package's own loader (EMA weights when the checkpoint has them);
+    ``eos_threshold``: the end-of-speech logit above which speech ends (None: the config's, -4.0; the profiles'
+    ``sample_eos_threshold``)."""
+    if decode_steps is None:
+        flow_type = yaml.safe_load(Path(config_path).read_text())["flow_lm"]["flow"].get("type", "lsd")
+        decode_steps = 16 if flow_type == "flow_matching" else 1
+    with keep_torch_threads():
+        return TTSModel.load_model(config=str(config_path), checkpoint=str(checkpoint), temp=temp,
+                                   sampler_decode_steps=decode_steps, eos_threshold=eos_threshold)
+
+
+def synthesize(tts_model, sentences: list[str], voice_prompt: str | Path, *, seed: int) -> list[np.ndarray]:
+    """Speak each sentence in the voice of ``voice_prompt`` with a fixed sampling seed (the caller's RNG
+    streams are left untouched)."""
+    out = []
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        state = tts_model.get_state_for_audio_prompt(Path(voice_prompt))
+        for i, text in enumerate(sentences):
+            torch.manual_seed(seed + i)
+            out.append(tts_model.generate_audio(state, text).float().cpu().numpy().reshape(-1))
+    return out

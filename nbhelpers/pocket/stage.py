@@ -19,7 +19,7 @@ from ..paths import Workspace
 from ..records import append_stage_record
 from . import STAGE
 from .latents import Item, build_items, load_or_encode, read_manifest
-from .model import TINY, TTSModel, build_model, keep_torch_threads, parameter_counts
+from .model import TINY, build_model, load_finetuned, parameter_counts, synthesize
 from .tokenizer import coverage_report, merge_sentencepiece, train_sentencepiece
 from .train import PACKAGE_CHECKPOINT, RunPaths, TrainResult, train
 
@@ -144,33 +144,6 @@ def prepare(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset:
     voice = Path(cfg["sample_voice"]) if cfg["sample_voice"] else Path((val_rows or rows)[0]["audio_path"])
     return Prepared(paths, tok, coverage, val_cov, tts, config_path, items, dropped, voice, langs[0].train, cache,
                     val_items, langs)
-
-
-def load_finetuned(config_path: str | Path, checkpoint: str | Path, *, temp: float | None = None,
-                   decode_steps: int | None = None, eos_threshold: float | None = None):
-    """A fine-tuned model through the package's own loader (EMA weights when the checkpoint has them);
-    ``eos_threshold``: the end-of-speech logit above which speech ends (None: the config's, -4.0; the profiles'
-    ``sample_eos_threshold``)."""
-    import yaml
-
-    if decode_steps is None:
-        flow_type = yaml.safe_load(Path(config_path).read_text())["flow_lm"]["flow"].get("type", "lsd")
-        decode_steps = 16 if flow_type == "flow_matching" else 1
-    with keep_torch_threads():
-        return TTSModel.load_model(config=str(config_path), checkpoint=str(checkpoint), temp=temp,
-                                   sampler_decode_steps=decode_steps, eos_threshold=eos_threshold)
-
-
-def synthesize(tts_model, sentences: list[str], voice_prompt: str | Path, *, seed: int) -> list[np.ndarray]:
-    """Speak each sentence in the voice of ``voice_prompt`` with a fixed sampling seed (the caller's RNG
-    streams are left untouched)."""
-    out = []
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        state = tts_model.get_state_for_audio_prompt(Path(voice_prompt))
-        for i, text in enumerate(sentences):
-            torch.manual_seed(seed + i)
-            out.append(tts_model.generate_audio(state, text).float().cpu().numpy().reshape(-1))
-    return out
 
 
 def export(prep: Prepared, result: TrainResult) -> dict[str, Path]:

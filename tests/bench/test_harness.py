@@ -47,10 +47,18 @@ def test_batch_fn_measures_batch_throughput():
 
 
 def test_peak_rss_sees_a_transient_allocation():
+    import mmap
+
     def synth(text):
-        block = np.ones(40 * 2**20, np.float32)  # 160 MiB, held briefly
-        time.sleep(0.15)
-        return (block[:16_000] * 0.01).copy(), 16_000
+        # 160 MiB of fresh anonymous pages, touched and held briefly (malloc could reuse memory a long test session
+        # already holds, so the allocation would not show as growth)
+        with mmap.mmap(-1, 160 * 2**20) as buf:
+            block = np.frombuffer(buf, np.float32)
+            block[:] = 1.0
+            time.sleep(0.15)
+            out = (block[:16_000] * 0.01).copy()
+            del block
+        return out, 16_000
     rec = measure_synthesis("hog", "python", synth, ["x"], warmup=0, repeats=1, progress=False)
     assert rec["peak_rss_mib"] - rec["rss_before_mib"] > 120
 

@@ -10,13 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from parler_settings import OVERRIDES
+from parler_settings import OVERRIDES, SENTENCES
 
-SENTENCES = [
-    "ನಮಸ್ಕಾರ", "ಕನ್ನಡ ಸುಂದರ ಭಾಷೆ", "ಇಂದು ಮಳೆ ಬಂತು", "ನಾನು ಶಾಲೆಗೆ ಹೋಗುತ್ತೇನೆ", "ಅವನು ಪುಸ್ತಕ ಓದುತ್ತಾನೆ",
-    "ಬೆಂಗಳೂರು ದೊಡ್ಡ ನಗರ", "ಹಕ್ಕಿ ಹಾರುತ್ತದೆ", "ನೀರು ಕುಡಿಯಿರಿ", "ಅಮ್ಮ ಊಟ ಮಾಡಿದರು", "ಮಕ್ಕಳು ಆಟ ಆಡುತ್ತಾರೆ",
-    "ಹೂವು ಅರಳಿದೆ", "ಸೂರ್ಯ ಉದಯಿಸಿದ", "ರೈಲು ಬಂತು", "ಚಹಾ ಬಿಸಿಯಾಗಿದೆ", "ದಾರಿ ಉದ್ದವಾಗಿದೆ", "ಮರ ಎತ್ತರವಾಗಿದೆ",
-]
 DESCRIPTIONS = ["A female speaker talks slowly in a quiet room.", "A male speaker talks quickly with a clear voice."]
 
 

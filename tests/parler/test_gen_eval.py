@@ -17,13 +17,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from parler_settings import OVERRIDES, cli_args
+from parler_settings import OVERRIDES, cli_args, run_record
 from safetensors.torch import load_file
 
 from nbhelpers.parler.evaluate import Item, describe_clip, score_clips
 from nbhelpers.paths import PROJECT_ROOT, Workspace
 from nbhelpers.profiles import load_profile
-from nbhelpers.records import read_records
 
 SR = 44100
 GEN_EVAL = {"gen_eval_every": 4, "gen_eval_items": 2, "gen_eval_max_seconds": 0.3}
@@ -148,8 +147,7 @@ def test_metrics_appear_at_the_right_steps_in_history_tensorboard_and_record(gen
     assert [e.step for e in events.Scalars("gen_eval/pitch_bin_match")] == [4, 8, 12]
     assert "gen_eval/cer" not in events.Tags()["scalars"]  # not meaningful here: never logged as a number
     assert [e.step for e in events.Audio("gen_eval/item_0")] == [4, 8, 12]
-    record = read_records(Workspace(parler_ws), "02_parler_finetune")[-1]
-    assert record["outputs"]["run_dir"] == str(result.paths.run_dir)
+    record = run_record(parler_ws, result.paths.run_dir)
     assert record["metrics"]["gen_eval"]["step"] == 12
     assert record["metrics"]["gen_eval"]["speed_bin_match"] == result.history[-1]["gen_eval"]["speed_bin_match"]
 

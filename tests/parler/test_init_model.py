@@ -28,7 +28,7 @@ def _publish(cache: Path, repo: str, folder: Path) -> None:
 @pytest.fixture(scope="module")
 def standins(tmp_path_factory):
     """A ByT5 text encoder and a DAC codec (tiny widths) under their real ids, and a new BPE prompt tokenizer."""
-    from conftest import SENTENCES
+    from parler_settings import SENTENCES
     from parler_tts import DACConfig
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import ByT5Tokenizer, PreTrainedTokenizerFast, T5Config, T5EncoderModel

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from parler_settings import OVERRIDES, cli_args
+from parler_settings import OVERRIDES, cli_args, run_record
 from safetensors.torch import load_file
 
 from nbhelpers.budget import TimeBudget
@@ -45,7 +45,7 @@ def test_loss_falls_and_run_is_recorded(reference_run, parler_ws, kn_dataset_dir
     first, last = np.mean(losses[:tenth]), np.mean(losses[-tenth:])
     assert last < 0.95 * first, f"loss did not fall clearly: {first:.3f} -> {last:.3f}"
     assert [h["step"] for h in result.history if "eval_loss" in h] == [6, 12]
-    record = read_records(Workspace(parler_ws), "02_parler_finetune")[-1]
+    record = run_record(parler_ws, result.paths.run_dir)
     assert record["status"] == "done" and record["metrics"]["params_trainable"] > 0
     assert record["inputs"]["coverage_unknown_share"] == 0
     m = record["metrics"]

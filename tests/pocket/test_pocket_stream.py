@@ -10,13 +10,11 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    from conftest import make_pocket_corpus
-
+def tiny(pocket_corpus):
     from nbhelpers.pocket.stage import prepare
     from nbhelpers.profiles import load_profile
 
-    corpus = make_pocket_corpus(tmp_path_factory.mktemp("kn_pocket_stream"))
+    corpus = pocket_corpus
     cfg = load_profile("pocket", "smoke", {"batch_size": 4, "max_steps": 2, "save_every": 0, "warmup_steps": 1,
                                            "voice_prompt_frames": 12})
     prep = prepare(cfg, workspace=None, dataset=str(corpus), run="stream")
@@ -24,7 +22,7 @@ def tiny(tmp_path_factory):
 
 
 def test_chunks_join_into_the_one_shot_utterance_and_are_timed(tiny):
-    from nbhelpers.pocket.stage import synthesize
+    from nbhelpers.pocket.model import synthesize
     from nbhelpers.pocket.stream import PocketStream
 
     model, voice = tiny

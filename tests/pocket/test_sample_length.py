@@ -6,7 +6,8 @@ from nbhelpers.profiles import load_profile
 
 
 def test_smoke_threshold_gives_at_least_a_second_where_the_default_stops_early(pocket_corpus, small_cfg):
-    from nbhelpers.pocket.stage import load_finetuned, prepare, synthesize
+    from nbhelpers.pocket.model import load_finetuned, synthesize
+    from nbhelpers.pocket.stage import prepare
     from nbhelpers.pocket.train import PACKAGE_CHECKPOINT, train
 
     cfg = small_cfg(max_steps=2)

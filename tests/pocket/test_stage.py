@@ -46,7 +46,8 @@ def test_refuses_heads_it_cannot_train():
 
 
 def test_smoke_loss_falls_checkpoint_reloads_identically_and_speaks(pocket_corpus, isolated_workspace, small_cfg):
-    from nbhelpers.pocket.stage import load_finetuned, run_stage, synthesize
+    from nbhelpers.pocket.model import load_finetuned, synthesize
+    from nbhelpers.pocket.stage import run_stage
     from nbhelpers.training import STATE_FILE
 
     cfg = small_cfg(max_steps=60, save_every=30)
@@ -83,7 +84,8 @@ def test_cli_help():
 
 def test_flow_matching_head_trains_and_reloads(pocket_corpus, small_cfg):
     """The alternative head type end to end: one time input, Euler decoding (16 steps) after reload."""
-    from nbhelpers.pocket.stage import load_finetuned, prepare, synthesize
+    from nbhelpers.pocket.model import load_finetuned, synthesize
+    from nbhelpers.pocket.stage import prepare
     from nbhelpers.pocket.train import PACKAGE_CHECKPOINT, train
 
     cfg = small_cfg(flow_type="flow_matching", max_steps=8, distill_share=1.0)

@@ -8,7 +8,7 @@ from nbhelpers.records import append_stage_record
 from nbhelpers.rehearsal.kaggle import kaggle_markdown, rehearse_kaggle
 
 STAGES = ("00_environment", "01_data_prep", "02_parler_finetune", "03_parler_distill", "04_vits_bangla_finetune",
-          "05_kokoro_synthesis", "07_pocket_tts_finetune", "06_benchmark")
+          "05_kokoro_synthesis", "07_pocket_tts_finetune", "08_baselines", "06_benchmark")
 
 
 def _workspace(root, stages):
@@ -26,7 +26,8 @@ def test_real_profile_kernels_push_and_chain(tmp_path):
     assert {k["profile"] for k in kernels.values()} == {'"kaggle-t4"'}
     assert kernels["02_parler_finetune"]["gpu"] and not kernels["01_data_prep"]["gpu"]
     bench = kernels["06_benchmark"]["kernels"]
-    assert {ref.split("/")[1] for ref in bench} >= {"tts-suite-07-pocket-tts-finetune", "tts-suite-02-parler-finetune"}
+    assert {ref.split("/")[1] for ref in bench} >= {"tts-suite-07-pocket-tts-finetune", "tts-suite-02-parler-finetune",
+                                                    "tts-suite-08-baselines"}
     assert all("rehearsal/tts-suite-code" in k["datasets"] for k in kernels.values())
     saved = json.loads((tmp_path / "out" / "kaggle.json").read_text())
     assert saved["ok"] and "| 06_benchmark | 1 |" in kaggle_markdown(saved)

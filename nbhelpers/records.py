@@ -54,6 +54,17 @@ def _rebased(value: Any, root: Path) -> Any:
     return _map_strings(value, lambda s: str(root / s[len(IN_WORKSPACE):]) if s.startswith(IN_WORKSPACE) else s)
 
 
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """``obj`` as indented UTF-8 JSON, written to a temporary name (per process) and renamed: a reader never sees
+    half a file and a kill leaves the previous version."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
 def append_jsonl(path: str | os.PathLike, obj: Any) -> Path:
     """Append ``obj`` as one JSON line, file-locked and fsynced, so concurrent writers never interleave and a
     kill leaves at most a torn last line (which readers skip). Creates the folder if needed."""

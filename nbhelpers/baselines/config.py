@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..vits.config import SAMPLE_RATE, TEST_SENTENCES, bangla_characters, suite_seed
+from ..vits.config import SAMPLE_RATE, TEST_SENTENCES, bangla_characters, trainer_settings
 
 MODELS = ("fastspeech2", "hifigan")
 MEL_FMAX = 8000.0  # coqui's FastSpeech2/HiFi-GAN LJSpeech recipes; the vocoder's mel loss uses the same
@@ -49,24 +49,6 @@ def hifigan_generator(size: str) -> dict[str, Any]:
             "resblock_kernel_sizes": [3], "resblock_dilation_sizes": [[1, 3]], "resblock_type": "2"}
 
 
-def _shared(config: Any, params: dict[str, Any], output_dir: Path, name: str) -> Any:
-    """Training settings both models take from the profile."""
-    config.run_name = name
-    config.output_path = str(output_dir)
-    config.epochs = params["epochs"]
-    config.training_seed = suite_seed(params)
-    config.mixed_precision, config.precision = params["mixed_precision"], params["precision"]
-    config.print_step, config.plot_step = params["print_step"], params["plot_step"]
-    config.save_step, config.save_n_checkpoints = params["save_step"], params["keep_checkpoints"]
-    config.save_best_after, config.save_all_best = params["save_best_after"], False
-    config.run_eval, config.print_eval = True, False
-    config.test_delay_epochs = params["test_delay_epochs"]
-    config.num_loader_workers = config.num_eval_loader_workers = params["num_loader_workers"]
-    config.dashboard_logger = "tensorboard"
-    config.cudnn_benchmark = False
-    return config
-
-
 def fastspeech2_config(params: dict[str, Any], output_dir: str | Path) -> Any:
     """The Fastspeech2Config of this run: Bangla graphemes through ``bn_phonemizer`` (stage 04's text front end,
     without VITS's blank tokens), F0 and energy computed once into caches beside the runs, one per dataset (coqui
@@ -89,7 +71,7 @@ def fastspeech2_config(params: dict[str, Any], output_dir: str | Path) -> Any:
     config.min_seq_len, config.max_seq_len = 1, 10**9  # the audio length limits above do the filtering
     config.max_text_len = params["max_text_len"]
     config.test_sentences = [[s] for s in TEST_SENTENCES]
-    return _shared(config, params, output_dir, "fastspeech2_bn")
+    return trainer_settings(config, params, output_dir, "fastspeech2_bn")
 
 
 def hifigan_config(params: dict[str, Any], output_dir: str | Path) -> Any:
@@ -104,7 +86,7 @@ def hifigan_config(params: dict[str, Any], output_dir: str | Path) -> Any:
                                   "sample_rate": audio.sample_rate}
     config.batch_size, config.eval_batch_size = params["vocoder_batch_size"], params["vocoder_batch_size"]
     config.lr_gen = config.lr_disc = params["vocoder_learning_rate"]
-    return _shared(config, params, Path(output_dir), "hifigan_bn")
+    return trainer_settings(config, params, Path(output_dir), "hifigan_bn")
 
 
 def load_config(path: str | Path) -> Any:

@@ -85,8 +85,9 @@ def _systems(args: argparse.Namespace) -> int:
     from ..measure.ort import ort_providers
     from ..paths import Workspace
     from ..profiles import load_profile
+    from ..records import write_json
     from .systems import discover
-    from .view import systems_view, write_json
+    from .view import systems_view
 
     ws = Workspace(args.workspace)
     params = load_profile("bench", args.profile, _overrides(args))
@@ -103,7 +104,8 @@ def _systems(args: argparse.Namespace) -> int:
 def _mos(args: argparse.Namespace) -> int:
     from ..paths import Workspace
     from ..profiles import load_profile
-    from .view import mos_view, write_json
+    from ..records import write_json
+    from .view import mos_view
 
     load_profile("bench", args.profile, _overrides(args))  # checks the profile and --set keys
     ws = Workspace(args.workspace)

@@ -295,7 +295,8 @@ def run_benchmark(profile: str = "auto", workspace: str | Path | Workspace | Non
                    "report_md": str(report["markdown"]), "report_html": str(report["html"]),
                    "chart": str(report["chart"] or ""), "gallery": gallery,
                    "listening_page": str(kit.get("page", "")), "records_path": str(records_path)}
-        from .view import run_view, write_json
+        from ..records import write_json
+        from .view import run_view
 
         this_run = [r for r in records if r.get("run") == run_id]
         view = write_json(out / "view.json", run_view(this_run, gallery, skipped, failures, summary))
@@ -340,8 +341,8 @@ def profile_variants(profile: str = "auto", workspace: str | Path | Workspace | 
     shows), returns the latter."""
     from ..measure.profiling import profile_calls
     from ..profiles import load_profile
+    from ..records import write_json
     from .systems import discover
-    from .view import write_json
 
     params = load_profile("bench", profile, overrides)
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)

@@ -5,27 +5,16 @@ reads and displays them."""
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
+from ..records import write_json
 from .report import COLUMNS, _env_line, _reasons, cell, judged, provenance, verdict_rows, write_report
 
 WARNING = ("Systems trained in a smoke run are randomly initialised or barely trained: their quality numbers show the "
            "mechanics only. DNSMOS is a no-reference estimate; CER/WER come from Whisper. `n/a` marks a number that "
            "was not measured and *not meaningful here* one that was measured but cannot mean anything in this run "
            "(no capable model or no valid reference), with the reasons in the next table.")
-
-
-def write_json(path: str | Path, obj: Any) -> Path:
-    """``obj`` as indented UTF-8 JSON, written to a temporary name and renamed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
 
 
 def systems_view(variants: list[Any], skipped: dict[str, str], providers: list[str]) -> dict[str, Any]:

@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     paths = stage.run_paths(ws, args.run)
     if args.command == "plan":
         from ..env import gpu_info
-        from .report import plan, write_json
+        from ..records import write_json
+        from .report import plan
         from .train import mixed_precision
 
         info = plan(cfg, precision=mixed_precision(cfg["mixed_precision"]), gpus=len(gpu_info()))

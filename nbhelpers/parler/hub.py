@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..paths import Workspace
-from ..records import read_records
-from .report import write_json
+from ..records import read_records, write_json
 
 TOKEN_ENV = "HF_TOKEN"
 DATA_STAGE = "01_data_prep"

@@ -5,7 +5,6 @@ The notebook kernel has no numpy/matplotlib: every table here is plain JSON and 
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -20,16 +19,6 @@ MEMORY_PLAN_SOURCE = ("measured peak: benchmarks/parler_memory.py --shape mini -
                       "same fp16 memory on a T4); 'at this batch': estimated for batch_size x max_audio_seconds by "
                       "nbhelpers/profiles/t4.py")
 TINY_NOTE = "tiny random-weight model: its audio is noise; this run checks the mechanics, not what the model learns"
-
-
-def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as JSON atomically (temporary file, then rename) and return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
-    tmp.replace(path)
-    return path
 
 
 def memory_plan(cfg: dict[str, Any]) -> list[dict[str, Any]]:
@@ -118,15 +107,18 @@ def plot_curves(history: list[dict[str, Any]], path: str | os.PathLike, *, parts
     return path
 
 
-def sample_index(cfg: dict[str, Any], samples_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """One entry per fixed sentence: its text, the voice description and the before/after WAVs (None when
-    that file was not written, e.g. 'after' before training finished)."""
-    folder = Path(samples_dir)
-    rows = []
-    for i, sentence in enumerate(cfg["sample_sentences"]):
-        row: dict[str, Any] = {"sentence": sentence, "description": cfg["sample_description"]}
-        for when in ("before", "after"):
-            wav = folder / f"{when}_{i}.wav"
-            row[when] = str(wav) if wav.is_file() else None
-        rows.append(row)
-    return rows
+def base_state(model: str) -> str:
+    """How the model a run starts from is named beside its audio."""
+    return "random weights (tiny smoke model)" if model == "tiny" else model
+
+
+def sample_rows(cfg: dict[str, Any], samples_dir: str | os.PathLike, step: int) -> list[dict[str, Any]]:
+    """The samples contract's rows (:mod:`nbhelpers.samples`) for the fixed sentences: each sentence's clip before
+    fine-tuning and after ``step`` steps, with the voice description; a clip that was not written is left out."""
+    from ..samples import sample_row
+
+    folder, base = Path(samples_dir), base_state(str(cfg["model"]))
+    states = {"before": f"before fine-tuning: {base}", "after": f"after {step} steps fine-tuned from {base}"}
+    return [sample_row(sentence, folder / f"{when}_{i}.wav", state, description=cfg["sample_description"])
+            for i, sentence in enumerate(cfg["sample_sentences"]) for when, state in states.items()
+            if (folder / f"{when}_{i}.wav").is_file()]

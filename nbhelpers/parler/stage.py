@@ -10,11 +10,12 @@ from typing import Any
 
 from ..budget import TimeBudget
 from ..paths import Workspace, find_artifacts
+from ..records import write_json
 from .codes import cache_dir, dataset_fingerprint, worker_devices
 from .coverage import check_prompt_coverage
 from .export import finish
 from .model import SOURCE_FILE, TINY, materialise_tiny, resolve_source
-from .report import coverage_summary, write_json
+from .report import coverage_summary
 from .train import (
     RunPaths,
     TrainResult,

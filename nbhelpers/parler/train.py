@@ -16,31 +16,27 @@ import collections
 import contextlib
 import functools
 import itertools
-import json
 import math
 import os
 import shutil
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .. import training
 from ..budget import TimeBudget
 from ..env import recommended_dtype, seed_everything
 from ..paths import Workspace, find_artifacts
 from ..profiles import load_profile
-from ..training import ResumableSampler, load_training_state, resume_point, save_training_state
+from ..training import ResumableSampler, TrainResult
 from .codes import load_or_encode
 from .data import Collator, Example, Filters, build_examples, mixed_batches
 from .evaluate import GenEval, held_out_items
 from .losses import codebook_cross_entropy, codebook_logits, decoder_inputs, valid_mask
 from .model import ParlerBundle, get_bundle, parameter_counts
-from .report import effective_batch, write_json
+from .report import effective_batch
 from .synth import length_kwargs, shortest_seconds
 
 STAGE = "02_parler_finetune"
@@ -52,17 +48,6 @@ class RunPaths(training.RunPaths):
     tensorboard = property(lambda self: self.run_dir / "tb")
     codes = property(lambda self: self.root / "codes")
     base_models = property(lambda self: self.root / "base")
-
-
-@dataclass
-class TrainResult:
-    status: str  # "done" or "resume_needed"
-    step: int
-    history: list[dict[str, Any]]
-    paths: RunPaths
-    metrics: dict[str, Any] = field(default_factory=dict)
-    bundle: ParlerBundle | None = None  # the trained model (adapters still attached in LoRA modes)
-    model: torch.nn.Module | None = None  # what was trained (a PeftModel in LoRA modes)
 
 
 def run_seed(cfg: dict[str, Any]) -> int:
@@ -332,6 +317,7 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
     path a budget stop takes, used by tests and by the notebook to split long runs.
     """
     from accelerate import Accelerator
+    from accelerate.utils import gather_object
     from torch.utils.tensorboard import SummaryWriter
     from transformers import get_scheduler
 
@@ -390,38 +376,28 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=float(cfg["learning_rate"]), weight_decay=float(cfg["weight_decay"]),
                                   betas=(0.9, 0.99), eps=1e-8)
-    max_steps = step_budget(cfg, len(batches))
-    scheduler = get_scheduler(cfg["lr_schedule"], optimizer, num_warmup_steps=int(cfg["warmup_steps"]),
-                              num_training_steps=max_steps)
 
-    step, history = 0, []
     meta = {"mode": cfg["mode"], "model": cfg["model"], "global_batch": global_batch, "seed": seed,
             "grad_accum": int(cfg["grad_accum"])}
     if cfg["mix"]:  # the batch order depends on the mix: resuming with another one would not be the same run
         meta["mix"] = {str(k): float(v) for k, v in cfg["mix"].items()}
-    found = resume_point(*find_artifacts(f"{stage_dir}/{run}/checkpoints", ws)) if resume else None
-    if found is not None:
-        saved = json.loads((found / "COMPLETE.json").read_text())["meta"]
-        clash = {k: (saved.get(k), v) for k, v in meta.items() if saved.get(k) != v}
-        if clash:
-            raise ValueError(f"checkpoint {found} was written with other settings {clash} (saved, now): "
-                             f"resume with the same settings, or start a new run name")
-        state = load_training_state(found, model=model, optimizer=optimizer, scheduler=scheduler,
-                                    scaler=accelerator.scaler, sampler=sampler, restore_rng=False)
-        step, history = state["step"], state["extra"].get("history", [])
-        rng_from = found
+    state = training.Run(paths, meta=meta, max_steps=step_budget(cfg, len(batches)), save_every=int(cfg["save_every"]),
+                         keep=int(suite["keep_checkpoints"]), budget=budget, stop_after=stop_after, main=main,
+                         rank=rank, world=world, desc="parler train")
+    scheduler = get_scheduler(cfg["lr_schedule"], optimizer, num_warmup_steps=int(cfg["warmup_steps"]),
+                              num_training_steps=state.max_steps)
+    if resume:
+        state.resume(find_artifacts(f"{stage_dir}/{run}/checkpoints", ws), model=model, optimizer=optimizer,
+                     scheduler=scheduler, scaler=accelerator.scaler, sampler=sampler)
     model, optimizer = accelerator.prepare(model, optimizer)
     fallbacks = speed_fallbacks(cfg, parler_of(model), device, quantised=quant is not None)
     for setting, why in fallbacks.items():
         accelerator.print(f"{setting}: {why}")
     # the training forward only: sampling and evaluation call generate() with other shapes and stay eager
     train_model = model if "compile" in fallbacks or not cfg["compile"] else torch.compile(model, dynamic=True)
-    if found is not None:  # RNG last: after everything that might draw random numbers while setting up
-        from ..training import STATE_FILE, set_rng_state
+    state.restore_rng()
 
-        set_rng_state(torch.load(rng_from / STATE_FILE, map_location="cpu", weights_only=False)["rng"])
-
-    writer = SummaryWriter(str(paths.tensorboard), purge_step=step) if main else None
+    writer = SummaryWriter(str(paths.tensorboard), purge_step=state.step) if main else None
     weights = list(cfg["codebook_weights"]) or None
     sentences, description = list(cfg["sample_sentences"]), str(cfg["sample_description"])
     sr = bundle.sampling_rate
@@ -435,30 +411,20 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
                 writer.add_audio(f"{tag}/sentence_{i}", torch.from_numpy(np.clip(a, -1, 1))[None], at, sample_rate=sr)
         return audios
 
-    def checkpoint() -> None:
-        if main:
-            save_training_state(paths.checkpoints, step, model=accelerator.unwrap_model(model),
-                                optimizer=optimizer, scheduler=scheduler, scaler=accelerator.scaler, sampler=sampler,
-                                extra={"history": history}, meta=meta, keep=int(suite["keep_checkpoints"]),
-                                trainable_only=True)
+    def checkpoint() -> Path | None:
+        folder = state.save(model=accelerator.unwrap_model(model), optimizer=optimizer, scheduler=scheduler,
+                            scaler=accelerator.scaler, sampler=sampler, trainable_only=True, gather=gather_object)
         accelerator.wait_for_everyone()
+        return folder
 
-    if main and step == 0:
+    if main and state.step == 0:
         write_wavs(paths.samples, "before", samples("samples_before", 0), sr)
     set_train_mode(model, True)
 
-    def draw():
-        while True:
-            yield from sampler
-
-    stream = draw()
+    stream = state.batches(sampler)
     accum = int(cfg["grad_accum"])
-    status = "done"
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    t0, steps_run, first_step = time.time(), 0, None
-    bar = tqdm(total=max_steps, initial=step, desc="parler train", disable=not main)
-    while step < max_steps:
+    state.start(device)
+    while state.step < state.max_steps:
         losses, parts = [], {}
         for micro in range(accum):
             idx = next(stream)[rank::world]
@@ -476,13 +442,12 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        step += 1
-        steps_run += 1
-        first_step = first_step or time.time() - t0  # includes compiling when compile is on
+        state.step += 1
+        step = state.step
         loss_mean = accelerator.reduce(torch.stack(losses).mean(), "mean").item()
         entry = {"step": step, "loss": loss_mean, "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
                  **parts}
-        if int(cfg["eval_every"]) > 0 and (step % int(cfg["eval_every"]) == 0 or step == max_steps):
+        if int(cfg["eval_every"]) > 0 and (step % int(cfg["eval_every"]) == 0 or step == state.max_steps):
             # the unwrapped model: no DDP collectives inside evaluation (processes may get unequal shares)
             entry["eval_loss"] = evaluate(accelerator.unwrap_model(model), val_ex, collate,
                                           batch_size=int(cfg["batch_size"]), device=device, weights=weights,
@@ -491,7 +456,6 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
             entry["gen_eval"] = {"step": step, **gen_eval.run(bundle, parler_of(model), step=step, writer=writer,
                                                               autocast=accelerator.autocast, wandb_run=wandb_run)}
             set_train_mode(model, True)
-        history.append(entry)
         scalars = {f"train/{key}" if key != "eval_loss" else "eval/loss": entry[key]
                    for key in ("loss", "lr", "grad_norm", "eval_loss", *parts)
                    if key in entry and math.isfinite(entry[key])}
@@ -502,45 +466,34 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
             wandb_run.log(scalars, step=step)
         if main and int(cfg["sample_every"]) > 0 and step % int(cfg["sample_every"]) == 0:
             samples("samples", step)
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss_mean:.3f}")
-        budget.tick()
-        stop = step < max_steps and (budget.should_stop() or (stop_after is not None and step >= stop_after))
-        if stop or (int(cfg["save_every"]) > 0 and step % int(cfg["save_every"]) == 0) or step == max_steps:
-            checkpoint()
-        if stop:
-            status = "resume_needed"
+        if state.end_step(entry, checkpoint, loss=f"{loss_mean:.3f}"):
             break
-    bar.close()
-    if main:
-        write_json(paths.history, history)
+    metrics = state.finish(device)
     if writer is not None:
         writer.close()
     if wandb_run is not None:
         wandb_run.finish()
-    elapsed = time.time() - t0
-    metrics = {"step": step, "max_steps": max_steps, "max_epochs": int(cfg["max_epochs"]),
-               "epochs_done": round(step * accum / len(batches), 3), "params_trainable": counts["trainable"],
-               "params_total": counts["total"], "peak_memory_gib": round(_peak_memory_gib(device), 3),
-               "seconds_per_step": round(elapsed / steps_run, 4) if steps_run else None,
-               "first_step_seconds": round(first_step, 3) if first_step else None, "precision": accelerator.mixed_precision,
-               "processes": world, "batch_size": int(cfg["batch_size"]), "grad_accum": accum,
-               "effective_batch": effective_batch(int(cfg["batch_size"]), world, accum),
-               "seed": seed, "train_utterances": len(train_ex), "compile": "compile" not in fallbacks and bool(cfg["compile"]),
-               "attention": parler_of(model).decoder.config._attn_implementation, "fallbacks": fallbacks,
-               "dropped_too_long": len(dropped.get("too_long", [])),
-               "dropped": {why: len(rows) for why, rows in dropped.items()}}
+    history = state.history
+    metrics.update({
+        "max_epochs": int(cfg["max_epochs"]), "epochs_done": round(state.step * accum / len(batches), 3),
+        "params_trainable": counts["trainable"], "params_total": counts["total"],
+        "peak_memory_gib": round(_peak_memory_gib(device), 3), "precision": accelerator.mixed_precision,
+        "processes": world, "batch_size": int(cfg["batch_size"]), "grad_accum": accum,
+        "effective_batch": effective_batch(int(cfg["batch_size"]), world, accum), "seed": seed,
+        "train_utterances": len(train_ex), "compile": "compile" not in fallbacks and bool(cfg["compile"]),
+        "attention": parler_of(model).decoder.config._attn_implementation, "fallbacks": fallbacks,
+        "dropped_too_long": len(dropped.get("too_long", [])),
+        "dropped": {why: len(rows) for why, rows in dropped.items()}})
     if cfg["mix"]:
         ends = list(itertools.accumulate(len(n) for n in lengths))  # batch -> dataset by its first index
         share = collections.Counter(bisect.bisect_right(ends, b[0]) for b in batches)
         metrics["mix"] = {str(name): {"weight": w, "utterances": len(n), "batches_per_epoch": share[i]}
                           for i, (name, w, n) in enumerate(zip(sources, mix_weights, lengths, strict=True))}
-    if history:
-        metrics["final_loss"] = history[-1]["loss"]
-        evals = [h["eval_loss"] for h in history if "eval_loss" in h]
-        if evals:
-            metrics["final_eval_loss"] = evals[-1]
-        gens = [h["gen_eval"] for h in history if "gen_eval" in h]
-        if gens:  # the latest generation evaluation (per-clip details stay in the history)
-            metrics["gen_eval"] = {k: v for k, v in gens[-1].items() if k != "clips"}
-    return TrainResult(status, step, history, paths, metrics, bundle, accelerator.unwrap_model(model))
+    evals = [h["eval_loss"] for h in history if "eval_loss" in h]
+    if evals:
+        metrics["final_eval_loss"] = evals[-1]
+    gens = [h["gen_eval"] for h in history if "gen_eval" in h]
+    if gens:  # the latest generation evaluation (per-clip details stay in the history)
+        metrics["gen_eval"] = {k: v for k, v in gens[-1].items() if k != "clips"}
+    return TrainResult(state.status, state.step, history, paths, state.checkpoint, metrics,
+                       accelerator.unwrap_model(model), bundle)

@@ -21,33 +21,20 @@ package's training-checkpoint format that ``TTSModel.load_model(config, checkpoi
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from .. import training
 from ..budget import TimeBudget
-from ..checkpoint import save_checkpoint
 from ..env import recommended_dtype, seed_everything
 from ..paths import Workspace, find_artifacts
 from ..profiles import load_profile
-from ..training import (
-    STATE_FILE,
-    ResumableSampler,
-    load_training_state,
-    mixed_batches,
-    resume_point,
-    rng_state,
-    set_rng_state,
-)
+from ..training import ResumableSampler, TrainResult, mixed_batches
 from .latents import Item
 from .losses import eos_loss, head_draws, head_loss
 
@@ -63,16 +50,6 @@ class RunPaths(training.RunPaths):
     latents = property(lambda self: self.root / "latents")
     tensorboard = property(lambda self: self.run_dir / "tb")
     evaluation = property(lambda self: self.run_dir / "eval.json")
-
-
-@dataclass
-class TrainResult:
-    status: str  # "done" or "resume_needed"
-    step: int
-    history: list[dict[str, Any]]
-    paths: RunPaths
-    checkpoint: Path | None
-    metrics: dict[str, Any] = field(default_factory=dict)
 
 
 def mixed_precision(setting: str = "auto") -> str:
@@ -236,18 +213,6 @@ def package_payload(tts_model, ema: EMA | None) -> dict[str, Any]:
     return out
 
 
-def rank_rng(state: dict[str, Any], rank: int, world: int) -> dict[str, Any]:
-    """The RNG state process ``rank`` of ``world`` resumes with: its own when the checkpoint holds one per process
-    (written by as many processes), else the single saved state (checkpoints of one process, older ones)."""
-    per_process = state.get("rng_per_process")
-    if per_process and len(per_process) == world:
-        return per_process[rank]
-    if world > 1:
-        raise ValueError(f"this checkpoint holds the RNG of {len(per_process or [1])} process(es), not {world}: "
-                         "resume with the same number of processes (GPUs) it was written with")
-    return state["rng"]
-
-
 def lr_schedule(optimizer: torch.optim.Optimizer, kind: str, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up, then ``kind``: cosine decay to 10% of the peak rate, linear decay to 10%, or constant."""
     if kind not in LR_SCHEDULES:
@@ -353,63 +318,36 @@ def train(cfg: dict[str, Any], tts_model, items: list[Item], *, paths: RunPaths,
     scheduler = lr_schedule(optimizer, str(cfg["lr_schedule"]), int(cfg["warmup_steps"]), max_steps)
     ema = EMA(flow_lm, float(cfg["ema_decay"]))
 
-    step, history = 0, []
     meta = {"model": cfg["model"], "flow_type": flow_lm.flow_type, "global_batch": global_batch, "seed": seed,
             "grad_accum": accum}
     if len(weights) > 1:  # the batch order depends on the languages and weights: another mix is another run
         meta["languages"] = weights
-    found = resume_point(*find_artifacts(f"pocket/{paths.run}/checkpoints", ws)) if resume else None
-    if found is not None:
-        saved = json.loads((found / "COMPLETE.json").read_text())["meta"]
-        clash = {k: (saved.get(k), v) for k, v in meta.items() if saved.get(k) != v}
-        if clash:
-            raise ValueError(f"checkpoint {found} was written with other settings {clash} (saved, now): resume "
-                             f"with the same settings or start a new run name")
-        state = load_training_state(found, model=flow_lm, optimizer=optimizer, scheduler=scheduler,
-                                    scaler=accelerator.scaler, sampler=sampler, restore_rng=False)
-        step, history = state["step"], state["extra"].get("history", [])
-        ema.load_state_dict(state["extra"]["ema"])
+    state = training.Run(paths, meta=meta, max_steps=max_steps, save_every=int(cfg["save_every"]),
+                         keep=int(suite["keep_checkpoints"]), budget=budget, stop_after=stop_after, main=main,
+                         rank=rank, world=world, desc="pocket train")
+    if resume:
+        extra = state.resume(find_artifacts(f"pocket/{paths.run}/checkpoints", ws), model=flow_lm,
+                             optimizer=optimizer, scheduler=scheduler, scaler=accelerator.scaler, sampler=sampler)
+        if extra is not None:
+            ema.load_state_dict(extra["ema"])
     objective, optimizer = accelerator.prepare(objective, optimizer)
-    if found is not None:  # RNG last, after everything that may draw random numbers while setting up
-        set_rng_state(rank_rng(torch.load(found / STATE_FILE, map_location="cpu", weights_only=False), rank, world))
-    last_checkpoint = found
+    state.restore_rng()
 
     mean, std = flow_lm.emb_mean.detach().cpu().float(), flow_lm.emb_std.detach().cpu().float()
 
     def checkpoint() -> Path | None:
-        folder = None
-        # every process draws its own dropout/noise numbers: each one's RNG is saved (a collective call)
-        rngs = gather_object([rng_state()]) if world > 1 else [rng_state()]
-        if main:
-            state = {"step": step, "model": flow_lm.state_dict(), "optimizer": optimizer.state_dict(),
-                     "scheduler": scheduler.state_dict(),
-                     "scaler": accelerator.scaler.state_dict() if accelerator.scaler is not None else None,
-                     "sampler": sampler.state_dict(), "rng": rngs[0], "rng_per_process": rngs,
-                     "extra": {"history": history, "ema": ema.state_dict()}}
-            payload = package_payload(tts_model, ema)
-
-            def write(tmp: Path) -> None:
-                torch.save(state, tmp / STATE_FILE)
-                torch.save(payload, tmp / PACKAGE_CHECKPOINT)
-
-            folder = save_checkpoint(paths.checkpoints, step, write, meta={"trainable_only": False, **meta},
-                                     keep=int(suite["keep_checkpoints"]))
+        # every process draws its own dropout/noise numbers: Run.save keeps each one's RNG (a collective call)
+        folder = state.save(model=flow_lm, optimizer=optimizer, scheduler=scheduler, scaler=accelerator.scaler,
+                            sampler=sampler, extra={"ema": ema.state_dict()}, gather=gather_object,
+                            write_more=lambda tmp: torch.save(package_payload(tts_model, ema), tmp / PACKAGE_CHECKPOINT))
         accelerator.wait_for_everyone()
         return folder
 
-    def draw():
-        while True:
-            yield from sampler
-
-    stream = draw()
+    stream = state.batches(sampler)
     val_every = int(cfg["val_every"]) if val_items else 0
-    writer = SummaryWriter(str(paths.tensorboard), purge_step=step) if main else None
-    status = "done"
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    t0, steps_run = time.time(), 0
-    bar = tqdm(total=max_steps, initial=step, desc="pocket train", disable=not main)
-    while step < max_steps:
+    writer = SummaryWriter(str(paths.tensorboard), purge_step=state.step) if main else None
+    state.start(device)
+    while state.step < max_steps:
         rows = next(stream)[rank::world]  # this process's share of one global batch (one language)
         distill = torch.rand(()) < float(cfg["distill_share"])  # once per optimiser step
         total_frames = sum(items[i].frames for i in rows)
@@ -434,39 +372,27 @@ def train(cfg: dict[str, Any], tts_model, items: list[Item], *, paths: RunPaths,
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         ema.update(flow_lm)
-        step += 1
-        steps_run += 1
+        state.step += 1
+        step = state.step
         entry = {"step": step, "language": items[rows[0]].language, "loss": accelerator.reduce(loss_sum, "mean").item(),
                  "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm), **parts}
         if main and val_every and (step % val_every == 0 or step == max_steps):
             entry.update(validation_loss(accelerator.unwrap_model(objective), val_items, cfg, seed=seed, device=device,
                                          autocast=accelerator.autocast, mean=mean, std=std))
-        history.append(entry)
         if writer is not None:
             for key, value in entry.items():
                 if key not in ("step", "language"):
                     writer.add_scalar(f"val/{key[4:]}" if key.startswith("val_") else f"train/{key}",
                                       value, step)
-        bar.update(1)
-        bar.set_postfix(loss=f"{entry['loss']:.3f}", flow=f"{parts['flow']:.3f}")
-        budget.tick()
-        stop = step < max_steps and (budget.should_stop() or (stop_after is not None and step >= stop_after))
-        if stop or (int(cfg["save_every"]) > 0 and step % int(cfg["save_every"]) == 0) or step == max_steps:
-            last_checkpoint = checkpoint() or last_checkpoint
-        if stop:
-            status = "resume_needed"
+        if state.end_step(entry, checkpoint, loss=f"{entry['loss']:.3f}", flow=f"{parts['flow']:.3f}"):
             break
-    bar.close()
+    metrics = state.finish(device)
     if writer is not None:
         writer.close()
-    if main:
-        paths.history.parent.mkdir(parents=True, exist_ok=True)
-        paths.history.write_text(json.dumps(history, indent=0))
-    elapsed = time.time() - t0
-    metrics = {"step": step, "max_steps": max_steps, "seconds_per_step": round(elapsed / max(steps_run, 1), 4),
-               "precision": accelerator.mixed_precision, "processes": world, "batch_per_process": micro_size,
-               "grad_accum": accum, "effective_batch": global_batch, "seed": seed, "train_utterances": len(items),
-               "lr_schedule": str(cfg["lr_schedule"])}
+    history = state.history
+    metrics.update({"precision": accelerator.mixed_precision, "processes": world, "batch_per_process": micro_size,
+                    "grad_accum": accum, "effective_batch": global_batch, "seed": seed,
+                    "train_utterances": len(items), "lr_schedule": str(cfg["lr_schedule"])})
     vals = [h["val_loss"] for h in history if "val_loss" in h]
     if vals:
         metrics["final_val_loss"] = vals[-1]
@@ -474,7 +400,5 @@ def train(cfg: dict[str, Any], tts_model, items: list[Item], *, paths: RunPaths,
         metrics["languages"] = {lang: {"weight": w, "utterances": len(n),
                                        "steps": sum(1 for h in history if h.get("language") == lang)}
                                 for (lang, w), n in zip(weights.items(), frames, strict=True)}
-    if device.type == "cuda":
-        metrics["peak_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 3)
     flow_lm.eval()
-    return TrainResult(status, step, history, paths, last_checkpoint, metrics)
+    return TrainResult(state.status, state.step, history, paths, state.checkpoint, metrics)

@@ -125,6 +125,25 @@ def suite_seed(params: dict[str, Any]) -> int:
     return int(load_profile("suite", params["profile"])["seed"])
 
 
+def trainer_settings(config: Any, params: dict[str, Any], output_dir: str | Path, run_name: str) -> Any:
+    """The coqui ``Trainer`` settings every coqui model of the suite takes from its profile (stages 04 and 08): run
+    folder, epochs, the suite's seed, precision, logging/saving/eval cadence, checkpoint retention, loaders."""
+    config.run_name = run_name
+    config.output_path = str(output_dir)
+    config.epochs = params["epochs"]
+    config.training_seed = suite_seed(params)
+    config.mixed_precision, config.precision = params["mixed_precision"], params["precision"]
+    config.print_step, config.plot_step = params["print_step"], params["plot_step"]
+    config.save_step, config.save_n_checkpoints = params["save_step"], params["keep_checkpoints"]
+    config.save_best_after, config.save_all_best = params["save_best_after"], False
+    config.run_eval, config.print_eval = True, False
+    config.test_delay_epochs = params["test_delay_epochs"]
+    config.num_loader_workers = config.num_eval_loader_workers = params["num_loader_workers"]
+    config.dashboard_logger = "tensorboard"
+    config.cudnn_benchmark = False
+    return config
+
+
 def build_config(params: dict[str, Any], output_dir: str | Path, dataset_dir: str | Path | None = None,
                  base_config: Any = None, start: StartingPoint | None = None) -> Any:
     """The VitsConfig for this run: architecture and text encoding from ``base_config`` (a released model)
@@ -154,26 +173,14 @@ def build_config(params: dict[str, Any], output_dir: str | Path, dataset_dir: st
     config.model_args.spec_segment_size = params["spec_segment_size"]
     # coqui names the run folder <run_name>-<date to the minute>-<git hash>: a random suffix keeps two runs
     # started in the same minute (a restore fine-tune right after a training session) out of each other's folder
-    config.run_name = f"vits_bn-{secrets.token_hex(3)}"
-    config.output_path = str(output_dir)
+    trainer_settings(config, params, output_dir, f"vits_bn-{secrets.token_hex(3)}")
     config.phoneme_cache_path = str(output_dir / "phoneme_cache")
     config.batch_size, config.eval_batch_size = params["batch_size"], params["eval_batch_size"]
-    config.epochs = params["epochs"]
     config.lr_gen = config.lr_disc = params["learning_rate"]
-    config.mixed_precision, config.precision = params["mixed_precision"], params["precision"]
-    config.training_seed = suite_seed(params)
-    config.print_step, config.plot_step = params["print_step"], params["plot_step"]
-    config.save_step, config.save_n_checkpoints = params["save_step"], params["keep_checkpoints"]
-    config.save_best_after, config.save_all_best = params["save_best_after"], False
-    config.run_eval, config.print_eval = True, False
-    config.test_delay_epochs = params["test_delay_epochs"]
-    config.num_loader_workers = config.num_eval_loader_workers = params["num_loader_workers"]
     config.min_audio_len = int(params["min_audio_seconds"] * SAMPLE_RATE)
     config.max_audio_len = int(params["max_audio_seconds"] * SAMPLE_RATE)
     config.max_text_len = params["max_text_len"]
     config.test_sentences = [[s] for s in TEST_SENTENCES]
-    config.dashboard_logger = "tensorboard"
-    config.cudnn_benchmark = False
     if dataset_dir is not None:
         config.datasets = [BaseDatasetConfig(formatter="ljspeech", dataset_name="bn", path=str(dataset_dir),
                                              meta_file_train="metadata_train.csv", meta_file_val="metadata_val.csv",

@@ -136,6 +136,26 @@ def check_dataset(ljspeech_dir: str | Path | None) -> tuple[Check, list[Row], li
                  f"{SAMPLE_RATE} Hz"), train, val
 
 
+def check_inputs(params: dict[str, Any], workspace: Any, dataset_dir: str | Path | None = None
+                 ) -> tuple[PreflightReport, Path | None, list[Row], list[Row]]:
+    """The first checks of every coqui trainer (stages 04 and 08): the environment, then the LJSpeech export
+    (``dataset_dir``, or the profile's ``dataset`` found in the workspace or its inputs). Returns the report so far,
+    the dataset folder (None when not found) and its train/validation rows (empty when a check failed)."""
+    from ..data.layout import DatasetPaths
+
+    report = PreflightReport()
+    report.add(check_environment(params))
+    if dataset_dir is None:
+        try:
+            dataset_dir = DatasetPaths.find(params["dataset"], workspace).ljspeech
+        except FileNotFoundError as e:
+            report.add(Check("dataset", False, str(e)))
+            return report, None, [], []
+    ds_check, train_rows, val_rows = check_dataset(dataset_dir)
+    report.add(ds_check)
+    return report, Path(dataset_dir), train_rows, val_rows
+
+
 def processed_text(tokenizer: Any, text: str) -> str:
     """The text as the model's tokenizer sees it before encoding: cleaner, then phonemizer (coqui's order)."""
     if tokenizer.text_cleaner is not None:

@@ -5,14 +5,13 @@ fine-tune restores weights only, with a report."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import coqui_runs
 from ..budget import TimeBudget
 from ..coqui_runs import fit_budgeted, resumable_checkpoint, session_budget
-from ..data.layout import DatasetPaths
 from ..paths import Workspace
 from ..records import append_stage_record
 from . import STAGE
@@ -26,15 +25,7 @@ from .config import (
     starting_point,
     to_samples,
 )
-from .preflight import (
-    Check,
-    PreflightReport,
-    check_characters,
-    check_dataset,
-    check_environment,
-    check_espeak,
-    check_restore,
-)
+from .preflight import Check, PreflightReport, check_characters, check_espeak, check_inputs, check_restore
 from .report import PREFLIGHT_FILE, SESSION_FILE, session_dict, write_json, write_preflight, write_timing
 from .restore import RestoreReport, report_dict, restore_weights
 
@@ -58,19 +49,12 @@ class Prepared:
 
 
 @dataclass
-class TrainResult:
-    """How a training session ended: status for the stage record, steps, where the checkpoint is."""
+class TrainResult(coqui_runs.Fit):
+    """A VITS session: how the budgeted coqui ``Trainer`` session ended (status from its stop reason) plus the run
+    it continued and what restoring a checkpoint into a fresh model brought in."""
 
-    status: str  # "done" or "resume_needed"
-    reason: str  # "max_steps", "budget", "epochs", "interrupted"
-    run_dir: Path
-    start_step: int
-    end_step: int
-    seconds: float
-    checkpoint: Path | None
     continued_from: Path | None = None
     restore: RestoreReport | None = None
-    last_losses: dict[str, float] = field(default_factory=dict)
     restore_summary: dict[str, Any] | None = None  # report_dict(restore), kept when read back from session.json
 
 
@@ -92,16 +76,7 @@ def prepare(params: dict[str, Any], workspace: Workspace | str | None = None, *,
     from TTS.tts.models.vits import Vits
 
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
-    report = PreflightReport()
-    report.add(check_environment(params))
-    if dataset_dir is None:
-        try:
-            dataset_dir = DatasetPaths.find(params["dataset"], ws).ljspeech
-        except FileNotFoundError as e:
-            report.add(Check("dataset", False, str(e)))
-            report.raise_if_failed()
-    ds_check, train_rows, val_rows = check_dataset(dataset_dir)
-    report.add(ds_check)
+    report, dataset_dir, train_rows, val_rows = check_inputs(params, ws, dataset_dir)
     report.raise_if_failed()
 
     continue_dir = find_resumable_run(ws) if resume else None
@@ -156,8 +131,7 @@ def train(prep: Prepared, *, budget: TimeBudget | None = None, max_steps: int | 
         print(restore.summary())
     fit = fit_budgeted(prep.config, prep.model, to_samples(prep.train_rows), to_samples(prep.val_rows),
                        budget=budget, max_steps=max_steps, continue_dir=prep.continue_dir, desc="VITS training")
-    result = TrainResult(fit.status, fit.reason, fit.run_dir, fit.start_step, fit.end_step, fit.seconds,
-                         fit.checkpoint, prep.continue_dir, restore, fit.losses)
+    result = TrainResult(**vars(fit), continued_from=prep.continue_dir, restore=restore)
     print(f"training stopped ({result.reason}) at step {result.end_step} after {result.seconds:.0f} s; "
           f"status {result.status}; checkpoint {result.checkpoint}")
     metrics = train_metrics(result)
@@ -178,14 +152,14 @@ def load_session(path: str | Path) -> TrainResult:
 
     d = json.loads(Path(path).read_text(encoding="utf-8"))
     opt = {k: Path(d[k]) if d.get(k) else None for k in ("checkpoint", "continued_from")}
-    return TrainResult(d["status"], d["reason"], Path(d["run_dir"]), d["start_step"], d["end_step"], d["seconds"],
-                       opt["checkpoint"], opt["continued_from"], None, d.get("last_losses") or {}, d.get("restore"))
+    return TrainResult(d["reason"], Path(d["run_dir"]), d["start_step"], d["end_step"], d["seconds"], opt["checkpoint"],
+                       d.get("last_losses") or {}, opt["continued_from"], None, d.get("restore"))
 
 
 def train_metrics(result: TrainResult) -> dict[str, Any]:
     """Numbers of one session for the stage record."""
     out = {"start_step": result.start_step, "end_step": result.end_step, "train_seconds": round(result.seconds, 1),
-           "stop_reason": result.reason, **{f"train_{k}": round(v, 4) for k, v in result.last_losses.items()},
+           "stop_reason": result.reason, **{f"train_{k}": round(v, 4) for k, v in result.losses.items()},
            "processes": 1}  # one GPU: see docs/vits.md and notebook 04 (coqui's DDP mode is not used)
     if result.restore is not None:
         out["restore"] = report_dict(result.restore)
@@ -211,9 +185,9 @@ def finish(result: TrainResult, params: dict[str, Any], workspace: Workspace | s
         load_model,
         plot_losses,
         publish_bundle,
+        speak_samples,
         synthesize,
         time_backends,
-        write_samples,
     )
     from .quantize import compare_int8
 
@@ -225,11 +199,13 @@ def finish(result: TrainResult, params: dict[str, Any], workspace: Workspace | s
                             meta={"source_checkpoint": str(best), "start": params["start"]})
     fold_weight_norm(model)  # inference from here on, with plain weights like the ONNX export
     out_dir = ws.stage_dir("vits")
-    samples = write_samples(lambda text: synthesize(model, text), out_dir / "samples")
+    state = f"after {result.end_step} training steps" + (" from a random tiny start" if params["start"] == "tiny" else
+                                                         f" from {params['start']}")
+    samples = speak_samples(lambda text: synthesize(model, text), out_dir / "samples", state)
     loss_png = plot_losses(result.run_dir, out_dir / "losses.png")
     outputs = {"bundle": bundle, "model": bundle / "model.pth", "config": bundle / "config.json",
                "best_checkpoint": best, "run_dir": result.run_dir, "tensorboard": result.run_dir,
-               "samples": [str(p) for p in samples], "sample_texts": out_dir / "samples" / "texts.json",
+               "samples": samples,
                "loss_plot": loss_png, "preflight": out_dir / PREFLIGHT_FILE}
     metrics = train_metrics(result)
     if params["export_onnx"]:

@@ -50,8 +50,8 @@ def test_failed_preflight_json_lists_every_check(tmp_path):
 
 def test_session_round_trip_keeps_what_finish_needs(tmp_path):
     run = tmp_path / "runs" / "r1"
-    result = TrainResult("resume_needed", "budget", run, 0, 7, 12.5, run / "checkpoint_7.pth",
-                         last_losses={"loss_mel": 99.0}, restore_summary={"restored": 10})
+    result = TrainResult("budget", run, 0, 7, 12.5, run / "checkpoint_7.pth", losses={"loss_mel": 99.0},
+                         restore_summary={"restored": 10})
     write_json(session_dict(result, train_metrics(result)), run / "session.json")
     assert newest_session(tmp_path / "runs") == run / "session.json"
     back = load_session(run / "session.json")

@@ -587,6 +587,23 @@ def compare(text: str, recording: str | os.PathLike | None, outputs: Sequence[tu
         audio(wav, label)
 
 
+def samples(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Play a trainer's ``samples.jsonl`` (:mod:`nbhelpers.samples`), grouped by text: the real recording first
+    when the text has one, then each clip labelled with the model's state and its length; returns the rows."""
+    from .samples import read_samples
+
+    rows = read_samples(path)
+    for text in dict.fromkeys(r["text"] for r in rows):
+        group = [r for r in rows if r["text"] == text]
+        about = group[0].get("description")
+        markdown(f"**{text}**" + (f" | *{about}*" if about else ""))
+        if group[0].get("recording"):
+            audio(group[0]["recording"], "real recording (held-out test split, never trained on)")
+        for row in group:
+            audio(row["path"], f"{row['model_state']} ({row['seconds']:.2f} s)")
+    return rows
+
+
 def speak_test_item(stage: str, dataset: str | os.PathLike, state: str, *args: str, profile: str = "auto",
                     workspace: str | os.PathLike | None = None) -> None:
     """Have the ``stage`` model (``state``: "random weights", "N steps fine-tuned", ...) speak the text of the

@@ -12,11 +12,10 @@ from typing import Any
 from ..budget import TimeBudget
 from ..checkpoint import save_checkpoint
 from ..coqui_runs import Fit, find_resumable_run, fit_budgeted, resumable_checkpoint, session_budget
-from ..data.layout import DatasetPaths
 from ..paths import Workspace
 from ..records import append_stage_record
 from ..vits.config import Row, save_config, to_samples
-from ..vits.preflight import Check, PreflightReport, check_characters, check_dataset, check_environment
+from ..vits.preflight import PreflightReport, check_characters, check_inputs
 from ..vits.report import preflight_summary, write_json
 from . import STAGE
 from .config import MODELS, fastspeech2_config, hifigan_config, load_config
@@ -52,19 +51,10 @@ def prepare(params: dict[str, Any], workspace: Workspace, *, dataset_dir: str | 
     and the rows; writes ``<workspace>/baselines/preflight.json``. Raises PreflightError listing every failure."""
     from TTS.tts.utils.text.tokenizer import TTSTokenizer
 
-    report = PreflightReport()
-    report.add(check_environment(params))
-    if dataset_dir is None:
-        try:
-            dataset_dir = DatasetPaths.find(params["dataset"], workspace).ljspeech
-        except FileNotFoundError as e:
-            report.add(Check("dataset", False, str(e)))
-    if dataset_dir is not None:
-        ds_check, train_rows, val_rows = check_dataset(dataset_dir)
-        report.add(ds_check)
-        if ds_check.ok:
-            tokenizer, _ = TTSTokenizer.init_from_config(fastspeech2_config(params, workspace.root))
-            report.add(check_characters(train_rows + val_rows, tokenizer))
+    report, dataset_dir, train_rows, val_rows = check_inputs(params, workspace, dataset_dir)
+    if report.checks[-1].ok:  # the dataset's rows are readable: check their characters too
+        tokenizer, _ = TTSTokenizer.init_from_config(fastspeech2_config(params, workspace.root))
+        report.add(check_characters(train_rows + val_rows, tokenizer))
     print(report)
     write_json(preflight_summary(report), workspace.stage_dir("baselines") / PREFLIGHT_FILE)
     report.raise_if_failed()
@@ -181,22 +171,24 @@ def publish(fits: dict[str, Fit], workspace: Workspace, meta: dict[str, Any] | N
 
 def finish(fits: dict[str, Fit], prep: Prepared) -> dict[str, Any]:
     """Publish the bundle, synthesise the test sentences through it and append the stage record."""
-    from ..vits.export import plot_losses, write_samples
+    from ..vits.export import plot_losses, speak_samples
 
     ws, params = prep.workspace, prep.params
     bundle = publish(fits, ws, {"size": params["size"], "dataset": str(prep.dataset_dir)})
     baseline = load_bundle(bundle)
     out_dir = ws.stage_dir("baselines")
-    samples = write_samples(baseline.synthesize, out_dir / "samples")
+    state = (f"FastSpeech2 after {fits['fastspeech2'].end_step} steps, HiFi-GAN after {fits['hifigan'].end_step}, "
+             "both trained from scratch" + (" (tiny smoke models)" if params["size"] == "tiny" else ""))
+    samples = speak_samples(baseline.synthesize, out_dir / "samples", state)
     plots = {f"{w}_loss_plot": plot_losses(f.run_dir, out_dir / f"losses_{w}.png", f"{w} training losses",
                                            LOSS_TAGS[w]) for w, f in fits.items()}
     status = "resume_needed" if any(f.status == "resume_needed" for f in fits.values()) else "done"
-    outputs = {"bundle": bundle, "samples": [str(p) for p in samples], "sample_texts": out_dir / "samples" / "texts.json",
+    outputs = {"bundle": bundle, "samples": samples,
                "preflight": out_dir / PREFLIGHT_FILE, **plots, **{f"{w}_run": f.run_dir for w, f in fits.items()}}
     metrics = {f"{w}_{k}": v for w, f in fits.items() for k, v in fit_metrics(f).items()}
     metrics.update(parameters_millions=round(sum(p.numel() for p in baseline.parameters()) / 1e6, 3), size=params["size"])
     append_stage_record(STAGE, profile=params["profile"], status=status, workspace=ws,
                         inputs={"dataset": prep.dataset_dir}, outputs=outputs, metrics=metrics,
                         note="smoke: tiny random-init models, mechanics only" if params["size"] == "tiny" else "")
-    print(f"published {bundle}; {len(samples)} samples in {out_dir / 'samples'}; status {status}")
+    print(f"published {bundle}; samples in {samples}; status {status}")
     return {"outputs": outputs, "metrics": metrics, "status": status}

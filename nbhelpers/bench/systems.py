@@ -383,23 +383,25 @@ def _distill_variants(run_dir: Path, rec: dict[str, Any], params: dict[str, Any]
 
 def _finetune_variant(workspace: Workspace, rec: dict[str, Any], params: dict[str, Any]
                       ) -> tuple[list[Variant], str | None]:
-    """Stage 02 alone: its after-training samples (``export/samples/after_<i>.wav``, the parler profile's
-    ``sample_sentences`` in order), which it does not time; quality is scored here."""
+    """Stage 02 alone: its after-training samples, read from the ``samples.jsonl`` its record names (the samples
+    contract, :mod:`nbhelpers.samples`), which it does not time; quality is scored here."""
     import soundfile as sf
 
     from ..measure.harness import untimed_record
-    from ..paths import find_artifacts, in_reach
-    from ..profiles import load_profile
+    from ..paths import in_reach
+    from ..samples import read_samples
 
-    texts = list(load_profile("parler", rec.get("profile", "smoke"))["sample_sentences"])
-    named = [Path(p).parent for p in rec.get("outputs", {}).get("samples", [])[:1] if in_reach(p, workspace)]
-    folders = named + [p.parent for p in find_artifacts("parler/*/export/samples/after_0.wav", workspace)]
-    wavs = next(([f / f"after_{i}.wav" for i in range(len(texts))] for f in folders
-                 if all((f / f"after_{i}.wav").is_file() for i in range(len(texts)))
-                 and not (f / f"after_{len(texts)}.wav").is_file()), None)
-    if wavs is None:
-        return [], (f"02_parler_finetune ran, but no export/samples/ holds exactly its {rec.get('profile')} "
-                    f"profile's {len(texts)} after-training samples (after_0.wav ...), so their texts are unknown")
+    index = rec.get("outputs", {}).get("samples")
+    if not isinstance(index, str) or not in_reach(index, workspace):
+        return [], ("02_parler_finetune ran, but its record names no samples.jsonl in this workspace or its inputs "
+                    "(a run from before the samples contract: run notebook 02 again)")
+    try:
+        after = [r for r in read_samples(index) if r["model_state"].startswith("after")]
+    except (OSError, ValueError) as err:
+        return [], f"02_parler_finetune's samples: {err}"
+    texts, wavs = [r["text"] for r in after], [Path(r["path"]) for r in after]
+    if not wavs:
+        return [], f"{index} lists no after-training sample"
     if "kn" not in params["languages"]:
         return [], "the fine-tuned Parler speaks Kannada, which is not among the profile's languages"
 

@@ -19,18 +19,18 @@ from ..parler.train import RunPaths, load_dataset, process_state, train, write_w
 from ..paths import Workspace
 from ..profiles import load_profile
 from ..records import append_stage_record
+from ..samples import write_samples
 from .evaluate import Reference, compare, int8_copy, reference_rows
 from .report import (
     ARCHITECTURE_FILE,
-    LISTEN_FILE,
     LOSS_CURVE_FILE,
     LOSS_PARTS,
     PLAN_FILE,
     TEACHER_CACHE_FILE,
     architecture_tables,
     cache_decision,
-    listen_index,
     plot_curves,
+    sample_rows,
     write_json,
     write_tables,
 )
@@ -173,12 +173,11 @@ def run(params: dict[str, Any], *, workspace: Workspace | None = None, dataset: 
         out.references = reference_rows(data["test"], int(params["eval_test_rows"]))
         out.comparison = evaluate_pair(teacher, out.student, params, data, workspace=ws, disk=disk,
                                        references=out.references)
-        wavs = []
         n_fixed = len(dict.fromkeys(params["eval_sentences"]))  # the eval_sentences come first, then test-split rows
         compare_dir = paths.run_dir / "compare"
         for name, row in out.comparison.items():
-            wavs += write_wavs(compare_dir, name, row["audios"][:n_fixed], teacher.sampling_rate)
-            wavs += write_wavs(compare_dir, f"{name}_test", row["audios"][n_fixed:], teacher.sampling_rate)
+            write_wavs(compare_dir, name, row["audios"][:n_fixed], teacher.sampling_rate)
+            write_wavs(compare_dir, f"{name}_test", row["audios"][n_fixed:], teacher.sampling_rate)
         recordings = {ref.text: str(write_wav(compare_dir / f"recording_test_{i}.wav", ref.audio, ref.sampling_rate))
                       for i, ref in enumerate(out.references)}
         table = {n: {k: v for k, v in r.items() if k != "audios"} for n, r in out.comparison.items()}
@@ -187,10 +186,13 @@ def run(params: dict[str, Any], *, workspace: Workspace | None = None, dataset: 
         bench.unlink(missing_ok=True)  # this run's records only (a resumed run used to append twice)
         for row in table.values():  # tts-bench/1 records, for the suite benchmark (06)
             append_record({**row["record"], "stage": STAGE}, bench)
-        listen = listen_index(table["teacher"]["texts"], n_fixed, list(table), compare_dir, recordings)
+        steps = f"{result.step} distillation steps"
+        states = {"teacher": "teacher (stage 02's model)", "student": f"student, {steps}",
+                  "student_int8": f"student, {steps}, dynamic int8"}
+        rows = sample_rows(table["teacher"]["texts"], n_fixed, {n: states.get(n, n) for n in table}, compare_dir,
+                           recordings)
         outputs.update(student=out.student_dir, comparison=paths.run_dir / "comparison.json", bench_records=bench,
-                       wavs=[str(w) for w in wavs], listen=write_json(paths.run_dir / LISTEN_FILE, listen),
-                       **write_tables(paths.run_dir, table, params["profile"]))
+                       samples=write_samples(rows, compare_dir), **write_tables(paths.run_dir, table, params["profile"]))
         s = table["student"]
         out.metrics.update({k: s[k] for k in ("params_total_ratio", "params_decoder_ratio", "speedup", "test_ce",
                                               "code_accuracy", "cer", "dnsmos_ovrl", "mcd_db", "cer_vs_teacher",

@@ -10,7 +10,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..parler.report import plot_curves, write_json
+from ..parler.report import plot_curves
+from ..records import write_json
 from .evaluate import SUMMARY_FIELDS, summary_rows
 from .student import architecture_diff
 
@@ -19,7 +20,6 @@ TEACHER_CACHE_FILE = "teacher_cache.json"
 LOSS_CURVE_FILE = "loss_curve.png"
 SUMMARY_FILE = "summary.json"
 COMPARISON_PLOT_FILE = "comparison.png"
-LISTEN_FILE = "listen.json"
 PLAN_FILE = "plan.json"
 LOSS_PARTS = ("ce", "kd", "hidden", "encoder")
 # the bar charts of the comparison: metric, axis label (with its unit)
@@ -140,17 +140,20 @@ def plot_comparison(rows: list[dict[str, Any]], path: str | os.PathLike) -> Path
     return path
 
 
-def listen_index(texts: list[str], n_fixed: int, systems: list[str], compare_dir: str | os.PathLike,
-                 recordings: dict[str, str]) -> list[dict[str, Any]]:
-    """One entry per evaluated text: the text, its recording (test-split rows only) and each system's WAV, in
-    the file names :func:`nbhelpers.distill.pipeline.run` writes (``<system>_<i>.wav`` for the fixed sentences,
-    ``<system>_test_<i>.wav`` for the test-split rows)."""
+def sample_rows(texts: list[str], n_fixed: int, states: dict[str, str], compare_dir: str | os.PathLike,
+                recordings: dict[str, str]) -> list[dict[str, Any]]:
+    """The samples contract's rows (:mod:`nbhelpers.samples`): each evaluated text spoken by each system (``states``:
+    system -> its model state), in the file names :func:`nbhelpers.distill.pipeline.run` writes (``<system>_<i>.wav``
+    for the fixed sentences, ``<system>_test_<i>.wav`` for the test-split rows, which carry their ``recording``)."""
+    from ..samples import sample_row
+
     folder = Path(compare_dir)
     rows = []
     for i, text in enumerate(texts):
         stem = f"_{i}" if i < n_fixed else f"_test_{i - n_fixed}"
-        rows.append({"text": text, "recording": recordings.get(text),
-                     "systems": {name: str(folder / f"{name}{stem}.wav") for name in systems}})
+        for name, state in states.items():
+            rows.append(sample_row(text, folder / f"{name}{stem}.wav", state, system=name,
+                                   **({"recording": recordings[text]} if text in recordings else {})))
     return rows
 
 
@@ -170,5 +173,5 @@ def write_tables(run_dir: Path, comparison: dict[str, dict[str, Any]], profile: 
     return out
 
 
-__all__ = ["architecture_tables", "cache_decision", "headline", "listen_index", "plot_comparison", "plot_curves",
+__all__ = ["architecture_tables", "cache_decision", "headline", "plot_comparison", "plot_curves", "sample_rows",
            "write_json", "write_tables"]

@@ -12,8 +12,9 @@ import torch
 from ..checkpoint import out_of_space, swap_in
 from ..paths import Workspace
 from ..records import append_stage_record
+from ..samples import SAMPLES_FILE, write_samples
 from .model import ParlerBundle, get_bundle, save_bundle
-from .report import loss_summary, plot_curves, sample_index, write_json
+from .report import loss_summary, plot_curves, sample_rows
 from .train import STAGE, TrainResult, generate_samples, parler_of, write_wavs
 
 
@@ -97,14 +98,14 @@ def export(result: TrainResult, cfg: dict[str, Any], *, workspace: Workspace | N
                                  max_chars_per_second=float(cfg["sample_max_chars_per_second"]))
         write_wavs(paths.samples, "after", after, bundle.sampling_rate)
         shutil.copytree(paths.samples, tmp / "samples")
+        write_samples(sample_rows(cfg, tmp / "samples", result.step), tmp / "samples")
         (tmp / "README.md").write_text(model_card(cfg, result, extra or {}), encoding="utf-8")
         (tmp / "history.json").write_text(json.dumps(result.history))
         swap_in(tmp, paths.export)  # a kill never leaves a half-deleted export that stage 03 could take
-    return {"export": paths.export, "samples": sorted(str(p) for p in (paths.export / "samples").glob("*.wav"))}
+    return {"export": paths.export, "samples": paths.export / "samples" / SAMPLES_FILE}
 
 
 LOSS_CURVE_FILE = "loss_curve.png"
-SAMPLES_FILE = "samples.json"
 
 
 def finish(result: TrainResult, cfg: dict[str, Any], *, workspace: Workspace | None = None,
@@ -120,8 +121,6 @@ def finish(result: TrainResult, cfg: dict[str, Any], *, workspace: Workspace | N
         outputs["coverage"] = coverage
     if result.status == "done":
         outputs.update(export(result, cfg, workspace=workspace, extra=extra))
-        outputs["samples_index"] = write_json(paths.run_dir / SAMPLES_FILE,
-                                              sample_index(cfg, paths.export / "samples"))
     append_stage_record(STAGE, profile=cfg["profile"], status=result.status, workspace=workspace,
                         inputs={"model": cfg["model"], "dataset": cfg["dataset"], **(extra or {})},
                         outputs=outputs, metrics={**result.metrics, **loss_summary(result.history),

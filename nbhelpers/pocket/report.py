@@ -108,8 +108,3 @@ def plot_losses(history: list[dict[str, Any]], path: Path) -> Path:
         a.set_xlabel("step")
         a.set_ylabel("loss (dimensionless)")
     return _save_figure(fig, Path(path))
-
-
-def write_sample_texts(wavs: list[Path], texts: list[str], path: Path) -> Path:
-    """``{wav file name: sentence}`` beside the samples."""
-    return write_json({Path(w).name: t for w, t in zip(wavs, texts, strict=True)}, Path(path))

@@ -174,7 +174,8 @@ def run_stage(cfg: dict[str, Any], *, workspace: Workspace | None = None, datase
     import soundfile as sf
     from accelerate import PartialState
 
-    from .report import plot_losses, write_prepare_outputs, write_sample_texts
+    from ..samples import sample_row, write_samples
+    from .report import plot_losses, write_prepare_outputs
 
     ws = workspace or Workspace()
     state = PartialState(cpu=not torch.cuda.is_available())
@@ -201,8 +202,10 @@ def run_stage(cfg: dict[str, Any], *, workspace: Workspace | None = None, datase
         tmp = wavs[-1].with_name(f".{wavs[-1].stem}.tmp.wav")
         sf.write(tmp, np.clip(audio, -1, 1), model.sample_rate)
         tmp.replace(wavs[-1])
-    outputs["samples"] = wavs
-    outputs["sample_texts"] = write_sample_texts(wavs, sentences, prep.paths.samples / "texts.json")
+    model_state = f"after {result.step} steps" + (" from random weights" if cfg["model"] == TINY else
+                                                   f" fine-tuned from {cfg['model']}")
+    outputs["samples"] = write_samples([sample_row(text, wav, model_state, voice=str(prep.voice_prompt))
+                                        for text, wav in zip(sentences, wavs, strict=True)], prep.paths.samples)
     outputs["voice_prompt"] = prep.voice_prompt
     outputs["history"] = prep.paths.history
     outputs["tensorboard"] = prep.paths.tensorboard

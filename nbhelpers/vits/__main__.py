@@ -2,7 +2,7 @@
 samples, plots, timing) and synthesise. One process, one GPU (see docs/vits.md: coqui's DDP mode is not used).
 
 Every command writes what notebook 04 shows into the workspace: <workspace>/vits/preflight.json (pre-flight),
-<run>/session.json (how a training session ended), losses.png, samples/ (+ texts.json), timing.json/timing.md.
+<run>/session.json (how a training session ended), losses.png, samples/ (+ samples.jsonl), timing.json/timing.md.
 
 Examples:
   python -m nbhelpers.vits preflight --profile smoke
@@ -82,8 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     sy.add_argument("--bundle", type=Path, help="bundle folder (default: newest under <workspace>/vits/model)")
     sy.add_argument("--text", required=True, action="append",
                     help="a sentence; give it several times to speak several in batches (then --out is a folder)")
-    sy.add_argument("--out", type=Path, required=True, help="the WAV, or with several --text a folder of NN.wav; "
-                                                            "<out>.json names the path used and each clip's text")
+    sy.add_argument("--split", action="store_true",
+                    help="speak each sentence of the texts as its own clip (then --out is a folder)")
+    sy.add_argument("--out", type=Path, required=True, help="the WAV, or with several --text or --split a folder of "
+                                                            "NN.wav; <out>.json names the path used and each clip's text")
     sy.add_argument("--batch-size", type=positive_int, help="texts per forward pass (default "
                                                              "nbhelpers.vits.synth.DEFAULT_BATCH: 1, the fastest on CPU)")
     sy.add_argument("--backend", choices=BACKENDS, default="auto",
@@ -184,7 +186,7 @@ def _print_summary(out: dict) -> None:
     """What was published (the full metrics are in the stage record and timing.json)."""
     o, m = out["outputs"], out["metrics"]
     print(f"published {o['bundle']} (steps {m['start_step']} -> {m['end_step']}, {m['stop_reason']}); "
-          f"{len(o['samples'])} samples in {Path(o['samples'][0]).parent if o['samples'] else '-'}; loss plot {o['loss_plot']}")
+          f"samples {o['samples']}; loss plot {o['loss_plot']}")
     if "timing_markdown" in o:
         speed = ", ".join(f"{k}: {m[k]:.2f}x" for k in ("onnx_speedup", "onnx_int8_speedup") if k in m)
         print(f"CPU timing vs PyTorch ({speed}): {o['timing_markdown']}")
@@ -209,8 +211,10 @@ def _bundle_command(args: argparse.Namespace, ws) -> int:
     from ..records import read_records
     from .config import SAMPLE_RATE
     from .export import latest_bundle
-    from .synth import VitsSynth
+    from .synth import VitsSynth, split_sentences
 
+    texts = ([s for t in args.text for s in split_sentences(t)] if args.split else args.text) \
+        if args.command == "synth" else []
     bundle = args.bundle or latest_bundle(ws)
     if bundle is None:
         print(f"no published VITS model under {ws.root / 'vits' / 'model'}: train first", file=sys.stderr)
@@ -222,16 +226,17 @@ def _bundle_command(args: argparse.Namespace, ws) -> int:
             print(f"wrote {quantize_bundle(bundle)}")
             return 0
         synth = VitsSynth.from_bundle(bundle, args.backend, records=read_records(ws), batch_size=args.batch_size)
-        audios = synth.synthesize(args.text)
+        audios = synth.synthesize(texts)
     except (FileNotFoundError, ValueError) as e:
         print(e, file=sys.stderr)
         return 2
-    outs = [args.out] if len(audios) == 1 else [args.out / f"{i:02d}.wav" for i in range(len(audios))]
+    folder = len(audios) > 1 or args.split
+    outs = [args.out / f"{i:02d}.wav" for i in range(len(audios))] if folder else [args.out]
     outs[0].parent.mkdir(parents=True, exist_ok=True)
     for out, audio in zip(outs, audios, strict=True):
         sf.write(out, audio, SAMPLE_RATE)
     info = {"bundle": str(bundle), "synthesis_path": synth.describe(), "synthesis": synth.report(),
-            "clips": {o.name: t for o, t in zip(outs, args.text, strict=True)}}  # file name -> its text
+            "clips": {o.name: t for o, t in zip(outs, texts, strict=True)}}  # file name -> its text
     args.out.with_name(args.out.name + ".json").write_text(json.dumps(info, ensure_ascii=False, indent=1),
                                                            encoding="utf-8")
     seconds = sum(len(a) for a in audios) / SAMPLE_RATE

@@ -5,7 +5,6 @@ side-by-side CPU timing of the two backends."""
 from __future__ import annotations
 
 import copy
-import json
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -76,22 +75,23 @@ def synthesize(model: Any, text: str, *, deterministic: bool = False) -> np.ndar
     return out["model_outputs"][0, 0].float().cpu().numpy()
 
 
-def write_samples(synth: Any, out_dir: str | Path, texts: tuple[str, ...] = TEST_SENTENCES,
-                  prefix: str = "sample") -> list[Path]:
-    """One WAV per test sentence via ``synth(text) -> audio`` plus texts.json mapping file -> sentence."""
+def speak_samples(synth: Any, out_dir: str | Path, model_state: str, texts: tuple[str, ...] = TEST_SENTENCES,
+                  prefix: str = "sample") -> Path:
+    """One WAV per test sentence via ``synth(text) -> audio`` and their ``samples.jsonl`` (the samples contract,
+    :mod:`nbhelpers.samples`, with ``model_state`` naming the model that spoke); returns that file."""
     import soundfile as sf
     from tqdm.auto import tqdm
 
+    from ..samples import sample_row, write_samples
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths, index = [], {}
+    rows = []
     for i, text in enumerate(tqdm(texts, desc="samples", unit="sentence")):
         path = out_dir / f"{prefix}_{i:02d}.wav"
         sf.write(path, synth(text), SAMPLE_RATE)
-        paths.append(path)
-        index[path.name] = text
-    (out_dir / "texts.json").write_text(json.dumps(index, ensure_ascii=False, indent=1), encoding="utf-8")
-    return paths
+        rows.append(sample_row(text, path, model_state))
+    return write_samples(rows, out_dir)
 
 
 def loss_curves(run_dir: str | Path, tags: tuple[str, ...] = LOSS_TAGS) -> dict[str, tuple[list[int], list[float]]]:

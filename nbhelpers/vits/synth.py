@@ -10,6 +10,7 @@ the last few milliseconds of the shorter items (the decoder's convolutions there
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,12 @@ DURATIONS = "durations"  # the derived ONNX model's extra output: rounded frames
 
 # (ids [B, T] int64, lengths [B] int64, deterministic) -> (audio [B, samples] float32, frames [B])
 Runner = Callable[[np.ndarray, np.ndarray, bool], tuple[np.ndarray, np.ndarray]]
+
+
+def split_sentences(text: str) -> list[str]:
+    """``text`` cut after each sentence end (Bangla dari ``।``, ``?``, ``!``, ``.``), so a paragraph is spoken as one
+    clip per sentence (VITS was trained on sentence-length utterances)."""
+    return [s for s in re.split(r"(?<=[।?!.])\s+", text.strip()) if s]
 
 
 def pad_batch(id_lists: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:

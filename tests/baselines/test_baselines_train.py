@@ -3,7 +3,8 @@ FastSpeech2 (coqui's alignment network, pitch and energy) and HiFi-GAN, publish 
 from the bundle, continue both runs in a second session with the step counters going on, and let stage 06's system
 registry synthesise with the newest bundle."""
 
-import json
+
+from pathlib import Path
 
 import soundfile as sf
 
@@ -14,6 +15,7 @@ from nbhelpers.measure.harness import count_parameters
 from nbhelpers.paths import Workspace
 from nbhelpers.profiles import load_profile
 from nbhelpers.records import read_records
+from nbhelpers.samples import read_samples
 
 STAGE = "08_baselines"
 
@@ -33,11 +35,11 @@ def test_train_publish_synth_and_resume(bn_export, isolated_workspace, tmp_path)
     for model in ("fastspeech2", "hifigan"):  # one loss plot per model, from coqui's TensorBoard training log
         png = isolated_workspace / rec["outputs"][f"{model}_loss_plot"].removeprefix("./")
         assert png.read_bytes().startswith(b"\x89PNG"), png
-    samples = [isolated_workspace / p.removeprefix("./") for p in rec["outputs"]["samples"]]
-    assert len(samples) == 5
-    texts = json.loads((isolated_workspace / "baselines" / "samples" / "texts.json").read_text(encoding="utf-8"))
-    assert len(texts) == 5
-    for path in samples:
+    rows = read_samples(isolated_workspace / rec["outputs"]["samples"].removeprefix("./"))
+    assert len(rows) == 5 and len({r["text"] for r in rows}) == 5
+    assert rows[0]["model_state"] == ("FastSpeech2 after 2 steps, HiFi-GAN after 1, both trained from scratch "
+                                      "(tiny smoke models)")
+    for path in (Path(r["path"]) for r in rows):
         audio, rate = sf.read(path)
         assert rate == 22050 and len(audio) % 256 == 0  # whole mel frames, vocoded
         # a fresh duration predictor starts at the corpus's frames per symbol: sentence-length audio even untrained

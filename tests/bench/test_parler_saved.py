@@ -13,6 +13,7 @@ from nbhelpers.measure.harness import append_record, measure_synthesis, read_rec
 from nbhelpers.paths import Workspace
 from nbhelpers.profiles import load_profile
 from nbhelpers.records import append_stage_record
+from nbhelpers.samples import sample_row, write_samples
 
 EVAL = load_profile("distill", "smoke")["eval_sentences"]
 SAMPLES = load_profile("parler", "smoke")["sample_sentences"]
@@ -127,9 +128,15 @@ def test_stage_02_alone_gives_its_samples_untimed(say):
     params = {**load_profile("bench", "smoke"), "languages": ["kn"], "asr": False}
     samples = ws.stage_dir("parler", "run", "export", "samples")
     wavs = [say(samples / f"after_{i}.wav", t, "kn") for i, t in enumerate(SAMPLES)]
-    say(samples / "before_0.wav", SAMPLES[0], "en-us")
+    before = say(samples / "before_0.wav", SAMPLES[0], "en-us")
+    rows = [sample_row(SAMPLES[0], before, "before fine-tuning: random weights")]
+    rows += [sample_row(t, w, "after 12 steps fine-tuned") for t, w in zip(SAMPLES, wavs, strict=True)]
+    index = write_samples(rows, samples)
     append_stage_record("02_parler_finetune", profile="smoke", workspace=ws,
-                        outputs={"samples": ["/kaggle/working/elsewhere/before_0.wav"]})  # another machine's path
+                        outputs={"samples": "/kaggle/working/elsewhere/samples.jsonl"})  # another machine's path
+    variants, skipped = systems.discover(ws, params, ["parler"])
+    assert not variants and "names no samples.jsonl" in skipped["parler"]
+    append_stage_record("02_parler_finetune", profile="smoke", workspace=ws, outputs={"samples": index})
     variants, skipped = systems.discover(ws, params, ["parler"])
     assert [v.label for v in variants] == ["parler-finetuned / parler-tts / float32 / cpu"]
     gallery, failures = measure_variant(variants[0], {}, params, ws.stage_dir("bench"), "r1")
@@ -144,7 +151,7 @@ def test_stage_02_alone_gives_its_samples_untimed(say):
 
     wavs[-1].unlink()
     variants, skipped = systems.discover(ws, params, ["parler"])
-    assert not variants and "texts are unknown" in skipped["parler"]
+    assert not variants and f"{wavs[-1]} is missing" in skipped["parler"]
 
 
 @pytest.mark.parametrize("field,value", [("measured_on", ""), ("quality_source", {"cer": "03"})])

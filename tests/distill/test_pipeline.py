@@ -12,6 +12,7 @@ import torch
 
 from nbhelpers.paths import Workspace
 from nbhelpers.records import read_records
+from nbhelpers.samples import read_samples
 
 SENTENCES = ["ನಮಸ್ಕಾರ", "ಕನ್ನಡ ಸುಂದರ ಭಾಷೆ", "ಇಂದು ಮಳೆ ಬಂತು", "ನಾನು ಶಾಲೆಗೆ ಹೋಗುತ್ತೇನೆ", "ಹಕ್ಕಿ ಹಾರುತ್ತದೆ",
              "ನೀರು ಕುಡಿಯಿರಿ"]
@@ -107,13 +108,15 @@ def assert_notebook_outputs(out: dict, table: dict, test_row: str) -> None:
     assert [r["system"] for r in summary["rows"]] == list(table) and summary["columns"][:2] == ["system", "device"]
     assert summary["rows"][1]["params_total_ratio"] == table["student"]["params_total_ratio"]
     assert len(summary["headline"]) == 2 and "target <= 50 %" in summary["headline"][0]
-    listen = json.loads(Path(out["listen"]).read_text())
-    assert [item["text"] for item in listen] == table["teacher"]["texts"]
-    assert listen[0]["recording"] is None and listen[-1]["text"] == test_row
-    audio, sr = sf.read(listen[-1]["recording"])  # the test row's own recording, beside the systems' audio
+    samples = read_samples(out["samples"])  # every system speaking every evaluated text, each clip on disk
+    texts = table["teacher"]["texts"]
+    assert [(r["text"], r["system"]) for r in samples] == [(t, s) for t in texts for s in table]
+    assert "recording" not in samples[0] and samples[-1]["text"] == test_row
+    audio, sr = sf.read(samples[-1]["recording"])  # the test row's own recording, beside the systems' audio
     assert sr == 44100 and len(audio) > 0
-    for item in listen:
-        assert list(item["systems"]) == list(table) and all(Path(w).is_file() for w in item["systems"].values())
+    states = {r["system"]: r["model_state"] for r in samples}
+    assert states["teacher"].startswith("teacher") and "distillation steps" in states["student"]
+    assert all(r["seconds"] > 0 for r in samples)
     bench = Path(out["bench_records"]).read_text().splitlines()
     assert len(bench) == len(table)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from nbhelpers.parler.report import MODES, effective_batch, loss_summary, plan, plot_curves, sample_index
+from nbhelpers.parler.report import MODES, effective_batch, loss_summary, plan, plot_curves, sample_rows
 from nbhelpers.paths import PROJECT_ROOT
 from nbhelpers.profiles import load_profile
 
@@ -40,12 +40,19 @@ def test_effective_batch_and_loss_summary():
     assert loss_summary([]) == {}
 
 
-def test_sample_index_lists_missing_after_samples_as_none(tmp_path):
+def test_sample_rows_name_each_clip_with_its_model_state_and_leave_out_missing_ones(tmp_path):
     cfg = load_profile("parler", "smoke")
-    sf.write(tmp_path / "before_0.wav", [0.0] * 100, 16000)
-    rows = sample_index(cfg, tmp_path)
-    assert [r["sentence"] for r in rows] == cfg["sample_sentences"]
-    assert rows[0]["before"] == str(tmp_path / "before_0.wav") and rows[0]["after"] is None and rows[1]["before"] is None
+    sf.write(tmp_path / "before_0.wav", [0.0] * 16000, 16000)
+    sf.write(tmp_path / "after_0.wav", [0.0] * 8000, 16000)
+    sf.write(tmp_path / "after_1.wav", [0.0] * 100, 16000)
+    rows = sample_rows(cfg, tmp_path, step=12)
+    assert [(r["text"], Path(r["path"]).name) for r in rows] == [
+        (cfg["sample_sentences"][0], "before_0.wav"), (cfg["sample_sentences"][0], "after_0.wav"),
+        (cfg["sample_sentences"][1], "after_1.wav")]
+    assert rows[0]["model_state"] == "before fine-tuning: random weights (tiny smoke model)"
+    assert rows[1]["model_state"] == "after 12 steps fine-tuned from random weights (tiny smoke model)"
+    assert [r["seconds"] for r in rows] == [1.0, 0.5, 0.006]
+    assert rows[0]["description"] == cfg["sample_description"]
 
 
 def test_loss_curve_png_has_labelled_axes(tmp_path, monkeypatch):

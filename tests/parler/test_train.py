@@ -23,6 +23,7 @@ from nbhelpers.budget import TimeBudget
 from nbhelpers.paths import PROJECT_ROOT, Workspace
 from nbhelpers.profiles import load_profile
 from nbhelpers.records import read_records
+from nbhelpers.samples import read_samples
 
 ENV = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "PYTHONUNBUFFERED": "1"}
 
@@ -58,10 +59,12 @@ def test_loss_falls_and_run_is_recorded(reference_run, parler_ws, kn_dataset_dir
     coverage = json.loads(Path(out["coverage"]).read_text())
     assert coverage["splits"] == {"train": 12, "validation": 4, "test": 4}
     assert coverage["prompt_tokenizer"]["unknown_share"] == 0 and coverage["dataset"] == str(kn_dataset_dir)
-    index = json.loads(Path(out["samples_index"]).read_text())
-    assert [row["sentence"] for row in index] == load_profile("parler", "smoke")["sample_sentences"]
-    assert all(Path(row[w]).is_file() and Path(row[w]).parent == Path(out["export"]) / "samples"
-               for row in index for w in ("before", "after"))
+    rows = read_samples(out["samples"])  # each sentence before and after, in the export, named by model state
+    sentences = load_profile("parler", "smoke")["sample_sentences"]
+    assert [(r["text"], r["model_state"].split(":")[0].split(" ")[0]) for r in rows] == \
+        [(t, when) for t in sentences for when in ("before", "after")]
+    assert all(Path(r["path"]).parent == Path(out["export"]) / "samples" and r["seconds"] > 0 for r in rows)
+    assert rows[1]["model_state"] == "after 12 steps fine-tuned from random weights (tiny smoke model)"
     assert (result.paths.tensorboard).is_dir() and any(result.paths.tensorboard.iterdir())
 
 

@@ -17,6 +17,7 @@ from nbhelpers.paths import Workspace
 from nbhelpers.pocket.latents import read_manifest
 from nbhelpers.pocket.tokenizer import coverage_report, train_sentencepiece
 from nbhelpers.records import read_records
+from nbhelpers.samples import read_samples
 
 
 def test_tokenizer_covers_its_transcripts_and_reports_foreign_characters(tmp_path, sentences):
@@ -72,7 +73,10 @@ def test_smoke_loss_falls_checkpoint_reloads_identically_and_speaks(pocket_corpu
 
     audio = synthesize(loaded, ["ಕನ್ನಡ ಸುಂದರ ಭಾಷೆ."], pocket_corpus / "wavs" / "u8.wav", seed=0)[0]
     assert audio.ndim == 1 and len(audio) > 0.2 * loaded.sample_rate and np.isfinite(audio).all()
-    assert all(p.is_file() for p in outputs["samples"])
+    samples = read_samples(outputs["samples"])  # the fixed sentences, in the prompt's voice, each on disk
+    assert [r["text"] for r in samples] == list(cfg["sample_sentences"])
+    assert samples[0]["model_state"] == f"after {result.step} steps from random weights"
+    assert all(r["voice"] == str(outputs["voice_prompt"]) for r in samples)
     record = read_records(Workspace(), stage="07_pocket_tts_finetune")[-1]
     assert record["status"] == "done" and record["metrics"]["final_loss"] < record["metrics"]["first_loss"]
 

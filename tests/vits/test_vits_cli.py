@@ -1,6 +1,7 @@
 """The command line reports a failed pre-flight with its fix and exit code 2 instead of a traceback; synth runs
 every backend and quantize adds the int8 model."""
 
+import json
 import subprocess
 import sys
 
@@ -67,3 +68,10 @@ def test_synth_backends_and_quantize_command(tmp_path, capsys):
                         metrics={**checks, "int8_vs_fp32": {"ok": False}})
     assert main(["synth", *common, "--out", str(tmp_path / "auto.wav")]) == 0
     assert "with onnx: passed its check" in capsys.readouterr().out  # the int8 model failed its check
+    # --split: one clip per sentence of a paragraph, in a folder, with each clip's sentence in <out>.json
+    para = "আমি বাংলায় গান গাই। ঢাকা বাংলাদেশের রাজধানী? হ্যাঁ!"
+    clips = tmp_path / "clips"
+    assert main(["synth", "--workspace", str(ws.root), "--text", para, "--split", "--out", str(clips)]) == 0
+    info = json.loads(clips.with_name("clips.json").read_text(encoding="utf-8"))
+    assert info["clips"] == {"00.wav": "আমি বাংলায় গান গাই।", "01.wav": "ঢাকা বাংলাদেশের রাজধানী?", "02.wav": "হ্যাঁ!"}
+    assert all(sf.info(clips / name).frames > 0 for name in info["clips"])

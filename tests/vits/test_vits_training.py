@@ -12,6 +12,7 @@ from nbhelpers.checkpoint import latest_checkpoint
 from nbhelpers.paths import Workspace
 from nbhelpers.profiles import load_profile
 from nbhelpers.records import read_records
+from nbhelpers.samples import read_samples
 from nbhelpers.vits import STAGE
 from nbhelpers.vits.config import TEST_SENTENCES
 from nbhelpers.vits.train import find_resumable_run, finish, prepare, resumable_checkpoint, train
@@ -63,10 +64,12 @@ def test_outputs_and_record(sessions):
     bundle = latest_checkpoint(ws.stage_dir("vits", "model"))
     assert bundle == out["bundle"]
     assert {p.name for p in bundle.iterdir()} >= {"model.pth", "config.json", "model.onnx", "model.int8.onnx"}
-    assert len(out["samples"]) == len(TEST_SENTENCES)
-    for wav in out["samples"]:
-        audio, sr = sf.read(wav)
-        assert sr == 22050 and len(audio) > 2205
+    samples = read_samples(out["samples"])
+    assert [r["text"] for r in samples] == list(TEST_SENTENCES)
+    assert {r["model_state"] for r in samples} == {f"after {second.end_step} training steps from a random tiny start"}
+    for row in samples:
+        audio, sr = sf.read(row["path"])
+        assert sr == 22050 and len(audio) > 2205 and row["seconds"] == round(len(audio) / sr, 3)
     assert out["loss_plot"].stat().st_size > 1000
     assert list(first.run_dir.glob("events.out.tfevents.*"))
     assert metrics["onnx_vs_pytorch"]["ok"], metrics["onnx_vs_pytorch"]

@@ -15,6 +15,20 @@ REQUIRED = ("text", "path", "model_state", "seconds")
 PATHS = ("path", "recording")  # stored relative to the file: the clip, and the real recording of its text if any
 
 
+def write_wav(path: str | os.PathLike, audio: Any, sr: int) -> Path:
+    """Write one clip (float samples clipped to [-1, 1]) atomically: a temporary file in the same folder, then a
+    rename, so a reader (a notebook following a stream, a killed run's successor) never sees half a file."""
+    import numpy as np
+    import soundfile as sf
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.wav")
+    sf.write(tmp, np.clip(audio, -1, 1), sr)
+    tmp.replace(path)
+    return path
+
+
 def sample_row(text: str, wav: str | os.PathLike, model_state: str, **extra: Any) -> dict[str, Any]:
     """One clip of the contract: its text, WAV, the model's state ("random weights", "base model", "after 120 steps
     fine-tuned from ...") and its length in seconds (read from the file); ``extra`` adds stage fields (description,

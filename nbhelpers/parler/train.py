@@ -17,7 +17,6 @@ import contextlib
 import functools
 import itertools
 import math
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from ..budget import TimeBudget
 from ..env import recommended_dtype, seed_everything
 from ..paths import Workspace, find_artifacts
 from ..profiles import load_profile
+from ..samples import write_wav
 from ..training import ResumableSampler, TrainResult
 from .codes import load_or_encode
 from .data import Collator, Example, Filters, build_examples, mixed_batches
@@ -194,18 +194,6 @@ def generate_samples(bundle: ParlerBundle, model: torch.nn.Module, sentences: li
     if was_training:
         set_train_mode(model, True)
     return out
-
-
-def write_wav(path: Path, audio: np.ndarray, sr: int) -> Path:
-    """Write one clip (clipped to [-1, 1]) atomically: a temporary file in the same folder, then a rename."""
-    import soundfile as sf
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.wav")
-    sf.write(tmp, np.clip(audio, -1, 1), sr)
-    tmp.replace(path)
-    return path
 
 
 def write_wavs(folder: Path, prefix: str, audios: list[np.ndarray], sr: int) -> list[Path]:

@@ -12,6 +12,7 @@ Examples:
       "vocab_size": 300}, "bn": {"dataset": "bn_smoke", "weight": 0.3, "vocab_size": 300}}'
   python -m nbhelpers.pocket speak --config <run>/export/model.yaml --checkpoint <run>/export/model.pt \\
       --voice prompt.wav --out out.wav "ಕನ್ನಡ ಸುಂದರ ಭಾಷೆ."
+  python -m nbhelpers.pocket speak --out out.wav --stream-dir chunks/ "ಕನ್ನಡ ಸುಂದರ ಭಾಷೆ."   # the run's export, streamed
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     speak.add_argument("--checkpoint", type=Path, help="model.pt (default: beside the default config)")
     speak.add_argument("--voice", type=Path, help="voice prompt wav (default: the run's, from its prepare.json)")
     speak.add_argument("--out", type=Path, required=True)
+    speak.add_argument("--stream-dir", type=Path, help="also write the audio chunk by chunk as it is generated into "
+                                                       "this folder (chunk_0000.wav ...), for a notebook to play")
     speak.add_argument("--temperature", type=non_negative_float, default=0.3)
     speak.add_argument("--seed", type=non_negative_int, default=0)
     speak.add_argument("text")
@@ -60,9 +63,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "speak":
         import numpy as np
-        import soundfile as sf
 
         from ..paths import Workspace
+        from ..samples import write_wav
         from .model import load_finetuned, synthesize
         from .train import RunPaths
 
@@ -81,10 +84,24 @@ def main(argv: list[str] | None = None) -> int:
 
         eos = float(load_profile("pocket", args.profile, parse_overrides(args.set))["sample_eos_threshold"])
         model = load_finetuned(config, checkpoint, temp=args.temperature, eos_threshold=eos)
-        audio = synthesize(model, [args.text], voice, seed=args.seed)[0]
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(args.out, np.clip(audio, -1, 1), model.sample_rate)
-        print(json.dumps({"wav": str(args.out), "seconds": round(len(audio) / model.sample_rate, 2)}))
+        info: dict = {"wav": str(args.out)}
+        if args.stream_dir is not None:  # the same utterance as below, written chunk by chunk as it is decoded
+            from .stream import PocketStream
+
+            speaker = PocketStream(model, voice)
+            parts = []
+            for part in speaker.stream(args.text, seed=args.seed):
+                write_wav(args.stream_dir / f"chunk_{len(parts):04d}.wav", part, model.sample_rate)
+                parts.append(part)
+            audio = np.concatenate(parts)
+            info.update(chunks=len(parts), first_audio_seconds=round(speaker.timing.first_audio_s, 3),
+                        generation_seconds=round(speaker.timing.total_s, 3))
+        else:
+            audio = synthesize(model, [args.text], voice, seed=args.seed)[0]
+        write_wav(args.out, audio, model.sample_rate)
+        info["seconds"] = round(len(audio) / model.sample_rate, 2)
+        args.out.with_name(args.out.name + ".json").write_text(json.dumps(info), encoding="utf-8")
+        print(json.dumps(info))
         return 0
 
     from ..paths import Workspace

@@ -171,10 +171,9 @@ def run_stage(cfg: dict[str, Any], *, workspace: Workspace | None = None, datase
               budget: TimeBudget | None = None, stop_after: int | None = None,
               prepared: Prepared | None = None) -> tuple[TrainResult, dict[str, Any]]:
     """Prepare (or reuse ``prepared``), train/resume, export, synthesise samples, append the stage record."""
-    import soundfile as sf
     from accelerate import PartialState
 
-    from ..samples import sample_row, write_samples
+    from ..samples import sample_row, write_samples, write_wav
     from .report import plot_losses, write_prepare_outputs
 
     ws = workspace or Workspace()
@@ -195,13 +194,8 @@ def run_stage(cfg: dict[str, Any], *, workspace: Workspace | None = None, datase
                            eos_threshold=float(cfg["sample_eos_threshold"]))
     sentences = list(cfg["sample_sentences"])
     audios = synthesize(model, sentences, prep.voice_prompt, seed=result.metrics["seed"])
-    prep.paths.samples.mkdir(parents=True, exist_ok=True)
-    wavs = []
-    for i, audio in enumerate(audios):
-        wavs.append(prep.paths.samples / f"sample_{i}.wav")
-        tmp = wavs[-1].with_name(f".{wavs[-1].stem}.tmp.wav")
-        sf.write(tmp, np.clip(audio, -1, 1), model.sample_rate)
-        tmp.replace(wavs[-1])
+    wavs = [write_wav(prep.paths.samples / f"sample_{i}.wav", audio, model.sample_rate)
+             for i, audio in enumerate(audios)]
     model_state = f"after {result.step} steps" + (" from random weights" if cfg["model"] == TINY else
                                                    f" fine-tuned from {cfg['model']}")
     outputs["samples"] = write_samples([sample_row(text, wav, model_state, voice=str(prep.voice_prompt))

@@ -80,6 +80,21 @@ def test_smoke_loss_falls_checkpoint_reloads_identically_and_speaks(pocket_corpu
     record = read_records(Workspace(), stage="07_pocket_tts_finetune")[-1]
     assert record["status"] == "done" and record["metrics"]["final_loss"] < record["metrics"]["first_loss"]
 
+    # `speak --stream-dir`: the chunks, written as they are decoded, join into the clip it saves (the run's export
+    # and voice prompt by default), and the time to the first chunk is reported
+    import soundfile as sf
+
+    from nbhelpers.pocket.__main__ import main
+
+    out, chunks = Workspace().root / "said.wav", Workspace().root / "chunks"
+    assert main(["speak", "--profile", "smoke", "--out", str(out), "--stream-dir", str(chunks), "ಹೂವು ಅರಳಿದೆ."]) == 0
+    info = json.loads(out.with_name("said.wav.json").read_text())
+    parts = [sf.read(chunks / f"chunk_{i:04d}.wav")[0] for i in range(info["chunks"])]
+    whole, sr = sf.read(out)
+    assert info["chunks"] >= 2 and not (chunks / f"chunk_{info['chunks']:04d}.wav").exists()
+    assert sr == loaded.sample_rate and np.allclose(np.concatenate(parts), whole, atol=1e-4)
+    assert 0 < info["first_audio_seconds"] <= info["generation_seconds"] and info["seconds"] == round(len(whole) / sr, 2)
+
 
 def test_cli_help():
     out = subprocess.run([sys.executable, "-m", "nbhelpers.pocket", "--help"], capture_output=True, text=True, check=True)

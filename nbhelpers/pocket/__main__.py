@@ -160,7 +160,7 @@ def _train(args: argparse.Namespace, cfg: dict, ws) -> int:
         evaluated = f"; held-out success rate {rate:.0%} ({outputs['evaluation']})" if rate is not None else ""
         print(f"{result.status} at step {result.step}: {m['processes']} process(es) x {m['grad_accum']} micro-batch(es), "
               f"effective batch {m['effective_batch']}, {loss}{val}; exported "
-              f"{outputs['checkpoint']}; {len(outputs['samples'])} samples{evaluated}; metrics {outputs['metrics']}")
+              f"{outputs['checkpoint']}; samples {outputs['samples']}{evaluated}; metrics {outputs['metrics']}")
     return 0
 
 

@@ -82,6 +82,18 @@ def test_notebook_text_refers_to_nothing_outside_the_project(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_name_a_cell_reads_is_defined_by_an_earlier_cell(path, tmp_path):
+    """A cell reading a variable that an edit removed from an earlier cell fails only when the notebook runs
+    (a NameError deep into a rehearsal): ruff's undefined-name check over the cells in order finds it at once."""
+    script = tmp_path / f"{path.stem}.py"
+    script.write_text("\n\n".join("".join(c["source"]) for c in _code(path)) + "\n", encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--select", "F821",
+                          "--config", "builtins = ['display', 'get_ipython']", "--output-format", "concise",
+                          str(script)], capture_output=True, text=True)
+    assert out.returncode == 0, f"{path.name}: {out.stdout.strip()} {out.stderr.strip()}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_cells_import_only_the_light_core(path):
     for i, cell in enumerate(_code(path)[1:], start=1):
         for node in ast.walk(ast.parse("".join(cell["source"]))):

@@ -1,4 +1,4 @@
-"""Command line for stage 06: ``python -m nbhelpers.bench {run,study,finetune-study,systems,mos,profile,validate,listening-kit,aggregate}``.
+"""Command line for stage 06: ``python -m nbhelpers.bench {run,study,finetune-study,size-study,systems,mos,profile,validate,listening-kit,aggregate}``.
 
 ``run``, ``systems``, ``mos`` and ``profile`` take ``--profile``, ``--workspace`` and ``--set KEY=VALUE`` (any key of
 ``nbhelpers/profiles/bench.toml``, e.g. ``--set systems='["piper-joe"]'``), as every stage command notebooks run
@@ -52,6 +52,25 @@ def _study(args: argparse.Namespace) -> int:
     view = judge_run(load_profile("bench", args.profile, _overrides(args)), json.loads(path.read_text(encoding="utf-8")))
     print(f"study report: {view['study']['markdown']} | {view['study']['html']}")
     return 0
+
+
+def _sizes(args: argparse.Namespace) -> int:
+    from ..paths import Workspace
+    from .sizes import parse_points, run_size_study
+
+    try:
+        points = parse_points(args.points)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    study = run_size_study(args.profile, Workspace(args.workspace), points, args.steps, teacher=args.teacher)
+    for row in study["points"]:
+        figures = (f"params {row['params_total']} ({row['params_total_ratio']:.2f} of the teacher) | speed-up "
+                   f"{row['speedup']} | test CE {row['test_ce']} | {row['seconds_per_step']} s/step"
+                   if row.get("params_total_ratio") is not None else row.get("reason", row.get("status", "")))
+        print(f"{row['point']:>14}: {row['status']} {figures}")
+    print(f"wrote {study['path']}")
+    return 0 if any(r["status"] == "done" for r in study["points"]) else 1
 
 
 def _finetune(args: argparse.Namespace) -> int:
@@ -220,6 +239,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="comma-separated: full, lora:<rank>, 8bit:<rank>, 4bit:<rank> (8/4-bit need CUDA)")
     ft.add_argument("--steps", type=positive_int, default=200, help="the same step budget for every variant")
     ft.set_defaults(fn=_finetune)
+    sz = sub.add_parser("size-study", help="run stage 03 once per student size (decoder layers, width, heads, text "
+                                           "encoder) on the same teacher, data and steps; write "
+                                           "<workspace>/bench/sizes/")
+    add_stage_arguments(sz)
+    sz.add_argument("--points", default="layers=2;layers=4;layers=8",
+                    help="size points separated by ';', knobs by ',': layers, hidden, ffn, heads, text_layers "
+                         "(0: the teacher's), e.g. \"layers=1;layers=2,hidden=32,heads=2\"")
+    sz.add_argument("--steps", type=positive_int, default=200, help="the same step budget for every size")
+    sz.add_argument("--teacher", help="teacher for every point (default: the distill profile's)")
+    sz.set_defaults(fn=_sizes)
     one = sub.add_parser("measure-one", help="(internal) measure one variant in this process, print JSON")
     one.add_argument("--profile", required=True)
     one.add_argument("--workspace", required=True)

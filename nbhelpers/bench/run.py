@@ -50,7 +50,7 @@ def text_sets(params: dict[str, Any], workspace: Workspace) -> dict[str, TextSet
 
     from ..data.layout import DatasetPaths
 
-    n = int(params["max_texts"])
+    n = params["max_texts"]
     out = {}
     for lang in params["languages"]:
         name = params["datasets"].get(lang)
@@ -168,7 +168,7 @@ def score_saved(variant: Any, sets: dict[str, TextSet], params: dict[str, Any], 
     try:
         saved = variant.saved()
         clips = []
-        for text, path in saved.clips[: int(params["max_texts"])]:
+        for text, path in saved.clips[: params["max_texts"]]:
             audio, sr = sf.read(path, dtype="float32", always_2d=True)
             clips.append((text, audio.mean(axis=1), int(sr)))
         known = sets.get(lang)
@@ -187,7 +187,7 @@ def score_saved(variant: Any, sets: dict[str, TextSet], params: dict[str, Any], 
         append_record(rec, out / "records.jsonl")
     except Exception as e:  # noqa: BLE001 - unreadable saved audio is reported, not fatal
         return [], {f"{variant.label} [{lang}]": f"saved audio: {type(e).__name__}: {e}"}
-    return gallery_clips(variant, lang, clips[: int(params["gallery_per_system"])], out), {}
+    return gallery_clips(variant, lang, clips[: params["gallery_per_system"]], out), {}
 
 
 def measure_variant(variant: Any, sets: dict[str, TextSet], params: dict[str, Any], out: Path, run_id: str
@@ -211,8 +211,8 @@ def measure_variant(variant: Any, sets: dict[str, TextSet], params: dict[str, An
         try:
             rec = measure_synthesis(
                 variant.system, variant.backend, lambda t, s=loaded.synth, lg=lang: s(t, lg), ts.texts,
-                dtype=variant.dtype, device=variant.device, warmup=int(params["warmup"]),
-                repeats=int(params["repeats"]), model=loaded.model, disk_paths=loaded.disk_paths,
+                dtype=variant.dtype, device=variant.device, warmup=params["warmup"],
+                repeats=params["repeats"], model=loaded.model, disk_paths=loaded.disk_paths,
                 threads=loaded.threads, collect=clips, language=lang,
                 notes="; ".join(x for x in (f"{variant.kind}: {variant.source}", loaded.notes,
                                             "own process" if params.get("isolate") else
@@ -229,7 +229,7 @@ def measure_variant(variant: Any, sets: dict[str, TextSet], params: dict[str, An
         except Exception as e:  # noqa: BLE001
             failures[f"{variant.label} [{lang}]"] = f"quality: {type(e).__name__}: {e}"
             continue
-        gallery += gallery_clips(variant, lang, clips[: int(params["gallery_per_system"])], out)
+        gallery += gallery_clips(variant, lang, clips[: params["gallery_per_system"]], out)
     del loaded
     gc.collect()
     return gallery, failures
@@ -289,7 +289,7 @@ def run_benchmark(profile: str = "auto", workspace: str | Path | Workspace | Non
         records = [r for r in read_records(records_path) if r.get("run") == run_id or r.get("stage") != STAGE]
         report = write_report(records, gallery, skipped, failures, out, title=f"Benchmark {run_id} ({params['profile']})")
         kit_list = kit_items(gallery)
-        kit = make_kit(kit_list, out / "listening", seed=int(suite["seed"])) if kit_list else {}
+        kit = make_kit(kit_list, out / "listening", seed=suite["seed"]) if kit_list else {}
         summary = {"run": run_id, "records": len([r for r in records if r.get("run") == run_id]),
                    "variants": len(variants), "skipped": skipped, "failures": failures,
                    "report_md": str(report["markdown"]), "report_html": str(report["html"]),

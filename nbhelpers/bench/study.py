@@ -14,6 +14,7 @@ from typing import Any
 from ..paths import Workspace
 from ..records import FINAL, read_records
 from .report import LANGUAGE_NAMES, NA_MARK, _reasons, value
+from .sizes import newest_size_runs, size_row
 
 TRAINING_STAGES = {"02_parler_finetune": "Parler-TTS fine-tune", "03_parler_distill": "Parler-TTS distillation",
                    "04_vits_bangla_finetune": "VITS (coqui)", "07_pocket_tts_finetune": "Pocket TTS",
@@ -89,6 +90,27 @@ def finetune_comparison(records: list[dict[str, Any]]) -> tuple[list[dict[str, s
         note = ("Same step budget in every mode." if len(steps) == 1 else
                 f"The modes ran different numbers of steps ({', '.join(sorted(steps))}): compare losses with care.")
     return rows, note
+
+
+def size_comparison(records: list[dict[str, Any]]) -> tuple[list[dict[str, str]], str]:
+    """Distilled students of several sizes side by side (the size study's runs ``distill/size-<point>``), with a
+    sentence saying what the comparison can tell."""
+    rows = []
+    for point, r in newest_size_runs(records).items():
+        row = size_row(point, r)
+        rows.append({"size": point, "status": str(row["status"]), "steps": _num(row["steps"], "{:.0f}"),
+                     "params (of teacher)": _num(row["params_total_ratio"], "{:.2f}"),
+                     "speed-up": _num(row["speedup"], "{:.2f}"), "test CE": _num(row["test_ce"], "{:.3f}"),
+                     "teacher test CE": _num(row["teacher_test_ce"], "{:.3f}"),
+                     "code accuracy": _num(row["code_accuracy"], "{:.4f}"),
+                     "s / step": _num(row["seconds_per_step"], "{:.3f}")})
+    if len(rows) < 2:
+        return rows, ("No size comparison here: run the size study (`python -m nbhelpers.bench size-study --points "
+                      "\"layers=2;layers=4;layers=8\" --steps N`: one student per size from the same teacher, data "
+                      "and steps) and regenerate this report.")
+    steps = {row["steps"] for row in rows if row["status"] != "failed"}
+    return rows, ("Same teacher, data and step budget at every size." if len(steps) == 1 else
+                  f"The sizes ran different numbers of steps ({', '.join(sorted(steps))}): compare with care.")
 
 
 def _gen_eval(scores: dict[str, Any]) -> dict[str, str]:
@@ -167,6 +189,7 @@ def write_study(workspace: Workspace, bench: list[dict[str, Any]], verdict: list
     records = read_records(workspace)
     training = training_rows(records)
     modes, modes_note = finetune_comparison(records)
+    sizes, sizes_note = size_comparison(records)
     hardware = hardware_rows(bench)
     limits = limitations(records, bench, skipped, providers)
     sections = [
@@ -174,6 +197,7 @@ def write_study(workspace: Workspace, bench: list[dict[str, Any]], verdict: list
          "Each finished training run in this workspace (newest last). GPU utilisation is the mean NVML busy % over "
          "the whole run on the main process's GPU; off CUDA the reason is shown instead."),
         ("Full fine-tuning vs LoRA / QLoRA (Parler, 02)", modes, modes_note),
+        ("Student size vs quality and speed (Parler distillation, 03)", sizes, sizes_note),
         ("Which system for which language", verdict,
          "From 06's measurements: the best meaningful quality figure, else speed."),
         ("Which system on which hardware", hardware,

@@ -472,7 +472,7 @@ def _pocket(workspace: Workspace, params: dict[str, Any], records: list[dict]) -
         from ..profiles import load_profile
 
         # the end-of-speech threshold stage 07 speaks with (smoke: its barely trained model runs to the text's length)
-        eos = float(load_profile("pocket", rec.get("profile", "smoke"))["sample_eos_threshold"])
+        eos = load_profile("pocket", rec.get("profile", "smoke"))["sample_eos_threshold"]
         model = load_finetuned(files[0], files[1], eos_threshold=eos)
         model = model.to(device) if hasattr(model, "to") else model
         with torch.no_grad():

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         from ..parler.hub import run_push
         from .train import STAGE
 
-        return run_push(STAGE, args, str(params["hub_license"]))
+        return run_push(STAGE, args, params["hub_license"])
     if args.command == "plan":
         from .pipeline import write_plan
 

@@ -66,7 +66,7 @@ class DistillResult:
 def params_for(profile: str = "auto", overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The distill profile plus the suite's seed."""
     params = load_profile("distill", profile, overrides)
-    params["seed"] = int(load_profile("suite", params["profile"])["seed"])
+    params["seed"] = load_profile("suite", params["profile"])["seed"]
     return params
 
 
@@ -86,14 +86,14 @@ def plan(params: dict[str, Any], *, workspace: Workspace | None = None, dataset:
     layer mappings, prompt vocabulary sizes)."""
     ws = workspace or Workspace()
     teacher_src = find_teacher(params["teacher"], ws)
-    teacher = load_teacher(teacher_src, workspace=ws, seed=int(params["seed"]))
+    teacher = load_teacher(teacher_src, workspace=ws, seed=params["seed"])
     data = dataset_for(params, ws, dataset)
     _, report = make_student(params, teacher, list(data["train"]["text"]) + list(data["validation"]["text"]))
     return {"teacher_source": teacher_src, **report}
 
 
 def run_dir(params: dict[str, Any], workspace: Workspace) -> Path:
-    return RunPaths(workspace.stage_dir("distill"), str(params["run"])).run_dir
+    return RunPaths(workspace.stage_dir("distill"), params["run"]).run_dir
 
 
 def write_plan(params: dict[str, Any], *, workspace: Workspace | None = None, dataset: Any = None) -> Path:
@@ -113,7 +113,7 @@ def evaluate_pair(teacher: ParlerBundle, student: ParlerBundle, params: dict[str
     device = next(teacher.model.parameters()).device
     student.model.to(device)
     codes = load_or_encode(teacher, data, RunPaths(workspace.stage_dir("parler")).codes, splits=("test",),
-                           batch_size=int(params["codes_batch_size"]), device=device)["test"]
+                           batch_size=params["codes_batch_size"], device=device)["test"]
     max_frames = int(params["max_audio_seconds"] * teacher.frame_rate)
     examples = {name: build_examples(b, data["test"], codes, filters=Filters(max_frames=max_frames), name="test")[0]
                 for name, b in (("teacher", teacher), ("student", student))}
@@ -122,25 +122,25 @@ def evaluate_pair(teacher: ParlerBundle, student: ParlerBundle, params: dict[str
         systems["student_int8"] = ParlerBundle(int8_copy(student.model), student.prompt_tokenizer,
                                                student.description_tokenizer, "student_int8")
         examples["student_int8"] = examples["student"]
-    frames = int(params["eval_frames"]) or None
+    frames = params["eval_frames"] or None
     dtype = torch.float16 if device.type == "cuda" and params["mixed_precision"] in ("auto", "fp16") else None
-    return compare(systems, sentences=list(params["eval_sentences"]), description=str(params["sample_description"]),
+    return compare(systems, sentences=list(params["eval_sentences"]), description=params["sample_description"],
                    test_examples=examples, disk=disk, references=references,
-                   frames=frames, max_seconds=float(params["eval_max_seconds"]), seed=int(params["seed"]),
-                   warmup=int(params["eval_warmup"]), repeats=int(params["eval_repeats"]), dtype=dtype,
-                   quality=bool(params["quality"]), asr_model=str(params["asr_model"]))
+                   frames=frames, max_seconds=params["eval_max_seconds"], seed=params["seed"],
+                   warmup=params["eval_warmup"], repeats=params["eval_repeats"], dtype=dtype,
+                   quality=params["quality"], asr_model=params["asr_model"])
 
 
 def run(params: dict[str, Any], *, workspace: Workspace | None = None, dataset: Any = None,
         budget: TimeBudget | None = None, stop_after: int | None = None) -> DistillResult:
     """Distil (or resume), then export, compare and record; returns everything the notebook shows."""
     ws = workspace or Workspace()
-    if int(params["torch_threads"]) > 0:
-        torch.set_num_threads(int(params["torch_threads"]))
+    if params["torch_threads"] > 0:
+        torch.set_num_threads(params["torch_threads"])
     state = process_state()  # this process's device (each process of a multi-GPU launch gets its own GPU)
     teacher_src = find_teacher(params["teacher"], ws)
     with state.main_process_first():  # the tiny teacher is materialised once, by the main process
-        teacher = load_teacher(teacher_src, workspace=ws, seed=int(params["seed"]))
+        teacher = load_teacher(teacher_src, workspace=ws, seed=params["seed"])
     teacher.model.to(state.device)
     data = dataset_for(params, ws, dataset)
     texts = list(data["train"]["text"]) + list(data["validation"]["text"])
@@ -149,7 +149,7 @@ def run(params: dict[str, Any], *, workspace: Workspace | None = None, dataset: 
     if state.is_main_process:
         write_json(run_dir(params, ws) / ARCHITECTURE_FILE, architecture_tables(report, params))
     objective = make_objective(params, teacher, student, report, data, workspace=ws)
-    result = train(loop_config(params, "student"), workspace=ws, dataset=data, run=str(params["run"]),
+    result = train(loop_config(params, "student"), workspace=ws, dataset=data, run=params["run"],
                    budget=budget, stop_after=stop_after, bundle=student, loss_fn=objective, stage_dir="distill")
     paths = result.paths
     out = DistillResult(result.status, paths, report, result.history, teacher=teacher,
@@ -170,7 +170,7 @@ def run(params: dict[str, Any], *, workspace: Workspace | None = None, dataset: 
         out.student = load_student(out.student_dir)
         teacher_dir = Path(teacher_src) if Path(teacher_src).is_dir() else None
         disk = {"student": out.student_dir, **({"teacher": teacher_dir} if teacher_dir else {})}
-        out.references = reference_rows(data["test"], int(params["eval_test_rows"]))
+        out.references = reference_rows(data["test"], params["eval_test_rows"])
         out.comparison = evaluate_pair(teacher, out.student, params, data, workspace=ws, disk=disk,
                                        references=out.references)
         n_fixed = len(dict.fromkeys(params["eval_sentences"]))  # the eval_sentences come first, then test-split rows

@@ -34,7 +34,7 @@ def architecture_tables(report: dict[str, Any], params: dict[str, Any]) -> dict[
     and the one it is matched with (and whether through a learnt projection); the T5 block map, the prompt
     vocabulary sizes and the component-by-component architecture diff."""
     proj = report.get("hidden_projections")
-    hidden_on = float(params["hidden_weight"]) > 0
+    hidden_on = params["hidden_weight"] > 0
     copied = report["decoder_layer_map"]
     layers = [{"student decoder layer": i,
                "copied from teacher layer": copied[i] if copied else "fresh (narrow decoder)",

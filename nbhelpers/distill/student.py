@@ -93,7 +93,7 @@ class StudentSpec:
         def opt(key: str) -> int | None:
             value = int(params.get(key, 0) or 0)
             return value or None
-        return cls(decoder_layers=int(params["student_decoder_layers"]), decoder_hidden=opt("student_decoder_hidden"),
+        return cls(decoder_layers=params["student_decoder_layers"], decoder_hidden=opt("student_decoder_hidden"),
                    decoder_ffn=opt("student_decoder_ffn"), decoder_heads=opt("student_decoder_heads"),
                    text_encoder_layers=opt("student_text_encoder_layers"))
 

@@ -32,8 +32,8 @@ PROMPT_TOKENIZER_DIR = "prompt_tokenizer"
 REPORT_FILE = "student_report.json"
 TEACHER_CACHE_DIR = "teacher_cache"
 # keys of the distill profile that override stage 02's training settings inside the shared loop
-LOOP_KEYS = ("max_steps", "batch_size", "grad_accum", "learning_rate", "weight_decay", "warmup_steps",
-             "lr_schedule", "max_grad_norm", "gradient_checkpointing", "mixed_precision", "codebook_weights",
+LOOP_KEYS = ("max_steps", "max_train_utterances", "batch_size", "grad_accum", "learning_rate", "weight_decay",
+             "warmup_steps", "lr_schedule", "max_grad_norm", "gradient_checkpointing", "mixed_precision", "codebook_weights",
              "max_audio_seconds", "codes_batch_size", "eval_every", "save_every", "sample_every",
              "sample_max_seconds", "sample_sentences", "sample_description", "gen_eval_every")
 
@@ -76,11 +76,11 @@ class DistillObjective:
         self.teacher = teacher.eval().requires_grad_(False)
         self.teacher.text_encoder.forward = _fp32_forward(self.teacher.text_encoder.forward)
         self.ids = student_to_teacher_ids
-        self.temperature, self.ce_w, self.kd_w = float(params["temperature"]), float(params["ce_weight"]), \
-            float(params["kd_weight"])
-        self.topk = int(params["kd_topk"])
-        self.hidden_w = float(params["hidden_weight"]) if decoder_layer_map is not None else 0.0
-        self.encoder_w = float(params["encoder_weight"]) if match_encoder else 0.0
+        self.temperature, self.ce_w, self.kd_w = params["temperature"], params["ce_weight"], \
+            params["kd_weight"]
+        self.topk = params["kd_topk"]
+        self.hidden_w = params["hidden_weight"] if decoder_layer_map is not None else 0.0
+        self.encoder_w = params["encoder_weight"] if match_encoder else 0.0
         self.layer_map = decoder_layer_map if self.hidden_w > 0 else None
         self.weights = list(params["codebook_weights"]) or None
         self.cache, self.cache_info = cache, dict(cache_info or {"teacher_cache": "off"})
@@ -171,12 +171,11 @@ def teacher_cache_plan(params: dict[str, Any], teacher: ParlerBundle, data: Any,
                        match_encoder: bool) -> tuple[str, dict[str, Any]]:
     """Estimate the teacher cache's size for this run's training split and decide its mode (the
     ``teacher_cache*`` keys); returns the mode and the facts the stage record logs."""
-    cfg = load_profile("parler", params["profile"])
     train = data["train"]
     rows = len(train)
-    if int(cfg.get("max_train_utterances", 0)) > 0:
-        rows = min(rows, int(cfg["max_train_utterances"]))
-    max_frames = int(float(params["max_audio_seconds"]) * teacher.frame_rate)
+    if params["max_train_utterances"] > 0:
+        rows = min(rows, params["max_train_utterances"])
+    max_frames = int(params["max_audio_seconds"] * teacher.frame_rate)
     durations = list(train["duration"][:rows]) if "duration" in train.column_names else None
     desc = [0] * rows
     if match_encoder:
@@ -185,16 +184,16 @@ def teacher_cache_plan(params: dict[str, Any], teacher: ParlerBundle, data: Any,
             if f <= max_frames]  # the trainer drops longer rows
     conf = teacher.model.config
     sizes = {"codebooks": int(conf.decoder.num_codebooks), "vocab": int(conf.decoder.vocab_size),
-             "topk": int(params["kd_topk"]), "hidden_layers": hidden_layers,
+             "topk": params["kd_topk"], "hidden_layers": hidden_layers,
              "hidden_width": int(conf.decoder.hidden_size), "encoder_width": int(conf.text_encoder.d_model)}
     estimate = sum(tc.entry_bytes(frames=f, description_tokens=d, **sizes) for f, d in kept)
-    max_gb = float(params["teacher_cache_max_gb"])
-    mode, reason = tc.decide(str(params["teacher_cache"]), estimate, max_gb)
-    info = {"teacher_cache": mode, "teacher_cache_setting": str(params["teacher_cache"]),
+    max_gb = params["teacher_cache_max_gb"]
+    mode, reason = tc.decide(params["teacher_cache"], estimate, max_gb)
+    info = {"teacher_cache": mode, "teacher_cache_setting": params["teacher_cache"],
             "teacher_cache_estimate_gb": round(estimate / 1e9, 6), "teacher_cache_max_gb": max_gb,
             "teacher_cache_examples": len(kept), "teacher_cache_reason": reason
             + ("" if durations is not None else " (no duration column: every row counted at max_audio_seconds)"),
-            "kd_topk": int(params["kd_topk"])}
+            "kd_topk": params["kd_topk"]}
     return mode, info
 
 
@@ -203,18 +202,18 @@ def make_objective(params: dict[str, Any], teacher: ParlerBundle, student: Parle
     """The distillation objective for a run: hidden-state matching on the report's ``hidden_layer_map`` (when
     ``hidden_weight`` > 0), encoder matching when the encoder is cut, and the teacher cache the profile asks for
     (on disk in ``distill/<run>/teacher_cache/``)."""
-    layer_map = report["hidden_layer_map"] if float(params["hidden_weight"]) > 0 else None
+    layer_map = report["hidden_layer_map"] if params["hidden_weight"] > 0 else None
     match_encoder = bool(params["student_text_encoder_layers"])
     mode, info = teacher_cache_plan(params, teacher, data, hidden_layers=len(layer_map or ()),
-                                    match_encoder=match_encoder and float(params["encoder_weight"]) > 0)
+                                    match_encoder=match_encoder and params["encoder_weight"] > 0)
     cache: tc.MemoryCache | tc.DiskCache | None = None
     if mode == "memory":
         cache = tc.MemoryCache()
     elif mode == "disk":
-        folder = RunPaths(workspace.stage_dir("distill"), str(params["run"])).run_dir / TEACHER_CACHE_DIR
-        fingerprint = {"teacher": tc.model_fingerprint(teacher.model), "kd_topk": int(params["kd_topk"]),
-                       "temperature": float(params["temperature"]) if int(params["kd_topk"]) else None,
-                       "hidden_layers": layer_map, "encoder": match_encoder and float(params["encoder_weight"]) > 0}
+        folder = RunPaths(workspace.stage_dir("distill"), params["run"]).run_dir / TEACHER_CACHE_DIR
+        fingerprint = {"teacher": tc.model_fingerprint(teacher.model), "kd_topk": params["kd_topk"],
+                       "temperature": params["temperature"] if params["kd_topk"] else None,
+                       "hidden_layers": layer_map, "encoder": match_encoder and params["encoder_weight"] > 0}
         with process_state().main_process_first():  # the main process checks/cleans the folder first
             cache = tc.DiskCache(folder, fingerprint)
         info.update(teacher_cache_dir=str(folder), teacher_cache_found_entries=cache.found_at_start,
@@ -231,11 +230,11 @@ def make_student(params: dict[str, Any], teacher: ParlerBundle, texts: list[str]
         prompt_tok: Any = PrunedTokenizer(teacher.prompt_tokenizer, kept)
     else:
         kept, prompt_tok = None, teacher.prompt_tokenizer
-    student, report = build_student(teacher.model, spec, kept, seed=int(params["seed"]))
+    student, report = build_student(teacher.model, spec, kept, seed=params["seed"])
     report["teacher"] = architecture(teacher.model)
     report["student"] = architecture(student)
-    if report["narrow_decoder"] and float(params["hidden_weight"]) > 0:
-        proj = attach_hidden_projections(student, int(teacher.model.config.decoder.hidden_size), seed=int(params["seed"]))
+    if report["narrow_decoder"] and params["hidden_weight"] > 0:
+        proj = attach_hidden_projections(student, int(teacher.model.config.decoder.hidden_size), seed=params["seed"])
         report["hidden_projections"] = {"layers": len(proj), "params": sum(p.numel() for p in proj.parameters()),
                                         "exported": False}
     return ParlerBundle(student, prompt_tok, teacher.description_tokenizer, "student"), report

@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         from .hub import run_push
         from .train import STAGE
 
-        return run_push(STAGE, args, str(cfg["hub_license"]))
+        return run_push(STAGE, args, cfg["hub_license"])
     if args.command == "train":
         from ..training import run_guarded
         from .train import STAGE

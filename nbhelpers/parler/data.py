@@ -51,8 +51,8 @@ class Filters:
     def from_profile(cls, cfg: dict[str, Any], frame_rate: float) -> Filters:
         return cls(max_frames=int(cfg["max_audio_seconds"] * frame_rate),
                    min_frames=int(cfg["min_audio_seconds"] * frame_rate),
-                   max_prompt_tokens=int(cfg["max_prompt_tokens"]),
-                   max_description_tokens=int(cfg["max_description_tokens"]))
+                   max_prompt_tokens=cfg["max_prompt_tokens"],
+                   max_description_tokens=cfg["max_description_tokens"])
 
     def reason(self, frames: int, prompt_tokens: int, description_tokens: int) -> str | None:
         """Why an utterance is dropped (a key of the dropped counts), or None when it is kept."""

@@ -134,10 +134,10 @@ class GenEval:
 
     def __init__(self, items: list[Item], cfg: dict[str, Any], *, seed: int):
         self.items, self.seed = items, seed
-        self.every = int(cfg["gen_eval_every"])
-        self.language, self.asr_model = str(cfg["gen_eval_language"]), str(cfg["gen_eval_asr_model"])
-        self.max_seconds = float(cfg["gen_eval_max_seconds"])
-        self.chars_per_second = float(cfg["sample_max_chars_per_second"])
+        self.every = cfg["gen_eval_every"]
+        self.language, self.asr_model = cfg["gen_eval_language"], cfg["gen_eval_asr_model"]
+        self.max_seconds = cfg["gen_eval_max_seconds"]
+        self.chars_per_second = cfg["sample_max_chars_per_second"]
         if cfg["mode"] == "8bit":
             raise ValueError("gen_eval_every > 0 with mode 8bit: an 8-bit bitsandbytes model cannot be handed to the "
                              "synthesiser (transformers refuses .to() on it); set gen_eval_every=0, or train in mode "

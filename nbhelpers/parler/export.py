@@ -93,9 +93,9 @@ def export(result: TrainResult, cfg: dict[str, Any], *, workspace: Workspace | N
     shutil.rmtree(tmp, ignore_errors=True)
     with out_of_space("the export", tmp, cleanup=tmp, checkpoints=paths.checkpoints):
         save_bundle(bundle, tmp, extra={"base": cfg["model"], "mode": cfg["mode"], "steps": result.step})
-        after = generate_samples(bundle, merged, list(cfg["sample_sentences"]), str(cfg["sample_description"]),
-                                 max_seconds=float(cfg["sample_max_seconds"]), seed=int(result.metrics.get("seed", 0)),
-                                 max_chars_per_second=float(cfg["sample_max_chars_per_second"]))
+        after = generate_samples(bundle, merged, list(cfg["sample_sentences"]), cfg["sample_description"],
+                                 max_seconds=cfg["sample_max_seconds"], seed=int(result.metrics.get("seed", 0)),
+                                 max_chars_per_second=cfg["sample_max_chars_per_second"])
         write_wavs(paths.samples, "after", after, bundle.sampling_rate)
         shutil.copytree(paths.samples, tmp / "samples")
         write_samples(sample_rows(cfg, tmp / "samples", result.step), tmp / "samples")

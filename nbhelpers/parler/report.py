@@ -117,7 +117,7 @@ def sample_rows(cfg: dict[str, Any], samples_dir: str | os.PathLike, step: int) 
     fine-tuning and after ``step`` steps, with the voice description; a clip that was not written is left out."""
     from ..samples import sample_row
 
-    folder, base = Path(samples_dir), base_state(str(cfg["model"]))
+    folder, base = Path(samples_dir), base_state(cfg["model"])
     states = {"before": f"before fine-tuning: {base}", "after": f"after {step} steps fine-tuned from {base}"}
     return [sample_row(sentence, folder / f"{when}_{i}.wav", state, description=cfg["sample_description"])
             for i, sentence in enumerate(cfg["sample_sentences"]) for when, state in states.items()

@@ -54,7 +54,7 @@ def coverage_report(cfg: dict[str, Any], *, workspace: Workspace | None = None, 
 
 def dataset_name(cfg: dict[str, Any], dataset: Any = None) -> str:
     """What the run trains on, for records and reports: the dataset given (a name or folder) or the profile's."""
-    return str(dataset) if isinstance(dataset, (str, Path)) else str(cfg["dataset"])
+    return str(dataset) if isinstance(dataset, (str, Path)) else cfg["dataset"]
 
 
 def write_coverage(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: Any = None,
@@ -113,7 +113,7 @@ def encode(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: 
             for source, (data, codes) in zip(sources, encode_sources(bundle, cfg, ws, sources, splits=None,
                                                                      device=device), strict=True)}
     info = {"model": cfg["model"], "codec": bundle.source, "device": device,
-            "encode_workers": len(worker_devices(device, int(cfg["encode_workers"]))), "datasets": done}
+            "encode_workers": len(worker_devices(device, cfg["encode_workers"])), "datasets": done}
     write_json(root / "encoded.json", info)
     return info
 
@@ -145,13 +145,13 @@ def speak(cfg: dict[str, Any], *, text: str, description: str | None = None, exp
         raise ValueError("nothing to say: the text is empty")
     ws = workspace or Workspace()
     source = Path(export) if export else newest_export(ws)
-    description = description if description and description.strip() else str(cfg["sample_description"])
+    description = description if description and description.strip() else cfg["sample_description"]
     device = "cuda" if torch.cuda.is_available() else "cpu"
     synth = ParlerSynth(load_bundle(str(source)), fastest_settings(device), device=device,
                         preset_dir=ws.stage_dir("parler", "presets"))
-    seconds = float(max_seconds) if max_seconds else 2 * float(cfg["sample_max_seconds"])
+    seconds = float(max_seconds) if max_seconds else 2 * cfg["sample_max_seconds"]
     started = time.perf_counter()
-    floor = shortest_seconds([text], float(cfg["sample_max_chars_per_second"]))
+    floor = shortest_seconds([text], cfg["sample_max_chars_per_second"])
     if stream_dir is not None:
         parts, first = [], None
         for part in synth.stream(text, description, max_seconds=max(seconds, floor), min_seconds=floor, seed=seed):

@@ -58,10 +58,10 @@ def run_seed(cfg: dict[str, Any]) -> int:
 def step_budget(cfg: dict[str, Any], batches_per_epoch: int) -> int:
     """The run's optimiser steps: ``max_steps``, or with ``max_epochs`` > 0 as many steps as that many passes over
     the training batches take (``grad_accum`` global batches a step, rounded up, so every batch is seen)."""
-    epochs = int(cfg["max_epochs"])
+    epochs = cfg["max_epochs"]
     if epochs <= 0:
-        return int(cfg["max_steps"])
-    return max(1, math.ceil(epochs * batches_per_epoch / int(cfg["grad_accum"])))
+        return cfg["max_steps"]
+    return max(1, math.ceil(epochs * batches_per_epoch / cfg["grad_accum"]))
 
 
 def speed_fallbacks(cfg: dict[str, Any], parler: torch.nn.Module, device: torch.device, *,
@@ -119,7 +119,7 @@ def prepare_model(bundle: ParlerBundle, cfg: dict[str, Any]) -> torch.nn.Module:
     mode = cfg["mode"]
     if cfg.get("codebook_weights"):
         model.config.decoder.codebook_weights = list(cfg["codebook_weights"])
-    model.freeze_encoders(freeze_text_encoder=bool(cfg["freeze_text_encoder"]) or mode != "full")
+    model.freeze_encoders(freeze_text_encoder=cfg["freeze_text_encoder"] or mode != "full")
     model.text_encoder.forward = _fp32_forward(model.text_encoder.forward)
     if cfg["gradient_checkpointing"]:
         model.config.use_cache = model.config.decoder.use_cache = False
@@ -129,9 +129,9 @@ def prepare_model(bundle: ParlerBundle, cfg: dict[str, Any]) -> torch.nn.Module:
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
     if mode in ("8bit", "4bit"):
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=bool(cfg["gradient_checkpointing"]),
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg["gradient_checkpointing"],
                                                 gradient_checkpointing_kwargs={"use_reentrant": False})
-    lora = LoraConfig(r=int(cfg["lora_rank"]), lora_alpha=int(cfg["lora_alpha"]), lora_dropout=float(cfg["lora_dropout"]),
+    lora = LoraConfig(r=cfg["lora_rank"], lora_alpha=cfg["lora_alpha"], lora_dropout=cfg["lora_dropout"],
                       target_modules=lora_target_regex(list(cfg["lora_targets"])), bias="none")
     return get_peft_model(model, lora)
 
@@ -217,8 +217,8 @@ def encode_sources(bundle: ParlerBundle, cfg: dict[str, Any], workspace: Workspa
         data = limit_train(load_dataset(source, workspace), int(cfg.get("max_train_utterances", 0)))
         out.append((data, load_or_encode(bundle, data, RunPaths(workspace.stage_dir("parler")).codes,
                                          splits=splits or tuple(data.keys()), attached=attached_codes(workspace),
-                                         batch_size=int(cfg["codes_batch_size"]), device=device,
-                                         workers=int(cfg["encode_workers"]))))
+                                         batch_size=cfg["codes_batch_size"], device=device,
+                                         workers=cfg["encode_workers"])))
     return out
 
 
@@ -318,7 +318,7 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
     process_state()  # first, so that every entry point sets up the processes the same way
     accelerator = Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available())
     device, main = accelerator.device, accelerator.is_main_process
-    wandb_run = start_wandb(str(cfg["wandb_project"]), paths, cfg) if main and cfg["wandb_project"] else None
+    wandb_run = start_wandb(cfg["wandb_project"], paths, cfg) if main and cfg["wandb_project"] else None
     seed_everything(seed)
 
     quant = cfg["mode"] if cfg["mode"] in ("8bit", "4bit") else None
@@ -347,13 +347,13 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
             dropped.setdefault(reason, []).extend(rows)
     collate = Collator(bundle)
     # the generation evaluation speaks the run's own dataset's held-out test items (main process only)
-    gen_eval = GenEval(held_out_items(encoded[0][0], int(cfg["gen_eval_items"])), cfg, seed=seed) \
-        if main and int(cfg["gen_eval_every"]) > 0 else None
+    gen_eval = GenEval(held_out_items(encoded[0][0], cfg["gen_eval_items"]), cfg, seed=seed) \
+        if main and cfg["gen_eval_every"] > 0 else None
 
     model = prepare_model(bundle, cfg)
     counts = parameter_counts(model)
     world, rank = accelerator.num_processes, accelerator.process_index
-    global_batch = int(cfg["batch_size"]) * world
+    global_batch = cfg["batch_size"] * world
     lengths = [[e.frames for e in kept] for (kept, _), _ in parts]
     short = [name for name, n in zip(sources, lengths, strict=False) if len(n) < global_batch]
     if short:
@@ -362,17 +362,17 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
     batches = mixed_batches(lengths, mix_weights, global_batch, seed)
     sampler = ResumableSampler(len(train_ex), seed=seed, batches=batches)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=float(cfg["learning_rate"]), weight_decay=float(cfg["weight_decay"]),
+    optimizer = torch.optim.AdamW(params, lr=cfg["learning_rate"], weight_decay=cfg["weight_decay"],
                                   betas=(0.9, 0.99), eps=1e-8)
 
     meta = {"mode": cfg["mode"], "model": cfg["model"], "global_batch": global_batch, "seed": seed,
-            "grad_accum": int(cfg["grad_accum"])}
+            "grad_accum": cfg["grad_accum"]}
     if cfg["mix"]:  # the batch order depends on the mix: resuming with another one would not be the same run
         meta["mix"] = {str(k): float(v) for k, v in cfg["mix"].items()}
-    state = training.Run(paths, meta=meta, max_steps=step_budget(cfg, len(batches)), save_every=int(cfg["save_every"]),
-                         keep=int(suite["keep_checkpoints"]), budget=budget, stop_after=stop_after, main=main,
+    state = training.Run(paths, meta=meta, max_steps=step_budget(cfg, len(batches)), save_every=cfg["save_every"],
+                         keep=suite["keep_checkpoints"], budget=budget, stop_after=stop_after, main=main,
                          rank=rank, world=world, desc="parler train")
-    scheduler = get_scheduler(cfg["lr_schedule"], optimizer, num_warmup_steps=int(cfg["warmup_steps"]),
+    scheduler = get_scheduler(cfg["lr_schedule"], optimizer, num_warmup_steps=cfg["warmup_steps"],
                               num_training_steps=state.max_steps)
     if resume:
         state.resume(find_artifacts(f"{stage_dir}/{run}/checkpoints", ws), model=model, optimizer=optimizer,
@@ -387,12 +387,12 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
 
     writer = SummaryWriter(str(paths.tensorboard), purge_step=state.step) if main else None
     weights = list(cfg["codebook_weights"]) or None
-    sentences, description = list(cfg["sample_sentences"]), str(cfg["sample_description"])
+    sentences, description = list(cfg["sample_sentences"]), cfg["sample_description"]
     sr = bundle.sampling_rate
 
     def samples(tag: str, at: int) -> list[np.ndarray]:
-        audios = generate_samples(bundle, model, sentences, description, max_seconds=float(cfg["sample_max_seconds"]),
-                                  max_chars_per_second=float(cfg["sample_max_chars_per_second"]), seed=seed,
+        audios = generate_samples(bundle, model, sentences, description, max_seconds=cfg["sample_max_seconds"],
+                                  max_chars_per_second=cfg["sample_max_chars_per_second"], seed=seed,
                                   autocast=accelerator.autocast)
         if writer is not None:
             for i, a in enumerate(audios):
@@ -410,7 +410,7 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
     set_train_mode(model, True)
 
     stream = state.batches(sampler)
-    accum = int(cfg["grad_accum"])
+    accum = cfg["grad_accum"]
     state.start(device)
     while state.step < state.max_steps:
         losses, parts = [], {}
@@ -426,7 +426,7 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
             named = extra.items() if isinstance(extra, dict) else ((f"codebook_{i}", v) for i, v in enumerate(extra))
             for key, value in named:
                 parts[key] = parts.get(key, 0.0) + float(value.detach() if torch.is_tensor(value) else value) / accum
-        grad_norm = accelerator.clip_grad_norm_(params, float(cfg["max_grad_norm"]))
+        grad_norm = accelerator.clip_grad_norm_(params, cfg["max_grad_norm"])
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
@@ -435,10 +435,10 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
         loss_mean = accelerator.reduce(torch.stack(losses).mean(), "mean").item()
         entry = {"step": step, "loss": loss_mean, "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
                  **parts}
-        if int(cfg["eval_every"]) > 0 and (step % int(cfg["eval_every"]) == 0 or step == state.max_steps):
+        if cfg["eval_every"] > 0 and (step % cfg["eval_every"] == 0 or step == state.max_steps):
             # the unwrapped model: no DDP collectives inside evaluation (processes may get unequal shares)
             entry["eval_loss"] = evaluate(accelerator.unwrap_model(model), val_ex, collate,
-                                          batch_size=int(cfg["batch_size"]), device=device, weights=weights,
+                                          batch_size=cfg["batch_size"], device=device, weights=weights,
                                           accelerator=accelerator)
         if gen_eval is not None and gen_eval.due(step):
             entry["gen_eval"] = {"step": step, **gen_eval.run(bundle, parler_of(model), step=step, writer=writer,
@@ -452,7 +452,7 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
                 writer.add_scalar(tag, value, step)
         if wandb_run is not None:
             wandb_run.log(scalars, step=step)
-        if main and int(cfg["sample_every"]) > 0 and step % int(cfg["sample_every"]) == 0:
+        if main and cfg["sample_every"] > 0 and step % cfg["sample_every"] == 0:
             samples("samples", step)
         if state.end_step(entry, checkpoint, loss=f"{loss_mean:.3f}"):
             break
@@ -463,12 +463,12 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
         wandb_run.finish()
     history = state.history
     metrics.update({
-        "max_epochs": int(cfg["max_epochs"]), "epochs_done": round(state.step * accum / len(batches), 3),
+        "max_epochs": cfg["max_epochs"], "epochs_done": round(state.step * accum / len(batches), 3),
         "params_trainable": counts["trainable"], "params_total": counts["total"],
         "peak_memory_gib": round(_peak_memory_gib(device), 3), "precision": accelerator.mixed_precision,
-        "processes": world, "batch_size": int(cfg["batch_size"]), "grad_accum": accum,
-        "effective_batch": effective_batch(int(cfg["batch_size"]), world, accum), "seed": seed,
-        "train_utterances": len(train_ex), "compile": "compile" not in fallbacks and bool(cfg["compile"]),
+        "processes": world, "batch_size": cfg["batch_size"], "grad_accum": accum,
+        "effective_batch": effective_batch(cfg["batch_size"], world, accum), "seed": seed,
+        "train_utterances": len(train_ex), "compile": "compile" not in fallbacks and cfg["compile"],
         "attention": parler_of(model).decoder.config._attn_implementation, "fallbacks": fallbacks,
         "dropped_too_long": len(dropped.get("too_long", [])),
         "dropped": {why: len(rows) for why, rows in dropped.items()}})

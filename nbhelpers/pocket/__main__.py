@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         from ..profiles import load_profile
 
-        eos = float(load_profile("pocket", args.profile, parse_overrides(args.set))["sample_eos_threshold"])
+        eos = load_profile("pocket", args.profile, parse_overrides(args.set))["sample_eos_threshold"]
         model = load_finetuned(config, checkpoint, temp=args.temperature, eos_threshold=eos)
         info: dict = {"wav": str(args.out)}
         if args.stream_dir is not None:  # the same utterance as below, written chunk by chunk as it is decoded
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
 
         train_manifest, _ = manifest_paths(cfg, ws, args.dataset)
         texts = [r["text"] for r in read_manifest(train_manifest)]
-        tok = train_sentencepiece(texts, RunPaths(ws.stage_dir("pocket"), args.run).tokenizer_dir, int(cfg["vocab_size"]))
+        tok = train_sentencepiece(texts, RunPaths(ws.stage_dir("pocket"), args.run).tokenizer_dir, cfg["vocab_size"])
         print(json.dumps({"tokenizer": str(tok), **coverage_report(tok, texts)}, ensure_ascii=False, indent=1))
         return 0
     if args.command == "prepare":

@@ -84,9 +84,9 @@ def evaluate(model: Any, languages: list[Any], cfg: dict[str, Any], *, out_dir: 
     (:class:`nbhelpers.pocket.stage.Language`); clips go to ``out_dir/<language>/``."""
     from .model import synthesize
 
-    n = int(cfg["eval_items"])
+    n = cfg["eval_items"]
     lo, hi = (float(x) for x in cfg["eval_length_ratio"])
-    result: dict[str, Any] = {"items_per_language": n, "asr_model": str(cfg["eval_asr_model"]),
+    result: dict[str, Any] = {"items_per_language": n, "asr_model": cfg["eval_asr_model"],
                               "length_ratio": [lo, hi], "languages": {}}
     for lang in languages:
         split = "test" if lang.test.is_file() else "validation"
@@ -101,7 +101,7 @@ def evaluate(model: Any, languages: list[Any], cfg: dict[str, Any], *, out_dir: 
                             reference_seconds=_seconds(r), length_ratio=(lo, hi))
                  for a, r in zip(audios, rows, strict=True)]
         scores = score_language(clips, audios, texts, model.sample_rate, language=code,
-                                asr_model=str(cfg["eval_asr_model"]))
+                                asr_model=cfg["eval_asr_model"])
         for clip, row in zip(clips, rows, strict=True):
             clip.update(id=row["id"], text=row["text"])
         result["languages"][lang.code or code] = {"dataset": lang.dataset, "split": split, **scores, "clips": clips}

@@ -48,7 +48,7 @@ def prepare_report(prep: Any, cfg: dict[str, Any]) -> dict[str, Any]:
     example = prep.train_items[0].text if prep.train_items else ""
     frames = [it.frames for it in prep.train_items]
     return {
-        "vocab_size_asked": int(cfg["vocab_size"]),
+        "vocab_size_asked": cfg["vocab_size"],
         "coverage": prep.coverage,
         "validation_coverage": prep.validation_coverage,
         "example": {"text": example, "pieces": sp.encode(example, out_type=str) if example else []},

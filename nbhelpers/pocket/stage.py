@@ -44,7 +44,7 @@ def languages(cfg: dict[str, Any], workspace: Workspace, dataset: str | None = N
     table = cfg["languages"]
     if not table:
         train, val = manifest_paths(cfg, workspace, dataset)
-        return [Language("", str(dataset or cfg["dataset"]), 1.0, int(cfg["vocab_size"]), train, val,
+        return [Language("", str(dataset or cfg["dataset"]), 1.0, cfg["vocab_size"], train, val,
                          train.with_name("test.json"))]
     if dataset:
         raise ValueError(f"--dataset {dataset} names one dataset, but the profile trains the languages "
@@ -130,15 +130,15 @@ def prepare(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset:
                          f"{coverage['missing_characters']}")
     from ..profiles import load_profile
 
-    seed = int(load_profile("suite", cfg["profile"])["seed"])
+    seed = load_profile("suite", cfg["profile"])["seed"]
     tts, config_path = build_model(cfg["model"], tok, coverage["vocab_size"], paths.config, seed=seed,
                                    flow_type=cfg["flow_type"])
     stats = "data" if cfg["model"] == TINY else "model"
     latents, cache = load_or_encode(tts, rows, paths.latents, stats=stats, split="train")
-    max_frames = int(float(cfg["max_audio_seconds"]) * tts.config.mimi.frame_rate)
+    max_frames = int(cfg["max_audio_seconds"] * tts.config.mimi.frame_rate)
     items, dropped = build_items(tts, rows, latents, max_frames=max_frames, languages=codes)
     val_items: list[Item] = []
-    if val_rows and int(cfg["val_every"]) > 0:  # normalised with the training statistics, cached on their own
+    if val_rows and cfg["val_every"] > 0:  # normalised with the training statistics, cached on their own
         val_latents, _ = load_or_encode(tts, val_rows, paths.latents, stats="model", split="validation")
         val_items, _ = build_items(tts, val_rows, val_latents, max_frames=max_frames, languages=val_codes)
     voice = Path(cfg["sample_voice"]) if cfg["sample_voice"] else Path((val_rows or rows)[0]["audio_path"])
@@ -190,8 +190,8 @@ def run_stage(cfg: dict[str, Any], *, workspace: Workspace | None = None, datase
         return result, outputs
     outputs.update(export(prep, result))
     outputs.update(write_prepare_outputs(prep, cfg))
-    model = load_finetuned(outputs["config"], outputs["checkpoint"], temp=float(cfg["sample_temperature"]),
-                           eos_threshold=float(cfg["sample_eos_threshold"]))
+    model = load_finetuned(outputs["config"], outputs["checkpoint"], temp=cfg["sample_temperature"],
+                           eos_threshold=cfg["sample_eos_threshold"])
     sentences = list(cfg["sample_sentences"])
     audios = synthesize(model, sentences, prep.voice_prompt, seed=result.metrics["seed"])
     wavs = [write_wav(prep.paths.samples / f"sample_{i}.wav", audio, model.sample_rate)
@@ -204,7 +204,7 @@ def run_stage(cfg: dict[str, Any], *, workspace: Workspace | None = None, datase
     outputs["history"] = prep.paths.history
     outputs["tensorboard"] = prep.paths.tensorboard
     evaluation = None
-    if int(cfg["eval_items"]) > 0:
+    if cfg["eval_items"] > 0:
         from .evaluate import evaluate
         from .report import write_json
 

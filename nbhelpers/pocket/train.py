@@ -172,9 +172,9 @@ class PocketObjective(nn.Module):
         with torch.autocast(device_type=device_type, enabled=False):  # the small head and its jvp in fp32
             head, parts = head_loss(fl.flow_net, z[valid].float(), batch["latents"][valid].float(), draws,
                                     flow_type=fl.flow_type, distill=bool(distill),
-                                    distill_weight=float(cfg["distill_weight"]), time_mean=float(cfg["time_mean"]),
-                                    time_std=float(cfg["time_std"]))
-        loss = head + float(cfg["eos_weight"]) * eos
+                                    distill_weight=cfg["distill_weight"], time_mean=cfg["time_mean"],
+                                    time_std=cfg["time_std"])
+        loss = head + cfg["eos_weight"] * eos
         return loss, {**parts, "eos": float(eos.detach())}
 
 
@@ -252,12 +252,12 @@ def validation_loss(objective: PocketObjective, items: list[Item], cfg: dict[str
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        size = int(cfg["batch_size"])
+        size = cfg["batch_size"]
         for lang in dict.fromkeys(it.language for it in items):
             idx = [i for i, it in enumerate(items) if it.language == lang]
             for start in range(0, len(idx), size):
                 chunk = idx[start:start + size]
-                batch = make_batch(items, chunk, by_speaker=by_speaker, voice_frames=int(cfg["voice_prompt_frames"]),
+                batch = make_batch(items, chunk, by_speaker=by_speaker, voice_frames=cfg["voice_prompt_frames"],
                                    text_dropout=0.0, voice_dropout=0.0, mean=mean, std=std)
                 batch = {k: v.to(device) for k, v in batch.items()}
                 with autocast():
@@ -286,7 +286,7 @@ def train(cfg: dict[str, Any], tts_model, items: list[Item], *, paths: RunPaths,
 
     ws = workspace or Workspace()
     suite = load_profile("suite", cfg["profile"])
-    seed = int(suite["seed"])
+    seed = suite["seed"]
     budget = budget or TimeBudget.from_profile(suite)
     # a rank whose batch dropped every voice prompt (or text) leaves those weights out of its graph
     ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
@@ -299,7 +299,7 @@ def train(cfg: dict[str, Any], tts_model, items: list[Item], *, paths: RunPaths,
     flow_lm = tts_model.flow_lm.to(device)
     flow_lm.train()
     objective = PocketObjective(flow_lm, cfg)
-    accum, micro_size = int(cfg["grad_accum"]), int(cfg["batch_size"])
+    accum, micro_size = cfg["grad_accum"], cfg["batch_size"]
     global_batch = micro_size * world * accum
     weights = language_weights(cfg, items)
     frames = [[it.frames for it in items if it.language == lang] for lang in weights]
@@ -312,18 +312,18 @@ def train(cfg: dict[str, Any], tts_model, items: list[Item], *, paths: RunPaths,
     sampler = ResumableSampler(len(items), seed=seed, batches=batches)
     by_speaker = speakers(items)
     params = [p for p in flow_lm.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=float(cfg["learning_rate"]), weight_decay=float(cfg["weight_decay"]),
+    optimizer = torch.optim.AdamW(params, lr=cfg["learning_rate"], weight_decay=cfg["weight_decay"],
                                   betas=(0.9, 0.95))
-    max_steps = int(cfg["max_steps"])
-    scheduler = lr_schedule(optimizer, str(cfg["lr_schedule"]), int(cfg["warmup_steps"]), max_steps)
-    ema = EMA(flow_lm, float(cfg["ema_decay"]))
+    max_steps = cfg["max_steps"]
+    scheduler = lr_schedule(optimizer, cfg["lr_schedule"], cfg["warmup_steps"], max_steps)
+    ema = EMA(flow_lm, cfg["ema_decay"])
 
     meta = {"model": cfg["model"], "flow_type": flow_lm.flow_type, "global_batch": global_batch, "seed": seed,
             "grad_accum": accum}
     if len(weights) > 1:  # the batch order depends on the languages and weights: another mix is another run
         meta["languages"] = weights
-    state = training.Run(paths, meta=meta, max_steps=max_steps, save_every=int(cfg["save_every"]),
-                         keep=int(suite["keep_checkpoints"]), budget=budget, stop_after=stop_after, main=main,
+    state = training.Run(paths, meta=meta, max_steps=max_steps, save_every=cfg["save_every"],
+                         keep=suite["keep_checkpoints"], budget=budget, stop_after=stop_after, main=main,
                          rank=rank, world=world, desc="pocket train")
     if resume:
         extra = state.resume(find_artifacts(f"pocket/{paths.run}/checkpoints", ws), model=flow_lm,
@@ -344,19 +344,19 @@ def train(cfg: dict[str, Any], tts_model, items: list[Item], *, paths: RunPaths,
         return folder
 
     stream = state.batches(sampler)
-    val_every = int(cfg["val_every"]) if val_items else 0
+    val_every = cfg["val_every"] if val_items else 0
     writer = SummaryWriter(str(paths.tensorboard), purge_step=state.step) if main else None
     state.start(device)
     while state.step < max_steps:
         rows = next(stream)[rank::world]  # this process's share of one global batch (one language)
-        distill = torch.rand(()) < float(cfg["distill_share"])  # once per optimiser step
+        distill = torch.rand(()) < cfg["distill_share"]  # once per optimiser step
         total_frames = sum(items[i].frames for i in rows)
         loss_sum, parts = torch.zeros((), device=device), {}
         for micro in range(accum):
             chunk = rows[micro * micro_size:(micro + 1) * micro_size]
-            batch = make_batch(items, chunk, by_speaker=by_speaker, voice_frames=int(cfg["voice_prompt_frames"]),
-                               text_dropout=float(cfg["text_dropout"]), voice_dropout=float(cfg["voice_dropout"]),
-                               mean=mean, std=std, multiplier=int(cfg["head_batch_multiplier"]))
+            batch = make_batch(items, chunk, by_speaker=by_speaker, voice_frames=cfg["voice_prompt_frames"],
+                               text_dropout=cfg["text_dropout"], voice_dropout=cfg["voice_dropout"],
+                               mean=mean, std=std, multiplier=cfg["head_batch_multiplier"])
             batch = {k: v.to(device) for k, v in batch.items()}
             share = sum(items[i].frames for i in chunk) / total_frames  # micro-batch means -> the batch's mean
             sync = contextlib.nullcontext() if micro == accum - 1 else accelerator.no_sync(objective)
@@ -367,7 +367,7 @@ def train(cfg: dict[str, Any], tts_model, items: list[Item], *, paths: RunPaths,
             loss_sum += loss.detach() * share
             for key, value in micro_parts.items():
                 parts[key] = parts.get(key, 0.0) + value * share
-        grad_norm = accelerator.clip_grad_norm_(params, float(cfg["max_grad_norm"]))
+        grad_norm = accelerator.clip_grad_norm_(params, cfg["max_grad_norm"])
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
@@ -392,7 +392,7 @@ def train(cfg: dict[str, Any], tts_model, items: list[Item], *, paths: RunPaths,
     history = state.history
     metrics.update({"precision": accelerator.mixed_precision, "processes": world, "batch_per_process": micro_size,
                     "grad_accum": accum, "effective_batch": global_batch, "seed": seed,
-                    "train_utterances": len(items), "lr_schedule": str(cfg["lr_schedule"])})
+                    "train_utterances": len(items), "lr_schedule": cfg["lr_schedule"]})
     vals = [h["val_loss"] for h in history if "val_loss" in h]
     if vals:
         metrics["final_val_loss"] = vals[-1]

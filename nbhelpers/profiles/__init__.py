@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..env import detect_platform, gpu_info
-from .limits import SettingsError, check_settings, describe
+from .limits import SettingsError, check_settings, describe, typed
 from .t4 import check_t4
 
 PROFILE_DIR = Path(__file__).parent
@@ -129,7 +129,9 @@ def load_profile(stage: str, profile: str = "auto", overrides: dict[str, Any] | 
 
     An override whose key the profile does not define is an error (a typo would otherwise be ignored).
     The result always carries ``profile`` with the resolved name. Every value is then checked against the file's
-    ``[limits]`` (:mod:`.limits`): a value out of range raises :class:`SettingsError` naming its source.
+    ``[limits]`` (:mod:`.limits`): a value out of range raises :class:`SettingsError` naming its source. Values
+    come back in the profile file's types (whole numbers stay ``int``, a float setting is always ``float``, lists
+    element by element), so stages read them without casts.
     """
     path = PROFILE_DIR / f"{stage}.toml"
     if not path.is_file():
@@ -160,6 +162,8 @@ def load_profile(stage: str, profile: str = "auto", overrides: dict[str, Any] | 
         return _defined_in(stage, name, tables, key)
 
     check_settings(stage, name, params, defaults, tables.get(LIMITS, {}), origin)
+    limits = tables.get(LIMITS, {})
+    params = {key: typed(value, limits[key], defaults[key]) for key, value in params.items()}
     params["profile"] = name
     check_t4(stage, params)
     return params

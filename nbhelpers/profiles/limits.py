@@ -103,6 +103,19 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def typed(value: Any, limit: Any, default: Any) -> Any:
+    """``value`` (already checked against ``limit``) with the type its limit and the profile file's ``default``
+    give it: a number setting the file does not hold as a whole number is a ``float``, also when given as ``1``
+    (lists and tables element by element), so stages read settings with the right types and need no casts."""
+    if not _is_range(limit) or _integer(default):
+        return value
+    if isinstance(value, list):
+        return [float(x) for x in value]
+    if isinstance(value, dict):
+        return {k: float(x) for k, x in value.items()}
+    return float(value)
+
+
 def check_settings(stage: str, profile: str, params: dict[str, Any], defaults: dict[str, Any],
                    limits: dict[str, Any], origin: Callable[[str], str]) -> None:
     """Check every setting of ``params`` against ``limits``; ``defaults`` are the profile file's values and

@@ -152,8 +152,8 @@ def _resume_session(args: argparse.Namespace, params: dict, ws) -> int:
               file=sys.stderr)
         return 2
     saved = checkpoint_step(resumable_checkpoint(prep.continue_dir))
-    result = train(prep, max_steps=saved + int(params["resume_steps"]),
-                   budget=TimeBudget(float(params["resume_budget_seconds"])), record=True)
+    result = train(prep, max_steps=saved + params["resume_steps"],
+                   budget=TimeBudget(params["resume_budget_seconds"]), record=True)
     if result.start_step <= saved:
         print(f"the step counter did not continue: saved at {saved}, restarted at {result.start_step}", file=sys.stderr)
         return 1

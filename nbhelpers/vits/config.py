@@ -122,7 +122,7 @@ def suite_seed(params: dict[str, Any]) -> int:
     """The suite-wide seed (profiles/suite.toml) for this profile, so coqui does not train with its own 54321."""
     from ..profiles import load_profile
 
-    return int(load_profile("suite", params["profile"])["seed"])
+    return load_profile("suite", params["profile"])["seed"]
 
 
 def trainer_settings(config: Any, params: dict[str, Any], output_dir: str | Path, run_name: str) -> Any:

@@ -106,6 +106,29 @@ def test_integer_settings_accept_whole_numbers_and_float_settings_accept_both():
     assert load_profile("pocket", "smoke", {"ema_decay": 0.0})["ema_decay"] == 0.0
 
 
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("stage", stages())
+def test_settings_arrive_in_the_profile_files_types(stage, profile):
+    """Stages read settings without casts: every value has its file's type, and a whole number given to a float
+    setting (or list of floats) arrives as a float."""
+    tables = _file(stage)
+    if profile not in tables:
+        pytest.skip(f"profiles/{stage}.toml has no [{profile}] table")
+    params = load_profile(stage, profile)
+    for key, value in params.items():
+        if key != "profile":
+            assert _kind(value) == _kind(load_profile(stage, "smoke")[key]) or not value, (stage, key, value)
+
+
+def test_a_whole_number_for_a_float_setting_arrives_as_a_float():
+    lr = load_profile("parler", "smoke", {"learning_rate": 1})["learning_rate"]
+    assert type(lr) is float and lr == 1.0
+    weights = load_profile("parler", "smoke", {"codebook_weights": [1, 0.5]})["codebook_weights"]
+    assert [type(w) for w in weights] == [float, float]
+    steps = load_profile("parler", "smoke", {"max_steps": 3})["max_steps"]
+    assert type(steps) is int
+
+
 def test_every_bad_value_is_listed_in_one_error():
     with pytest.raises(SettingsError) as err:
         load_profile("parler", "smoke", {"max_steps": -5, "batch_size": 0, "mode": "x"})

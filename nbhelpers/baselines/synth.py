@@ -32,6 +32,7 @@ class Baseline:
 
     acoustic: Any  # TTS ForwardTTS (FastSpeech2)
     vocoder: Any  # TTS HifiganGenerator, weight norm removed
+    vocoder_config: Any  # its coqui HifiganConfig: the mel front end it was trained on
 
     @property
     def sample_rate(self) -> int:
@@ -58,6 +59,20 @@ class Baseline:
             mel = self.acoustic.inference(ids)["model_outputs"]  # [1, frames, mels]
             wav = self.vocoder.inference(mel.transpose(1, 2))  # [1, 1, samples]
         return wav[0, 0].float().cpu().numpy()
+
+
+    def resynthesize(self, audio: np.ndarray) -> np.ndarray:
+        """The vocoder alone on ``audio``'s own mel (the front end it was trained on), trimmed to ``audio``'s
+        length: time-aligned with the recording, so PESQ/STOI against it measure what the vocoder loses."""
+        import torch
+        from TTS.utils.audio import AudioProcessor
+
+        processor = AudioProcessor(self.vocoder_config.audio)
+        mel = torch.from_numpy(processor.melspectrogram(np.asarray(audio, dtype=np.float32))).float()
+        device = next(self.vocoder.parameters()).device
+        with torch.inference_mode():
+            wav = self.vocoder.inference(mel[None].to(device))[0, 0].float().cpu().numpy()
+        return wav[:len(audio)] if len(wav) >= len(audio) else np.pad(wav, (0, len(audio) - len(wav)))
 
 
 def load_acoustic(state: dict[str, Any], config: Any) -> Any:
@@ -94,4 +109,4 @@ def load_bundle(bundle: str | Path) -> Baseline:
                                         "`python -m nbhelpers.baselines train` (stage 08) again.")
         loaded[which] = (torch.load(bundle / weights, map_location="cpu", weights_only=True)["model"],
                          load_config(bundle / config))
-    return Baseline(load_acoustic(*loaded["fastspeech2"]), load_vocoder(*loaded["hifigan"]))
+    return Baseline(load_acoustic(*loaded["fastspeech2"]), load_vocoder(*loaded["hifigan"]), loaded["hifigan"][1])

@@ -19,13 +19,14 @@ from ..vits.preflight import PreflightReport, check_characters, check_inputs
 from ..vits.report import preflight_summary, write_json
 from . import STAGE
 from .config import MODELS, fastspeech2_config, hifigan_config, load_config
-from .synth import FILES, bundles_dir, load_bundle
+from .synth import FILES, Baseline, bundles_dir, load_bundle
 
 PREFLIGHT_FILE = "preflight.json"
 # coqui's training-log losses drawn per model (TensorBoard TrainIterStats/<tag>, written every plot_step)
 LOSS_TAGS = {"fastspeech2": ("loss_spec", "loss_dur", "loss_aligner", "loss_binary_alignment", "loss_pitch",
                              "loss_energy"),
              "hifigan": ("G_l1_spec_loss", "G_feat_match_loss", "G_adv_loss", "D_mse_gan_loss")}
+RESYNTHESIS_ITEMS = 3  # held-out recordings the vocoder re-voices from their own mels (PESQ/STOI)
 CACHE_STATS = {"f0_cache_path": "pitch_stats.npy", "energy_cache_path": "energy_stats.npy"}
 
 
@@ -169,6 +170,31 @@ def publish(fits: dict[str, Fit], workspace: Workspace, meta: dict[str, Any] | N
                            meta={"steps": {w: f.end_step for w, f in fits.items()}, **(meta or {})})
 
 
+def resynthesis_check(baseline: Baseline, rows: list[Row], out_dir: Path) -> tuple[dict[str, Any], Path | None]:
+    """HiFi-GAN on the held-out recordings' own mels (up to RESYNTHESIS_ITEMS): mean PESQ / STOI against the
+    recordings (time-aligned, so the scores mean what they say), or the reason they cannot be scored; the first
+    pair is written to ``out_dir`` (``recording.wav``, ``vocoded.wav``) for listening."""
+    from ..data.audio import load_audio, resample
+    from ..measure.quality import aligned_pairs_quality
+    from ..samples import write_wav
+
+    sr, pairs = baseline.sample_rate, []
+    for row in rows[:RESYNTHESIS_ITEMS]:
+        audio, rate = load_audio(row.wav)
+        audio = audio.mean(axis=1)
+        audio = resample(audio, rate, sr) if rate != sr else audio
+        pairs.append((audio, baseline.resynthesize(audio)))
+    if not pairs:
+        return {"resynthesis_not_available": "no held-out recordings"}, None
+    scores = aligned_pairs_quality(pairs, sr)
+    write_wav(out_dir / "recording.wav", pairs[0][0], sr)
+    write_wav(out_dir / "vocoded.wav", pairs[0][1], sr)
+    if "not_available" in scores:
+        return {"resynthesis_not_available": scores["not_available"]}, out_dir
+    return {"resynthesis_pesq_wb": round(scores["pesq_wb_mean"], 3), "resynthesis_stoi": round(scores["stoi_mean"], 3),
+            "resynthesis_pairs": scores["pairs"]}, out_dir
+
+
 def finish(fits: dict[str, Fit], prep: Prepared) -> dict[str, Any]:
     """Publish the bundle, synthesise the test sentences through it and append the stage record."""
     from ..vits.export import plot_losses, speak_samples
@@ -182,11 +208,13 @@ def finish(fits: dict[str, Fit], prep: Prepared) -> dict[str, Any]:
     samples = speak_samples(baseline.synthesize, out_dir / "samples", state)
     plots = {f"{w}_loss_plot": plot_losses(f.run_dir, out_dir / f"losses_{w}.png", f"{w} training losses",
                                            LOSS_TAGS[w]) for w, f in fits.items()}
+    resynthesis, pair_dir = resynthesis_check(baseline, prep.val_rows, out_dir / "resynthesis")
     status = "resume_needed" if any(f.status == "resume_needed" for f in fits.values()) else "done"
-    outputs = {"bundle": bundle, "samples": samples,
+    outputs = {"bundle": bundle, "samples": samples, **({"resynthesis": pair_dir} if pair_dir else {}),
                "preflight": out_dir / PREFLIGHT_FILE, **plots, **{f"{w}_run": f.run_dir for w, f in fits.items()}}
     metrics = {f"{w}_{k}": v for w, f in fits.items() for k, v in fit_metrics(f).items()}
-    metrics.update(parameters_millions=round(sum(p.numel() for p in baseline.parameters()) / 1e6, 3), size=params["size"])
+    metrics.update(parameters_millions=round(sum(p.numel() for p in baseline.parameters()) / 1e6, 3), size=params["size"],
+                   **resynthesis)
     append_stage_record(STAGE, profile=params["profile"], status=status, workspace=ws,
                         inputs={"dataset": prep.dataset_dir}, outputs=outputs, metrics=metrics,
                         note="smoke: tiny random-init models, mechanics only" if params["size"] == "tiny" else "")

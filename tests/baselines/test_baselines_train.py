@@ -45,6 +45,14 @@ def test_train_publish_synth_and_resume(bn_export, isolated_workspace, tmp_path)
         # a fresh duration predictor starts at the corpus's frames per symbol: sentence-length audio even untrained
         assert len(audio) / rate >= 1.0, f"{path.name}: {len(audio) / rate:.2f} s"
 
+    # the vocoder alone on held-out recordings' own mels: time-aligned with them, so PESQ/STOI are scored
+    assert isinstance(m["resynthesis_pesq_wb"], float) and 1.0 <= m["resynthesis_pesq_wb"] <= 4.65, m
+    assert isinstance(m["resynthesis_stoi"], float) and m["resynthesis_pairs"] >= 1
+    pair = isolated_workspace / rec["outputs"]["resynthesis"].removeprefix("./")
+    recording, rate = sf.read(pair / "recording.wav")
+    vocoded, vocoded_rate = sf.read(pair / "vocoded.wav")
+    assert rate == vocoded_rate == 22050 and len(recording) == len(vocoded) and len(recording) / rate >= 1.0
+
     out = tmp_path / "a.wav"
     assert main(["synth", "--workspace", ws, "--text", "আমার সোনার বাংলা।", "--out", str(out)]) == 0
     audio, rate = sf.read(out)

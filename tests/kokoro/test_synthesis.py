@@ -184,8 +184,10 @@ def test_cli_say_writes_one_wav_and_reports_bad_input(isolated_workspace, capsys
 
 
 def test_notebook_try_it_panel_speaks_through_a_child_process(isolated_workspace, monkeypatch, capsys):
-    """The Try-it cell of notebook 05, run as the kernel would run it (not headless): a click runs
-    `python -m nbhelpers.kokoro say` in the main stack and plays the WAV; bad input shows the child's error."""
+    """The Try-it cell of notebook 05, run as the kernel would run it: its form (``nb.try_it``, tested on both
+    widget versions in tests/suite/test_widgets.py) offers the plan's voice and languages, and its action runs
+    `python -m nbhelpers.kokoro say` in the main stack and plays the WAV; bad input raises the child's error,
+    which the form prints."""
     from nbhelpers import nb, stacks
     from nbhelpers.paths import PROJECT_ROOT
 
@@ -193,20 +195,20 @@ def test_notebook_try_it_panel_speaks_through_a_child_process(isolated_workspace
         stacks.stack_python("main")
     except stacks.StackError as err:
         pytest.skip(f"main stack not built: {err}")
-    monkeypatch.delenv("TTS_HEADLESS", raising=False)
     book = json.loads((PROJECT_ROOT / "notebooks" / "05_kokoro_synthesis.ipynb").read_text(encoding="utf-8"))
-    cell = next("".join(c["source"]) for c in book["cells"] if "on_speak" in "".join(c["source"]))
-    plan = {"settings": {"voice": "jf_alpha", "lang": "en-us"}, "languages": {"en-us": "American English", "hi": "Hindi"}}
+    cell = next("".join(c["source"]) for c in book["cells"] if "nb.try_it(" in "".join(c["source"]))
+    forms = []
+    monkeypatch.setattr(nb, "try_it", lambda fields, action, **_: forms.append((fields, action)))
+    plan = {"settings": {"voice": "jf_alpha", "lang": "en-us"}, "languages": {"hi": "Hindi", "en-us": "American English"}}
     scope = {"nb": nb, "profile": "smoke", "workspace": str(isolated_workspace), "plan": plan}
     exec(compile(cell, "notebook-05-try-it", "exec"), scope)
-    scope["text_box"].value, scope["speed_box"].value = "Good morning.", 1.1
-    scope["speak_button"].click()
-    out = capsys.readouterr().out
-    assert "onnx | jf_alpha | en-us | 1 chunk(s)" in out
+    (fields, speak), = forms
+    assert fields["voice"] == "jf_alpha" and fields["language"] == ["en-us", "hi"]  # the plan's language first
+    speak(text="Good morning.", voice="jf_alpha", language="en-us", speed=1.1)
+    assert "onnx | jf_alpha | en-us | 1 chunk(s)" in capsys.readouterr().out
     assert (isolated_workspace / "kokoro" / "say" / "try_it.wav").is_file()
-    scope["voice_box"].value = "jf_alpha:-1"
-    scope["speak_button"].click()
-    assert "weight of voice 'jf_alpha' must be a finite number > 0" in capsys.readouterr().out
+    with pytest.raises(nb.StageFailed, match="weight of voice 'jf_alpha' must be a finite number > 0"):
+        speak(text="Good morning.", voice="jf_alpha:-1", language="en-us", speed=1.0)
 
 
 def test_max_phonemes_gives_smaller_chunks(onnx_speaker):

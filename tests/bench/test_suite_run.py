@@ -24,7 +24,7 @@ def test_discovery_is_tolerant_and_says_why(isolated_workspace):
     variants, skipped = systems.discover(ws, load_profile("bench", "smoke"))
     names = {v.system for v in variants}
     assert {"espeak-ng", "piper-joe"} <= names and "vits-bn" not in names
-    assert "bundle" in skipped["vits-bn"] and "after-training samples" in skipped["parler"] and "kokoro" in skipped
+    assert "bundle" in skipped["vits-bn"] and "names no samples.jsonl" in skipped["parler"] and "kokoro" in skipped
     assert "/gone/model.pt" in skipped["pocket"]
     piper = {v.backend for v in variants if v.system == "piper-joe"}
     assert "onnxruntime[CPU]" in piper and "onnxruntime[CPU]-int8-static" in piper

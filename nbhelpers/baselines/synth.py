@@ -3,6 +3,7 @@ by ``python -m nbhelpers.baselines synth``, the stage's samples and 06's "FastSp
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,15 +61,19 @@ class Baseline:
             wav = self.vocoder.inference(mel.transpose(1, 2))  # [1, 1, samples]
         return wav[0, 0].float().cpu().numpy()
 
+    @functools.cached_property
+    def mel_processor(self) -> Any:
+        """coqui's AudioProcessor for the vocoder's mel front end (built once: it precomputes the mel basis)."""
+        from TTS.utils.audio import AudioProcessor
+
+        return AudioProcessor(self.vocoder_config.audio)
 
     def resynthesize(self, audio: np.ndarray) -> np.ndarray:
         """The vocoder alone on ``audio``'s own mel (the front end it was trained on), trimmed to ``audio``'s
         length: time-aligned with the recording, so PESQ/STOI against it measure what the vocoder loses."""
         import torch
-        from TTS.utils.audio import AudioProcessor
 
-        processor = AudioProcessor(self.vocoder_config.audio)
-        mel = torch.from_numpy(processor.melspectrogram(np.asarray(audio, dtype=np.float32))).float()
+        mel = torch.from_numpy(self.mel_processor.melspectrogram(np.asarray(audio, dtype=np.float32))).float()
         device = next(self.vocoder.parameters()).device
         with torch.inference_mode():
             wav = self.vocoder.inference(mel[None].to(device))[0, 0].float().cpu().numpy()

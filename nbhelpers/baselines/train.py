@@ -13,10 +13,10 @@ from ..budget import TimeBudget
 from ..checkpoint import save_checkpoint
 from ..coqui_runs import Fit, find_resumable_run, fit_budgeted, resumable_checkpoint, session_budget
 from ..paths import Workspace
-from ..records import append_stage_record
+from ..records import append_stage_record, write_json
 from ..vits.config import Row, save_config, to_samples
 from ..vits.preflight import PreflightReport, check_characters, check_inputs
-from ..vits.report import preflight_summary, write_json
+from ..vits.report import preflight_summary
 from . import STAGE
 from .config import MODELS, fastspeech2_config, hifigan_config, load_config
 from .synth import FILES, Baseline, bundles_dir, load_bundle
@@ -57,7 +57,7 @@ def prepare(params: dict[str, Any], workspace: Workspace, *, dataset_dir: str | 
         tokenizer, _ = TTSTokenizer.init_from_config(fastspeech2_config(params, workspace.root))
         report.add(check_characters(train_rows + val_rows, tokenizer))
     print(report)
-    write_json(preflight_summary(report), workspace.stage_dir("baselines") / PREFLIGHT_FILE)
+    write_json(workspace.stage_dir("baselines") / PREFLIGHT_FILE, preflight_summary(report))
     report.raise_if_failed()
     return Prepared(params, workspace, Path(dataset_dir), train_rows, val_rows, report)
 
@@ -213,8 +213,8 @@ def finish(fits: dict[str, Fit], prep: Prepared) -> dict[str, Any]:
     outputs = {"bundle": bundle, "samples": samples, **({"resynthesis": pair_dir} if pair_dir else {}),
                "preflight": out_dir / PREFLIGHT_FILE, **plots, **{f"{w}_run": f.run_dir for w, f in fits.items()}}
     metrics = {f"{w}_{k}": v for w, f in fits.items() for k, v in fit_metrics(f).items()}
-    metrics.update(parameters_millions=round(sum(p.numel() for p in baseline.parameters()) / 1e6, 3), size=params["size"],
-                   **resynthesis)
+    metrics.update(parameters_millions=round(sum(p.numel() for p in baseline.parameters()) / 1e6, 3),
+                   size=params["size"], **resynthesis)
     append_stage_record(STAGE, profile=params["profile"], status=status, workspace=ws,
                         inputs={"dataset": prep.dataset_dir}, outputs=outputs, metrics=metrics,
                         note="smoke: tiny random-init models, mechanics only" if params["size"] == "tiny" else "")

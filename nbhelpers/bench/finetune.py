@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..paths import Workspace
+from ..records import write_json
 
 MODES = ("full", "lora", "8bit", "4bit")
 QUANTISED = ("8bit", "4bit")
@@ -124,9 +125,5 @@ def run_study(profile: str, workspace: Workspace, variants: list[Variant], steps
         rows.append(_row(variant, done.record or {}))
     chart = plot_losses(rows, out / "losses.png")
     study = {"profile": profile, "steps": steps, "variants": rows, "losses_png": str(chart or "")}
-    path = out / "study.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(study, indent=1), encoding="utf-8")
-    tmp.replace(path)
-    study["path"] = str(path)
+    study["path"] = str(write_json(out / "study.json", study))
     return study

@@ -136,4 +136,3 @@ def run_size_study(profile: str, workspace: Workspace, points: list[SizePoint], 
     study = {"profile": profile, "steps": steps, "teacher": teacher, "points": rows, "sizes_png": str(chart or "")}
     path = write_json(out / "study.json", study)
     return {**study, "path": str(path)}
-

@@ -4,12 +4,12 @@ Parler descriptions, output files) plus ``speakers.png``. The notebook kernel on
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..paths import Workspace
+from ..records import write_json
 
 if TYPE_CHECKING:
     from .pipeline import PrepareResult
@@ -27,14 +27,6 @@ DESCRIPTION_COLUMNS = ("id", "speaker", "utterance_pitch_mean", "speaking_rate",
 
 def report_dir(workspace: Workspace) -> Path:
     return workspace.root / "data" / REPORT_DIR
-
-
-def _write_json(path: Path, obj: Any) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
 
 
 def selected_datasets(params: dict[str, Any], only: str | list[str] | None = None) -> list[str]:
@@ -59,7 +51,7 @@ def write_sources(params: dict[str, Any], names: list[str], workspace: Workspace
     """``_report/sources.json``: the sources table and the settings line the notebook shows before preparing."""
     settings = {k: params[k] for k in ("profile", "workers", "vad", "target_lufs", "strict", "split_fractions",
                                        "speaker_disjoint") if k in params}
-    return _write_json(report_dir(workspace) / "sources.json",
+    return write_json(report_dir(workspace) / "sources.json",
                        {"settings": settings, "sources": sources_rows(params, names)})
 
 
@@ -146,7 +138,7 @@ def write_report(results: dict[str, PrepareResult], workspace: Workspace) -> dic
     """Write ``_report/report.json`` and ``_report/speakers.png``; return the paths for the stage record."""
     folder = report_dir(workspace)
     report = build_report(results)
-    out = {"report": _write_json(folder / "report.json", report),
+    out = {"report": write_json(folder / "report.json", report),
            "speakers_png": speakers_chart(results, folder / "speakers.png")}
     out.update({f"{h['dataset']}_histogram": Path(h["path"]) for h in report["histograms"]})
     return out

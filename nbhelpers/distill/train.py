@@ -33,8 +33,8 @@ REPORT_FILE = "student_report.json"
 TEACHER_CACHE_DIR = "teacher_cache"
 # keys of the distill profile that override stage 02's training settings inside the shared loop
 LOOP_KEYS = ("max_steps", "max_train_utterances", "batch_size", "grad_accum", "learning_rate", "weight_decay",
-             "warmup_steps", "lr_schedule", "max_grad_norm", "gradient_checkpointing", "mixed_precision", "codebook_weights",
-             "max_audio_seconds", "codes_batch_size", "eval_every", "save_every", "sample_every",
+             "warmup_steps", "lr_schedule", "max_grad_norm", "gradient_checkpointing", "mixed_precision",
+             "codebook_weights", "max_audio_seconds", "codes_batch_size", "eval_every", "save_every", "sample_every",
              "sample_max_seconds", "sample_sentences", "sample_description", "gen_eval_every")
 
 
@@ -76,8 +76,7 @@ class DistillObjective:
         self.teacher = teacher.eval().requires_grad_(False)
         self.teacher.text_encoder.forward = _fp32_forward(self.teacher.text_encoder.forward)
         self.ids = student_to_teacher_ids
-        self.temperature, self.ce_w, self.kd_w = params["temperature"], params["ce_weight"], \
-            params["kd_weight"]
+        self.temperature, self.ce_w, self.kd_w = params["temperature"], params["ce_weight"], params["kd_weight"]
         self.topk = params["kd_topk"]
         self.hidden_w = params["hidden_weight"] if decoder_layer_map is not None else 0.0
         self.encoder_w = params["encoder_weight"] if match_encoder else 0.0

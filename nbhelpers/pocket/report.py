@@ -4,19 +4,11 @@ Plots are drawn with matplotlib's Agg backend (no display needed)."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
-
-def write_json(obj: Any, path: Path) -> Path:
-    """``obj`` as indented UTF-8 JSON at ``path``, written aside and renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
-    tmp.replace(path)
-    return path
+from ..records import write_json
 
 
 def _save_figure(fig: Any, path: Path) -> Path:
@@ -85,7 +77,7 @@ def write_prepare_outputs(prep: Any, cfg: dict[str, Any]) -> dict[str, Path]:
     frame_rate = float(prep.tts_model.config.mimi.frame_rate)
     plot = plot_lengths(prep, run_dir / "lengths.png", frame_rate)
     report = {**prepare_report(prep, cfg), "lengths_plot": str(plot)}
-    return {"prepare_report": write_json(report, run_dir / "prepare.json"), "lengths_plot": plot}
+    return {"prepare_report": write_json(run_dir / "prepare.json", report), "lengths_plot": plot}
 
 
 def plot_losses(history: list[dict[str, Any]], path: Path) -> Path:

@@ -205,12 +205,12 @@ def run_stage(cfg: dict[str, Any], *, workspace: Workspace | None = None, datase
     outputs["tensorboard"] = prep.paths.tensorboard
     evaluation = None
     if cfg["eval_items"] > 0:
+        from ..records import write_json
         from .evaluate import evaluate
-        from .report import write_json
 
         evaluation = evaluate(model, prep.languages, cfg, out_dir=prep.paths.run_dir / "eval",
                               seed=result.metrics["seed"])
-        outputs["evaluation"] = write_json(evaluation, prep.paths.evaluation)
+        outputs["evaluation"] = write_json(prep.paths.evaluation, evaluation)
     if result.history:
         outputs["loss_plot"] = plot_losses(result.history, prep.paths.run_dir / "losses.png")
     h = result.history

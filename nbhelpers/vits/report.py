@@ -4,26 +4,17 @@ PyTorch / ONNX Runtime / int8 CPU timing table (JSON rows and the rendered Markd
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
 from typing import Any
 
+from ..records import write_json
+
 PREFLIGHT_FILE = "preflight.json"
 SESSION_FILE = "session.json"
 TIMING_JSON = "timing.json"
 TIMING_MARKDOWN = "timing.md"
-
-
-def write_json(obj: Any, path: str | Path) -> Path:
-    """Atomic JSON write (tmp file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
-    tmp.replace(path)
-    return path
 
 
 def write_text(text: str, path: str | Path) -> Path:
@@ -51,7 +42,7 @@ def preflight_summary(report: Any, prep: Any = None) -> dict[str, Any]:
 
 def write_preflight(workspace: Any, report: Any, prep: Any = None) -> Path:
     """``<workspace>/vits/preflight.json`` (also written when a check failed, with the failures)."""
-    return write_json(preflight_summary(report, prep), workspace.stage_dir("vits") / PREFLIGHT_FILE)
+    return write_json(workspace.stage_dir("vits") / PREFLIGHT_FILE, preflight_summary(report, prep))
 
 
 def session_dict(result: Any, metrics: dict[str, Any]) -> dict[str, Any]:
@@ -105,7 +96,7 @@ def write_timing(metrics: dict[str, Any], out_dir: str | Path) -> dict[str, Path
     """``timing.json`` (rows and checks) and ``timing.md`` (the rendered table) in ``out_dir``."""
     out_dir = Path(out_dir)
     checks = {k: metrics[k] for k in ("onnx_vs_pytorch", "int8_vs_fp32") if k in metrics}
-    return {"timing_table": write_json({"rows": timing_rows(metrics), "checks": checks}, out_dir / TIMING_JSON),
+    return {"timing_table": write_json(out_dir / TIMING_JSON, {"rows": timing_rows(metrics), "checks": checks}),
             "timing_markdown": write_text(timing_markdown(metrics), out_dir / TIMING_MARKDOWN)}
 
 

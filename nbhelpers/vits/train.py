@@ -13,7 +13,7 @@ from .. import coqui_runs
 from ..budget import TimeBudget
 from ..coqui_runs import fit_budgeted, resumable_checkpoint, session_budget
 from ..paths import Workspace
-from ..records import append_stage_record
+from ..records import append_stage_record, write_json
 from . import STAGE
 from .config import (
     TEST_SENTENCES,
@@ -26,7 +26,7 @@ from .config import (
     to_samples,
 )
 from .preflight import Check, PreflightReport, check_characters, check_espeak, check_inputs, check_restore
-from .report import PREFLIGHT_FILE, SESSION_FILE, session_dict, write_json, write_preflight, write_timing
+from .report import PREFLIGHT_FILE, SESSION_FILE, session_dict, write_preflight, write_timing
 from .restore import RestoreReport, report_dict, restore_weights
 
 RUNS = "runs"
@@ -135,7 +135,7 @@ def train(prep: Prepared, *, budget: TimeBudget | None = None, max_steps: int | 
     print(f"training stopped ({result.reason}) at step {result.end_step} after {result.seconds:.0f} s; "
           f"status {result.status}; checkpoint {result.checkpoint}")
     metrics = train_metrics(result)
-    session = write_json(session_dict(result, metrics), result.run_dir / SESSION_FILE)  # what `finish` reads
+    session = write_json(result.run_dir / SESSION_FILE, session_dict(result, metrics))  # what `finish` reads
     if record:
         append_stage_record(STAGE, profile=params["profile"], status=result.status, workspace=prep.workspace,
                             inputs={"dataset": prep.dataset_dir, "continued_from": prep.continue_dir,

@@ -6,13 +6,13 @@ import math
 from pathlib import Path
 
 from nbhelpers.paths import Workspace
+from nbhelpers.records import write_json
 from nbhelpers.vits.preflight import Check, PreflightReport
 from nbhelpers.vits.report import (
     newest_session,
     session_dict,
     timing_markdown,
     timing_rows,
-    write_json,
     write_preflight,
     write_timing,
 )
@@ -52,7 +52,7 @@ def test_session_round_trip_keeps_what_finish_needs(tmp_path):
     run = tmp_path / "runs" / "r1"
     result = TrainResult("budget", run, 0, 7, 12.5, run / "checkpoint_7.pth", losses={"loss_mel": 99.0},
                          restore_summary={"restored": 10})
-    write_json(session_dict(result, train_metrics(result)), run / "session.json")
+    write_json(run / "session.json", session_dict(result, train_metrics(result)))
     assert newest_session(tmp_path / "runs") == run / "session.json"
     back = load_session(run / "session.json")
     assert (back.status, back.reason, back.run_dir, back.end_step, back.checkpoint) == \

@@ -106,21 +106,9 @@ def test_integer_settings_accept_whole_numbers_and_float_settings_accept_both():
     assert load_profile("pocket", "smoke", {"ema_decay": 0.0})["ema_decay"] == 0.0
 
 
-@pytest.mark.parametrize("profile", PROFILES)
-@pytest.mark.parametrize("stage", stages())
-def test_settings_arrive_in_the_profile_files_types(stage, profile):
-    """Stages read settings without casts: every value has its file's type, and a whole number given to a float
-    setting (or list of floats) arrives as a float."""
-    tables = _file(stage)
-    if profile not in tables:
-        pytest.skip(f"profiles/{stage}.toml has no [{profile}] table")
-    params = load_profile(stage, profile)
-    for key, value in params.items():
-        if key != "profile":
-            assert _kind(value) == _kind(load_profile(stage, "smoke")[key]) or not value, (stage, key, value)
-
-
 def test_a_whole_number_for_a_float_setting_arrives_as_a_float():
+    """Stages read settings without casts (limits.typed); that profiles agree on each type is
+    test_profiles_agree_on_each_settings_type."""
     lr = load_profile("parler", "smoke", {"learning_rate": 1})["learning_rate"]
     assert type(lr) is float and lr == 1.0
     weights = load_profile("parler", "smoke", {"codebook_weights": [1, 0.5]})["codebook_weights"]

@@ -140,17 +140,17 @@ def timed_distillation(mode: str, params: dict[str, Any], data: Any, workspace: 
 
 def teacher_cache_bench(epochs: int, examples: int, tolerance: float = 2e-3) -> None:
     """teacher_cache off vs memory on the same short CPU distillation; prints the comparison table."""
-    from nbhelpers.distill.pipeline import params_for
     from nbhelpers.paths import Workspace
     from nbhelpers.profiles import load_profile
 
-    params = params_for("smoke", CACHE_STUDENT)
-    batch, most = int(params["batch_size"]), int(load_profile("parler", "smoke")["max_train_utterances"])
+    params = load_profile("distill", "smoke", CACHE_STUDENT)
+    batch, most = params["batch_size"], params["max_train_utterances"]
     if examples % batch or examples > most or epochs < 2:
         raise SystemExit(f"--examples must be a multiple of the batch size {batch} and at most {most} (the loop's "
                          "max_train_utterances on smoke), --epochs at least 2")
     per_epoch = examples // batch
-    params["max_steps"] = epochs * per_epoch + 1  # the extra step only closes the last timed step
+    params = load_profile("distill", "smoke", {**CACHE_STUDENT, "max_steps": epochs * per_epoch + 1})  # the extra
+    # step only closes the last timed step
     data = cache_dataset(examples)
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:

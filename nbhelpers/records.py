@@ -10,7 +10,7 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +54,18 @@ def _rebased(value: Any, root: Path) -> Any:
     return _map_strings(value, lambda s: str(root / s[len(IN_WORKSPACE):]) if s.startswith(IN_WORKSPACE) else s)
 
 
+def _plain(value: Any) -> Any:
+    """JSON for what ``json`` cannot write itself: a mapping (a stage's Settings) as an object, else its text."""
+    return dict(value) if isinstance(value, Mapping) else str(value)
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     """``obj`` as indented UTF-8 JSON, written to a temporary name (per process) and renamed: a reader never sees
     half a file and a kill leaves the previous version."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
+    tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False, default=_plain), encoding="utf-8")
     os.replace(tmp, path)
     return path
 

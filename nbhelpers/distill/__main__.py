@@ -51,14 +51,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from ..paths import Workspace
-    from .pipeline import params_for
+    from ..profiles import load_profile
 
     overrides = parse_overrides(args.set)
     if getattr(args, "teacher", None):
         overrides["teacher"] = args.teacher
     if getattr(args, "dataset", None):
         overrides["dataset"] = args.dataset
-    params = params_for(args.profile, overrides)
+    params = load_profile("distill", args.profile, overrides)
     ws = Workspace(args.workspace)
     if args.command == "push":
         from ..parler.hub import run_push

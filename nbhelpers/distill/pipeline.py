@@ -15,9 +15,8 @@ from ..measure.harness import append_record
 from ..parler.codes import load_or_encode
 from ..parler.data import Filters, build_examples
 from ..parler.model import ParlerBundle
-from ..parler.train import RunPaths, load_dataset, process_state, train, write_wav, write_wavs
+from ..parler.train import RunPaths, load_dataset, process_state, run_seed, train, write_wav, write_wavs
 from ..paths import Workspace
-from ..profiles import load_profile
 from ..records import append_stage_record
 from ..samples import write_samples
 from .evaluate import Reference, compare, int8_copy, reference_rows
@@ -63,13 +62,6 @@ class DistillResult:
         return self.paths.run_dir / "student"
 
 
-def params_for(profile: str = "auto", overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The distill profile plus the suite's seed."""
-    params = load_profile("distill", profile, overrides)
-    params["seed"] = load_profile("suite", params["profile"])["seed"]
-    return params
-
-
 def dataset_for(params: dict[str, Any], workspace: Workspace, dataset: Any = None) -> Any:
     """The DatasetDict to distil on: an object or folder as given, else the profile's prepared dataset found
     in *this* workspace (or a Kaggle input)."""
@@ -86,7 +78,7 @@ def plan(params: dict[str, Any], *, workspace: Workspace | None = None, dataset:
     layer mappings, prompt vocabulary sizes)."""
     ws = workspace or Workspace()
     teacher_src = find_teacher(params["teacher"], ws)
-    teacher = load_teacher(teacher_src, workspace=ws, seed=params["seed"])
+    teacher = load_teacher(teacher_src, workspace=ws, seed=run_seed(params))
     data = dataset_for(params, ws, dataset)
     _, report = make_student(params, teacher, list(data["train"]["text"]) + list(data["validation"]["text"]))
     return {"teacher_source": teacher_src, **report}
@@ -126,7 +118,7 @@ def evaluate_pair(teacher: ParlerBundle, student: ParlerBundle, params: dict[str
     dtype = torch.float16 if device.type == "cuda" and params["mixed_precision"] in ("auto", "fp16") else None
     return compare(systems, sentences=list(params["eval_sentences"]), description=params["sample_description"],
                    test_examples=examples, disk=disk, references=references,
-                   frames=frames, max_seconds=params["eval_max_seconds"], seed=params["seed"],
+                   frames=frames, max_seconds=params["eval_max_seconds"], seed=run_seed(params),
                    warmup=params["eval_warmup"], repeats=params["eval_repeats"], dtype=dtype,
                    quality=params["quality"], asr_model=params["asr_model"])
 
@@ -140,7 +132,7 @@ def run(params: dict[str, Any], *, workspace: Workspace | None = None, dataset: 
     state = process_state()  # this process's device (each process of a multi-GPU launch gets its own GPU)
     teacher_src = find_teacher(params["teacher"], ws)
     with state.main_process_first():  # the tiny teacher is materialised once, by the main process
-        teacher = load_teacher(teacher_src, workspace=ws, seed=params["seed"])
+        teacher = load_teacher(teacher_src, workspace=ws, seed=run_seed(params))
     teacher.model.to(state.device)
     data = dataset_for(params, ws, dataset)
     texts = list(data["train"]["text"]) + list(data["validation"]["text"])

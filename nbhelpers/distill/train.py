@@ -19,9 +19,8 @@ import torch
 from ..checkpoint import out_of_space, swap_in
 from ..parler.losses import decoder_inputs, valid_mask
 from ..parler.model import DESCRIPTION_TOKENIZER_DIR, SOURCE_FILE, ParlerBundle, get_bundle
-from ..parler.train import RunPaths, _fp32_forward, parler_of, process_state
+from ..parler.train import RunPaths, _fp32_forward, parler_of, process_state, run_seed
 from ..paths import Workspace, find_artifacts
-from ..profiles import load_profile
 from . import teacher_cache as tc
 from .losses import encoder_match_loss, hidden_match_loss, kd_loss, topk_logits
 from .student import PROJECTIONS, StudentSpec, architecture, attach_hidden_projections, build_student
@@ -31,11 +30,14 @@ STAGE = "03_parler_distill"
 PROMPT_TOKENIZER_DIR = "prompt_tokenizer"
 REPORT_FILE = "student_report.json"
 TEACHER_CACHE_DIR = "teacher_cache"
-# keys of the distill profile that override stage 02's training settings inside the shared loop
-LOOP_KEYS = ("max_steps", "max_train_utterances", "batch_size", "grad_accum", "learning_rate", "weight_decay",
-             "warmup_steps", "lr_schedule", "max_grad_norm", "gradient_checkpointing", "mixed_precision",
-             "codebook_weights", "max_audio_seconds", "codes_batch_size", "eval_every", "save_every", "sample_every",
-             "sample_max_seconds", "sample_sentences", "sample_description", "gen_eval_every")
+# the distill profile's settings of stage 02's shared loop (the loop reads them under the same names)
+LOOP_KEYS = ("max_steps", "max_epochs", "max_train_utterances", "batch_size", "grad_accum", "learning_rate",
+             "weight_decay", "warmup_steps", "lr_schedule", "max_grad_norm", "gradient_checkpointing", "compile",
+             "attention", "mixed_precision", "codebook_weights", "max_audio_seconds", "min_audio_seconds",
+             "max_prompt_tokens", "max_description_tokens", "codes_batch_size", "encode_workers", "eval_every",
+             "save_every", "wandb_project", "sample_every", "sample_max_seconds", "sample_max_chars_per_second",
+             "sample_sentences", "sample_description", "gen_eval_every", "gen_eval_items", "gen_eval_max_seconds",
+             "gen_eval_language", "dataset", "hub_license", "profile")
 
 
 def find_teacher(source: str, workspace: Workspace | None = None) -> str:
@@ -52,12 +54,10 @@ def find_teacher(source: str, workspace: Workspace | None = None) -> str:
 
 
 def loop_config(params: dict[str, Any], student_source: str) -> dict[str, Any]:
-    """Stage 02's training settings for this profile with the distillation run's overrides."""
-    cfg = load_profile("parler", params["profile"])
-    cfg.update({k: params[k] for k in LOOP_KEYS})
-    cfg.update(model=student_source, dataset=params["dataset"], mode="full",
-               freeze_text_encoder=not params["student_text_encoder_layers"], gen_eval_asr_model=params["asr_model"])
-    return cfg
+    """Stage 02's loop settings for the distillation run, all from the distill profile: full training of the
+    student on one dataset (no mix, no adapters), the text encoder trained only when the student keeps some."""
+    return {**{k: params[k] for k in LOOP_KEYS}, "model": student_source, "mode": "full", "mix": {},
+            "freeze_text_encoder": not params["student_text_encoder_layers"], "gen_eval_asr_model": params["asr_model"]}
 
 
 class DistillObjective:
@@ -229,11 +229,11 @@ def make_student(params: dict[str, Any], teacher: ParlerBundle, texts: list[str]
         prompt_tok: Any = PrunedTokenizer(teacher.prompt_tokenizer, kept)
     else:
         kept, prompt_tok = None, teacher.prompt_tokenizer
-    student, report = build_student(teacher.model, spec, kept, seed=params["seed"])
+    student, report = build_student(teacher.model, spec, kept, seed=run_seed(params))
     report["teacher"] = architecture(teacher.model)
     report["student"] = architecture(student)
     if report["narrow_decoder"] and params["hidden_weight"] > 0:
-        proj = attach_hidden_projections(student, int(teacher.model.config.decoder.hidden_size), seed=params["seed"])
+        proj = attach_hidden_projections(student, int(teacher.model.config.decoder.hidden_size), seed=run_seed(params))
         report["hidden_projections"] = {"layers": len(proj), "params": sum(p.numel() for p in proj.parameters()),
                                         "exported": False}
     return ParlerBundle(student, prompt_tok, teacher.description_tokenizer, "student"), report

@@ -48,9 +48,9 @@ def model_card(cfg: dict[str, Any], result: TrainResult, extra: dict[str, Any]) 
     tenth = max(1, len(h) // 10)
     first = sum(x["loss"] for x in h[:tenth]) / tenth if h else float("nan")
     last = sum(x["loss"] for x in h[-tenth:]) / tenth if h else float("nan")
-    settings = {k: cfg[k] for k in ("model", "mode", "max_steps", "max_epochs", "batch_size", "grad_accum", "learning_rate",
-                                    "lr_schedule", "warmup_steps", "freeze_text_encoder", "gradient_checkpointing",
-                                    "lora_rank", "lora_alpha")}
+    keys = ("model", "mode", "max_steps", "max_epochs", "batch_size", "grad_accum", "learning_rate", "lr_schedule",
+            "warmup_steps", "freeze_text_encoder", "gradient_checkpointing")
+    settings = {k: cfg[k] for k in keys + (("lora_rank", "lora_alpha") if cfg["mode"] != "full" else ())}
     tiny = cfg["model"] == "tiny"
     return "\n".join([
         "---", "language: kn", "library_name: parler-tts", "tags: [text-to-speech, parler-tts, kannada]", "---", "",

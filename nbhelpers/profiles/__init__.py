@@ -7,12 +7,15 @@ by environment: Kaggle -> kaggle-t4, Colab -> colab-t4, a local GPU -> kaggle-t4
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import os
 import re
 import tomllib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ..env import detect_platform, gpu_info
 from .limits import SettingsError, check_settings, describe, typed
@@ -21,8 +24,8 @@ from .t4 import check_t4
 PROFILE_DIR = Path(__file__).parent
 PROFILES = ("smoke", "kaggle-t4", "colab-t4")
 LIMITS = "limits"  # the table of allowed values in each profile file (not a profile; nbhelpers/profiles/limits.py)
-__all__ = ["LIMITS", "PROFILE_DIR", "PROFILES", "SettingsError", "load_profile", "resolve_profile", "settings_help",
-           "size_overrides", "stages"]
+__all__ = ["LIMITS", "PROFILE_DIR", "PROFILES", "Settings", "SettingsError", "load_profile", "resolve_profile",
+           "settings_class", "settings_help", "size_overrides", "stages"]
 
 
 def resolve_profile(profile: str = "auto", *, platform: str | None = None, has_gpu: bool | None = None) -> str:
@@ -56,6 +59,49 @@ def _table(stage: str, profile: str, tables: dict[str, Any], seen: tuple[str, ..
     if parent is None:
         return table
     return {**_table(stage, parent, tables, seen + (profile,)), **table}
+
+
+class Settings(Mapping[str, Any]):
+    """One stage's checked settings under one profile: an instance of that stage's frozen dataclass
+    (:func:`settings_class`), read as ``cfg.max_steps`` or ``cfg["max_steps"]``. Frozen, so no stage changes a
+    setting mid-run; a run that needs other values loads the profile again with overrides (checked again)."""
+
+    stage: ClassVar[str]
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.__dataclass_fields__:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.__dataclass_fields__)
+
+    def __len__(self) -> int:
+        return len(self.__dataclass_fields__)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # the class is built at run time: pickle by stage name and values
+        return _settings, (self.stage, dict(self))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.items())})"
+
+
+@functools.cache
+def settings_class(stage: str) -> type[Settings]:
+    """The frozen dataclass of ``stage``'s settings: one field per setting of ``profiles/<stage>.toml`` (every
+    profile has the same keys, each with a ``[limits]`` entry), typed as the file's ``[smoke]`` value, plus
+    ``profile``."""
+    with (PROFILE_DIR / f"{stage}.toml").open("rb") as f:
+        tables = tomllib.load(f)
+    smoke = _table(stage, "smoke", tables)
+    fields = [(key, type(value)) for key, value in smoke.items()] + [("profile", str)]
+    name = "".join(part.title() for part in stage.split("_")) + "Settings"
+    return dataclasses.make_dataclass(name, fields, bases=(Settings,), frozen=True, eq=False,
+                                      namespace={"stage": stage, "__module__": __name__})
+
+
+def _settings(stage: str, values: dict[str, Any]) -> Settings:
+    return settings_class(stage)(**values)
 
 
 def _comments(text: str) -> dict[str, str]:
@@ -123,7 +169,7 @@ def size_overrides(stage: str | None = None) -> dict[str, Any]:
     return table.get(stage, {}) if stage else table
 
 
-def load_profile(stage: str, profile: str = "auto", overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def load_profile(stage: str, profile: str = "auto", overrides: Mapping[str, Any] | None = None) -> Settings:
     """The parameters of one stage under one profile, then the size-override table (when set, see
     :func:`size_overrides`), then ``overrides``.
 
@@ -131,7 +177,7 @@ def load_profile(stage: str, profile: str = "auto", overrides: dict[str, Any] | 
     The result always carries ``profile`` with the resolved name. Every value is then checked against the file's
     ``[limits]`` (:mod:`.limits`): a value out of range raises :class:`SettingsError` naming its source. Values
     come back in the profile file's types (whole numbers stay ``int``, a float setting is always ``float``, lists
-    element by element), so stages read them without casts.
+    element by element), so stages read them without casts, as the stage's frozen :class:`Settings` dataclass.
     """
     path = PROFILE_DIR / f"{stage}.toml"
     if not path.is_file():
@@ -163,7 +209,7 @@ def load_profile(stage: str, profile: str = "auto", overrides: dict[str, Any] | 
 
     check_settings(stage, name, params, defaults, tables.get(LIMITS, {}), origin)
     limits = tables.get(LIMITS, {})
-    params = {key: typed(value, limits[key], defaults[key]) for key, value in params.items()}
-    params["profile"] = name
-    check_t4(stage, params)
-    return params
+    settings = _settings(stage, {**{key: typed(value, limits[key], defaults[key]) for key, value in params.items()},
+                                 "profile": name})
+    check_t4(stage, settings)
+    return settings

@@ -41,6 +41,32 @@ def test_inherit_and_overrides():
 
 
 @pytest.mark.parametrize("stage", stages())
+def test_settings_are_a_frozen_typed_dataclass_per_stage(stage, tmp_path):
+    """Every stage's settings come back as its own frozen dataclass: fields typed as the file's [smoke] values,
+    read by attribute or key, refused on assignment, surviving pickling (multi-process launches) and JSON records."""
+    import dataclasses
+    import json
+    import pickle
+
+    from nbhelpers.profiles import settings_class
+    from nbhelpers.records import write_json
+
+    cls = settings_class(stage)
+    for profile in PROFILES:
+        settings = load_profile(stage, profile)
+        assert type(settings) is cls and dataclasses.is_dataclass(settings)
+        for field in dataclasses.fields(cls):
+            value = getattr(settings, field.name)
+            assert value == settings[field.name]
+            assert isinstance(value, field.type), (stage, profile, field.name, field.type, value)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            settings.profile = "other"  # type: ignore[misc]
+        assert pickle.loads(pickle.dumps(settings)) == settings == dict(settings)
+    path = write_json(tmp_path / f"{stage}.json", {"settings": settings})
+    assert json.loads(path.read_text(encoding="utf-8"))["settings"] == dict(settings)
+
+
+@pytest.mark.parametrize("stage", stages())
 def test_every_stage_defines_every_profile_with_the_same_keys(stage):
     """A parameter present in one profile but missing in another would break that profile only on Kaggle."""
     with (PROFILE_DIR / f"{stage}.toml").open("rb") as f:

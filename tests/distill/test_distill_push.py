@@ -44,12 +44,13 @@ def tiny_dataset(root: Path) -> Path:
 
 
 def test_distilled_student_is_pushed_with_a_card_from_the_record(tmp_path):
-    from nbhelpers.distill.pipeline import params_for, run
+    from nbhelpers.distill.pipeline import run
+    from nbhelpers.profiles import load_profile
     from nbhelpers.rehearsal.hf_hub import FakeHub
 
     data = tiny_dataset(tmp_path / "kn" / "parler")
     ws = Workspace(tmp_path / "ws")
-    params = params_for("smoke", {"teacher": "tiny", "max_steps": 2, "eval_every": 2, "save_every": 2,
+    params = load_profile("distill", "smoke", {"teacher": "tiny", "max_steps": 2, "eval_every": 2, "save_every": 2,
                                   "eval_sentences": ["ನಮಸ್ಕಾರ"], "eval_frames": 12, "sample_max_seconds": 0.2,
                                   "sample_sentences": ["ನಮಸ್ಕಾರ"], "int8": False, "quality": False,
                                   "gen_eval_every": 2})

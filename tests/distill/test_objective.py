@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from nbhelpers.distill.pipeline import params_for
 from nbhelpers.distill.train import DistillObjective, make_student, student_to_teacher_ids
 from nbhelpers.parler.data import Collator, Example
+from nbhelpers.profiles import load_profile
 
 
 def _batch(bundle, texts, k):
@@ -18,7 +18,7 @@ def test_objective_trains_a_narrow_pruned_student_with_a_smaller_encoder(kannada
     from nbhelpers.parler.model import build_tiny
 
     tiny_teacher = build_tiny(seed=5)  # the objective freezes its teacher: keep the shared fixture untouched
-    params = params_for("smoke", {"student_decoder_layers": 1, "student_decoder_hidden": 16,
+    params = load_profile("distill", "smoke", {"student_decoder_layers": 1, "student_decoder_hidden": 16,
                                   "student_text_encoder_layers": 1})
     student, report = make_student(params, tiny_teacher, kannada_corpus)
     assert report["narrow_decoder"] and report["prompt_vocab"] < report["teacher_prompt_vocab"]
@@ -59,7 +59,7 @@ def test_narrow_student_matches_hidden_states_through_projections_that_are_not_e
     from nbhelpers.parler.model import ParlerBundle, build_tiny
 
     teacher = build_tiny(seed=5)  # 4 layers, width 32
-    params = params_for("smoke", {"student_decoder_layers": 2, "student_decoder_hidden": 16})
+    params = load_profile("distill", "smoke", {"student_decoder_layers": 2, "student_decoder_hidden": 16})
     student, report = make_student(params, teacher, kannada_corpus)
     assert report["narrow_decoder"] and report["decoder_layer_map"] is None
     assert report["hidden_layer_map"] == [1, 3] and report["hidden_projections"]["layers"] == 2
@@ -91,6 +91,6 @@ def test_copied_student_has_no_projections(kannada_corpus):
     from nbhelpers.distill.student import PROJECTIONS
     from nbhelpers.parler.model import build_tiny
 
-    student, report = make_student(params_for("smoke"), build_tiny(seed=5), kannada_corpus)
+    student, report = make_student(load_profile("distill", "smoke"), build_tiny(seed=5), kannada_corpus)
     assert report["hidden_layer_map"] == report["decoder_layer_map"] == [0, 3]
     assert not hasattr(student.model, PROJECTIONS) and "hidden_projections" not in report

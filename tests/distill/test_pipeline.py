@@ -43,9 +43,9 @@ def kn_data(tmp_path_factory):
 
 
 def _params(**extra):
-    from nbhelpers.distill.pipeline import params_for
+    from nbhelpers.profiles import load_profile
 
-    return params_for("smoke", {"teacher": "tiny", "max_steps": 4, "eval_every": 2, "save_every": 2,
+    return load_profile("distill", "smoke", {"teacher": "tiny", "max_steps": 4, "eval_every": 2, "save_every": 2,
                                 "eval_sentences": ["ನಮಸ್ಕಾರ"], "eval_frames": 12, "sample_max_seconds": 0.2,
                                 "sample_sentences": ["ನಮಸ್ಕಾರ"], **extra})
 

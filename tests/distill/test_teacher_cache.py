@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from nbhelpers.distill import teacher_cache as tc
-from nbhelpers.distill.pipeline import params_for
 from nbhelpers.distill.train import DistillObjective, make_objective, make_student, student_to_teacher_ids
 from nbhelpers.parler.data import Collator, Example
 from nbhelpers.parler.model import build_tiny
 from nbhelpers.paths import Workspace
+from nbhelpers.profiles import load_profile
 
 TEXTS = ["ನಮಸ್ಕಾರ", "ಕನ್ನಡ ಸುಂದರ ಭಾಷೆ", "ಇಂದು ಮಳೆ ಬಂತು", "ನಾನು ಶಾಲೆಗೆ ಹೋಗುತ್ತೇನೆ", "ಹಕ್ಕಿ ಹಾರುತ್ತದೆ", "ನೀರು ಕುಡಿಯಿರಿ"]
 DESCRIPTIONS = ["A calm female voice.", "A fast male voice with a lot of energy."]
@@ -22,7 +22,7 @@ FRAMES = [5, 9, 6, 12, 7, 4]  # two examples per batch, different lengths: every
 
 
 def _params(**extra):
-    return params_for("smoke", {"student_decoder_layers": 2, "student_text_encoder_layers": 1, **extra})
+    return load_profile("distill", "smoke", {"student_decoder_layers": 2, "student_text_encoder_layers": 1, **extra})
 
 
 def _examples(student, k: int) -> list[Example]:

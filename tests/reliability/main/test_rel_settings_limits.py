@@ -35,7 +35,7 @@ def test_every_setting_of_every_profile_has_a_limit_its_value_meets(stage, profi
     """A new setting without a [limits] entry fails here (and at load), so no setting skips the range check."""
     limits = _file(stage).get(LIMITS)
     assert limits, f"profiles/{stage}.toml has no [{LIMITS}] table"
-    params = load_profile(stage, profile)  # raises SettingsError when a real value breaks its own limit
+    params = dict(load_profile(stage, profile))  # raises SettingsError when a real value breaks its own limit
     params.pop("profile")
     undeclared = sorted(set(params) - set(limits))
     assert not undeclared, f"profiles/{stage}.toml [{LIMITS}] lacks {undeclared}"

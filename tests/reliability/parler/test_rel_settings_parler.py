@@ -105,3 +105,21 @@ def test_declared_choices_match_the_code():
     for limits in (parler, distill):
         assert set(limits["lr_schedule"]) <= {s.value for s in SchedulerType}
         assert set(limits["mixed_precision"]) - {"auto"} <= {p.value for p in PrecisionType}
+
+
+def test_distillation_reads_its_loop_settings_from_its_own_profile_only():
+    """Stage 03 runs stage 02's loop, but every setting that loop reads comes from distill.toml (so ``--set``
+    reaches it and parler.toml is never read): all of stage 02's settings but the adapters' are in the loop's
+    settings, and a distill override of a data filter / attention / encoding setting arrives there."""
+    from nbhelpers.distill.train import loop_config
+    from nbhelpers.profiles import PROFILES, load_profile
+
+    adapters = {"lora_rank", "lora_alpha", "lora_dropout", "lora_targets"}
+    for profile in PROFILES:
+        distill = load_profile("distill", profile, {"attention": "eager", "encode_workers": 2, "min_audio_seconds": 0.7})
+        cfg = loop_config(distill, "student")
+        missing = set(load_profile("parler", profile)) - set(cfg) - adapters
+        assert not missing, f"stage 02's loop would read {sorted(missing)}, which distill.toml does not define"
+        assert (cfg["attention"], cfg["encode_workers"], cfg["min_audio_seconds"]) == ("eager", 2, 0.7)
+        assert cfg["mode"] == "full" and cfg["mix"] == {} and cfg["model"] == "student"
+        assert cfg["max_steps"] == distill.max_steps and cfg["profile"] == profile

@@ -58,7 +58,8 @@ class SavedAudio:
 @dataclass
 class Variant:
     """One benchmarkable (system, backend, precision, device); ``load`` builds it only when measured, or, for
-    a ``saved-audio`` variant, ``saved`` reads another stage's clips and record (nothing is synthesised)."""
+    a ``saved-audio`` variant, ``saved`` reads another stage's clips and record (nothing is synthesised). A variant
+    that cannot run here has neither and says why in ``unavailable`` (a row marked not available, not simulated)."""
 
     system: str
     backend: str
@@ -69,6 +70,7 @@ class Variant:
     source: str
     kind: str = "suite"  # suite | baseline | saved-audio
     saved: Callable[[], SavedAudio] | None = None
+    unavailable: str = ""
 
     @property
     def label(self) -> str:
@@ -89,7 +91,8 @@ def register(name: str) -> Callable[[Discover], Discover]:
 
 def discover(workspace: Workspace, params: dict[str, Any], only: list[str] | None = None
              ) -> tuple[list[Variant], dict[str, str]]:
-    """Every variant the registered adapters offer, and for each adapter that offered none, the reason."""
+    """Every measurable variant the registered adapters offer, and the reasons for the rest: per adapter that
+    offered none (keyed by its name) and per variant that cannot run here (keyed by its label)."""
     from ..records import read_records
 
     records = read_records(workspace)
@@ -104,7 +107,8 @@ def discover(workspace: Workspace, params: dict[str, Any], only: list[str] | Non
             found, reason = fn(workspace, params, records)
         except Exception as e:  # noqa: BLE001 - one broken stage output must not stop the benchmark
             found, reason = [], f"discovery failed: {type(e).__name__}: {e}"
-        variants += found
+        variants += [v for v in found if not v.unavailable]
+        skipped.update({v.label: v.unavailable for v in found if v.unavailable})
         if not found:
             skipped[name] = reason or "nothing found"
     return variants, skipped
@@ -345,10 +349,12 @@ def _numbered(folder: Path, prefix: str) -> list[Path]:
 
 def _distill_variants(run_dir: Path, rec: dict[str, Any], params: dict[str, Any]
                       ) -> tuple[list[Variant], str | None]:
-    """Stage 03's teacher / student / student_int8: the newest harness record of each (``bench_records.jsonl``,
-    measured on the parler stack), its result rows (``comparison.json``: quality it scored, the ``texts`` spoken)
-    and its clips (``compare/<name>_<i>.wav`` for the eval sentences, then ``compare/<name>_test_<i>.wav`` for
-    test-split rows). A row without ``texts`` (an older stage 03) spoke the distill profile's ``eval_sentences``."""
+    """Stage 03's systems (teacher, student, student_int8, and on a GPU their bitsandbytes 8-/4-bit copies): the
+    newest harness record of each (``bench_records.jsonl``, measured on the parler stack), its result rows
+    (``comparison.json``: quality it scored, the ``texts`` spoken) and its clips (``compare/<name>_<i>.wav`` for the
+    eval sentences, then ``compare/<name>_test_<i>.wav`` for test-split rows). A row without ``texts`` (an older
+    stage 03) spoke the distill profile's ``eval_sentences``. The quantised systems 03 could not load (no CUDA)
+    come from its record's ``not_measured`` as variants marked unavailable, with the reason."""
     from ..measure.harness import read_records
     from ..profiles import load_profile
 
@@ -367,18 +373,35 @@ def _distill_variants(run_dir: Path, rec: dict[str, Any], params: dict[str, Any]
         if lang not in params["languages"]:
             problems.append(f"{name}: its language {lang!r} is not among the profile's languages")
             continue
-        base = name.removesuffix("_int8")
-        backend = record["backend"] + ("-int8-dynamic" if base != name else "")
-        dtype = "int8" if base != name else record["dtype"]
+        base, quant = split_quantised(name)
+        backend, dtype = quantised_backend(record["backend"], quant, record["dtype"])
         path = row.get("synthesis_path") or record["device"]  # the ParlerSynth path 03 used (it names the device)
         saved = SavedAudio(list(zip(texts, wavs, strict=True)), record,
                            f"03_parler_distill on the {_stack(record)}, {path}", "03_parler_distill",
                            _stage_quality(record.get("quality") or {}, row))
         out.append(Variant(f"parler-{base}", backend, dtype, record["device"], (lang,), None, str(run_dir),
                            "saved-audio", lambda s=saved: s))
-    if not out:
+    for name, reason in (rec.get("metrics", {}).get("not_measured") or {}).items():
+        base, quant = split_quantised(name)
+        backend, dtype = quantised_backend("parler-tts", quant, "float16")
+        out.append(Variant(f"parler-{base}", backend, dtype, "cuda", ("kn",), None, str(run_dir), "saved-audio",
+                           unavailable=reason))
+    if not [v for v in out if not v.unavailable]:
         return [], "; ".join(problems) or f"{run_dir / 'bench_records.jsonl'} holds no tts-bench/1 records"
     return out, None
+
+
+def split_quantised(name: str) -> tuple[str, str]:
+    """``student_4bit`` -> (``student``, ``4bit``); ``teacher`` -> (``teacher``, ``""``): stage 03's system names."""
+    base, _, quant = name.partition("_")
+    return base, quant
+
+
+def quantised_backend(backend: str, quant: str, dtype: str) -> tuple[str, str]:
+    """The (backend, dtype) a quantised copy is listed under: dynamic int8 on the CPU, bitsandbytes LLM.int8 /
+    NF4 on CUDA."""
+    return {"": (backend, dtype), "int8": (f"{backend}-int8-dynamic", "int8"),
+            "8bit": (f"{backend}-bnb-8bit", "int8"), "4bit": (f"{backend}-bnb-4bit", "nf4")}[quant]
 
 
 def _finetune_variant(workspace: Workspace, rec: dict[str, Any], params: dict[str, Any]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -198,7 +199,7 @@ def int8_copy(model: torch.nn.Module) -> torch.nn.Module:
                                                   dtype=torch.qint8)
 
 
-def compare(systems: dict[str, ParlerBundle], *, sentences: list[str], description: str,
+def compare(systems: dict[str, ParlerBundle | Callable[[], ParlerBundle]], *, sentences: list[str], description: str,
             test_examples: dict[str, list[Example]] | None = None, disk: dict[str, str | Path] | None = None,
             references: list[Reference] | None = None, frames: int | None = None, max_seconds: float = 5.0,
             seed: int = 0, warmup: int = 1, repeats: int = 1, dtype: torch.dtype | None = None, quality: bool = True,
@@ -206,12 +207,17 @@ def compare(systems: dict[str, ParlerBundle], *, sentences: list[str], descripti
     """One row of figures per system (e.g. ``teacher``, ``student``, ``student_int8``), measured in turn on the
     same texts (``sentences`` then the ``references``' test-split rows, each with its own description), seed and
     device; quality is scored once every system is timed (no ASR/MOS model is in memory while one is timed). Audio
-    arrays are returned under ``audios``, their texts under ``texts`` and the full harness record under ``record``."""
+    arrays are returned under ``audios``, their texts under ``texts`` and the full harness record under ``record``.
+    A system given as a function is loaded when its turn comes and freed after it (a quantised copy of a large
+    model is never in memory beside the others'), and ``<system>_<quantisation>`` shares ``<system>``'s counts."""
     refs = {r.text: r for r in references or ()}
     texts = list(dict.fromkeys([*sentences, *refs]))
     rows: dict[str, dict[str, Any]] = {}
-    for name, bundle in tqdm(systems.items(), desc="teacher vs student", leave=False):
-        base = rows.get(name.removesuffix("_int8")) if name.endswith("_int8") else None
+    rates: dict[str, int] = {}
+    for name, entry in tqdm(systems.items(), desc="teacher vs student", leave=False):
+        bundle = entry() if callable(entry) else entry
+        rates[name] = bundle.sampling_rate
+        base = rows.get(name.partition("_")[0]) if "_" in name else None
         if base is not None:  # quantised Linear weights are no longer parameters: count the float model's
             row: dict[str, Any] = {k: v for k, v in base.items() if k.startswith("params_")}
         else:
@@ -236,9 +242,13 @@ def compare(systems: dict[str, ParlerBundle], *, sentences: list[str], descripti
                    peak_memory_kind="CUDA allocator" if before is not None else "process RSS")
         row["record"] = rec
         rows[name] = row
+        if callable(entry):
+            del bundle
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
     if quality:
         for name, row in tqdm(rows.items(), desc="quality (ASR, DNSMOS, MCD)", leave=False):
-            row.update(quality_metrics(row["audios"], systems[name].sampling_rate, texts, language=language,
+            row.update(quality_metrics(row["audios"], rates[name], texts, language=language,
                                        references=refs, asr_model=asr_model))
             record_quality(row["record"], row)
     if "teacher" in rows:

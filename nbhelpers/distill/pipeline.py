@@ -4,7 +4,9 @@ and records ``resume_needed``; calling again resumes it exactly."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ from ..budget import TimeBudget
 from ..measure.harness import append_record
 from ..parler.codes import load_or_encode
 from ..parler.data import Filters, build_examples
-from ..parler.model import ParlerBundle
+from ..parler.model import ParlerBundle, get_bundle
 from ..parler.train import RunPaths, load_dataset, process_state, run_seed, train, write_wav, write_wavs
 from ..paths import Workspace
 from ..records import append_stage_record
@@ -97,11 +99,34 @@ def write_plan(params: dict[str, Any], *, workspace: Workspace | None = None, da
                                                          "architecture": architecture_tables(report, params)})
 
 
+def quantised_copies(sources: dict[str, str], params: Mapping[str, Any], device: torch.device, workspace: Workspace
+                     ) -> tuple[dict[str, Callable[[], ParlerBundle]], dict[str, str]]:
+    """Loaders of the bitsandbytes copies ``bnb_inference`` asks for (``teacher_8bit``, ``student_4bit``...) from
+    ``sources`` (the teacher's source, the exported student's folder), and each copy that cannot load here with
+    the reason: bitsandbytes quantises on CUDA only, so a CPU run measures none of them and says so."""
+    loaders: dict[str, Callable[[], ParlerBundle]] = {}
+    not_measured: dict[str, str] = {}
+    for quant in params["bnb_inference"]:
+        for who, source in sources.items():
+            name = f"{who}_{quant}"
+            if device.type != "cuda":
+                not_measured[name] = (f"bitsandbytes {quant} weights need a CUDA GPU; stage 03 ran on {device.type} "
+                                      "(run it on the kaggle-t4 or colab-t4 profile)")
+            elif who == "student":
+                loaders[name] = partial(load_student, source, quantization=quant, device_map={"": device.index or 0})
+            else:
+                loaders[name] = partial(get_bundle, source, workspace_dir=workspace.stage_dir("parler", "base"),
+                                        seed=run_seed(params), quantization=quant, device_map={"": device.index or 0})
+    return loaders, not_measured
+
+
 def evaluate_pair(teacher: ParlerBundle, student: ParlerBundle, params: dict[str, Any], data: Any, *,
                   workspace: Workspace, disk: dict[str, Path] | None = None,
-                  references: list[Reference] | None = None) -> dict[str, dict[str, Any]]:
-    """Teacher vs student (and its int8 copy when asked and on CPU) on the profile's sentences plus the
-    ``references`` (test-split rows, scored against their recordings), and on the test split's codes."""
+                  references: list[Reference] | None = None,
+                  quantised: dict[str, Callable[[], ParlerBundle]] | None = None) -> dict[str, dict[str, Any]]:
+    """Teacher vs student (its int8 copy when asked and on CPU, the ``quantised`` bitsandbytes copies on CUDA) on
+    the profile's sentences plus the ``references`` (test-split rows, scored against their recordings), and on the
+    test split's codes."""
     device = next(teacher.model.parameters()).device
     student.model.to(device)
     codes = load_or_encode(teacher, data, RunPaths(workspace.stage_dir("parler")).codes, splits=("test",),
@@ -109,11 +134,12 @@ def evaluate_pair(teacher: ParlerBundle, student: ParlerBundle, params: dict[str
     max_frames = int(params["max_audio_seconds"] * teacher.frame_rate)
     examples = {name: build_examples(b, data["test"], codes, filters=Filters(max_frames=max_frames), name="test")[0]
                 for name, b in (("teacher", teacher), ("student", student))}
-    systems = {"teacher": teacher, "student": student}
+    systems: dict[str, Any] = {"teacher": teacher, "student": student}
     if params["int8"] and device.type == "cpu":
         systems["student_int8"] = ParlerBundle(int8_copy(student.model), student.prompt_tokenizer,
                                                student.description_tokenizer, "student_int8")
         examples["student_int8"] = examples["student"]
+    systems.update(quantised or {})
     frames = params["eval_frames"] or None
     dtype = torch.float16 if device.type == "cuda" and params["mixed_precision"] in ("auto", "fp16") else None
     return compare(systems, sentences=list(params["eval_sentences"]), description=params["sample_description"],
@@ -163,8 +189,10 @@ def run(params: dict[str, Any], *, workspace: Workspace | None = None, dataset: 
         teacher_dir = Path(teacher_src) if Path(teacher_src).is_dir() else None
         disk = {"student": out.student_dir, **({"teacher": teacher_dir} if teacher_dir else {})}
         out.references = reference_rows(data["test"], params["eval_test_rows"])
+        quantised, not_measured = quantised_copies({"teacher": teacher_src, "student": str(out.student_dir)}, params,
+                                                   next(teacher.model.parameters()).device, ws)
         out.comparison = evaluate_pair(teacher, out.student, params, data, workspace=ws, disk=disk,
-                                       references=out.references)
+                                       references=out.references, quantised=quantised)
         n_fixed = len(dict.fromkeys(params["eval_sentences"]))  # the eval_sentences come first, then test-split rows
         compare_dir = paths.run_dir / "compare"
         for name, row in out.comparison.items():
@@ -179,10 +207,11 @@ def run(params: dict[str, Any], *, workspace: Workspace | None = None, dataset: 
         for row in table.values():  # tts-bench/1 records, for the suite benchmark (06)
             append_record({**row["record"], "stage": STAGE}, bench)
         steps = f"{result.step} distillation steps"
-        states = {"teacher": "teacher (stage 02's model)", "student": f"student, {steps}",
-                  "student_int8": f"student, {steps}, dynamic int8"}
-        rows = sample_rows(table["teacher"]["texts"], n_fixed, {n: states.get(n, n) for n in table}, compare_dir,
-                           recordings)
+        states = {"teacher": "teacher (stage 02's model)", "student": f"student, {steps}"}
+        kinds = {"int8": "dynamic int8", "8bit": "bitsandbytes 8-bit", "4bit": "bitsandbytes 4-bit (NF4)"}
+        named = {n: ", ".join([states[n.partition("_")[0]], *([kinds[n.partition("_")[2]]] if "_" in n else [])])
+                 for n in table}
+        rows = sample_rows(table["teacher"]["texts"], n_fixed, named, compare_dir, recordings)
         outputs.update(student=out.student_dir, comparison=paths.run_dir / "comparison.json", bench_records=bench,
                        samples=write_samples(rows, compare_dir), **write_tables(paths.run_dir, table, params["profile"]))
         s = table["student"]
@@ -190,6 +219,8 @@ def run(params: dict[str, Any], *, workspace: Workspace | None = None, dataset: 
                                               "code_accuracy", "cer", "dnsmos_ovrl", "mcd_db", "cer_vs_teacher",
                                               "mos_vs_teacher", "quality_within_10pct") if k in s})
         out.metrics.update({f"teacher_{k}": table["teacher"].get(k) for k in ("test_ce", "cer", "dnsmos_ovrl", "mcd_db")})
+        if not_measured:  # 06 lists each as a row marked not available, with the reason
+            out.metrics["not_measured"] = not_measured
     append_stage_record(STAGE, profile=params["profile"], status=result.status, workspace=ws,
                         inputs={"teacher": teacher_src, "dataset": params["dataset"]}, outputs=outputs,
                         metrics=out.metrics)

@@ -18,7 +18,7 @@ import torch
 
 from ..checkpoint import out_of_space, swap_in
 from ..parler.losses import decoder_inputs, valid_mask
-from ..parler.model import DESCRIPTION_TOKENIZER_DIR, SOURCE_FILE, ParlerBundle, get_bundle
+from ..parler.model import DESCRIPTION_TOKENIZER_DIR, SOURCE_FILE, ParlerBundle, bnb_config, get_bundle
 from ..parler.train import RunPaths, _fp32_forward, parler_of, process_state, run_seed
 from ..paths import Workspace, find_artifacts
 from . import teacher_cache as tc
@@ -279,13 +279,17 @@ def _write_student(bundle: ParlerBundle, tmp: Path, report: dict[str, Any]) -> N
     (tmp / SOURCE_FILE).write_text(json.dumps({"source": "student", "stage": STAGE}))
 
 
-def load_student(directory: str | Path, *, torch_dtype: torch.dtype | None = None) -> ParlerBundle:
-    """A saved student with its own prompt tokenizer (pruned ids) and the description tokenizer."""
+def load_student(directory: str | Path, *, torch_dtype: torch.dtype | None = None, quantization: str | None = None,
+                 device_map: Any = None) -> ParlerBundle:
+    """A saved student with its own prompt tokenizer (pruned ids) and the description tokenizer; ``quantization``
+    ``"8bit"`` / ``"4bit"`` loads a bitsandbytes copy (CUDA only, placed by ``device_map``)."""
     from parler_tts import ParlerTTSForConditionalGeneration
     from transformers import AutoTokenizer
 
     directory = Path(directory)
-    model = ParlerTTSForConditionalGeneration.from_pretrained(directory, torch_dtype=torch_dtype)
+    model = ParlerTTSForConditionalGeneration.from_pretrained(
+        directory, torch_dtype=torch_dtype, device_map=device_map,
+        quantization_config=bnb_config(quantization) if quantization else None)
     ptok_dir = directory / PROMPT_TOKENIZER_DIR
     if (ptok_dir / "pruned_vocab.json").is_file():
         prompt_tok: Any = PrunedTokenizer.from_pretrained(ptok_dir)

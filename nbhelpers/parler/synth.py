@@ -120,7 +120,9 @@ class ParlerSynth:
         self.bundle, self.settings = bundle, settings
         self.model = bundle.model.eval()
         self.device = torch.device(device) if device is not None else next(self.model.decoder.parameters()).device
-        self.model.to(self.device)
+        quantised = getattr(self.model, "hf_quantizer", None) is not None  # bitsandbytes: placed and typed at load
+        if not quantised:
+            self.model.to(self.device)
         self.preset_dir = Path(preset_dir) if preset_dir else None
         self.fingerprint = text_encoder_fingerprint(self.model)
         self.fallbacks: dict[str, str] = {}
@@ -136,7 +138,11 @@ class ParlerSynth:
         if self.dtype == torch.float16 and not cuda:
             self.fallbacks["float16"] = "fp16 weights are a GPU path (slow or unsupported on CPU): float32 used"
             self.dtype = torch.float32
-        if self.dtype == torch.float16:
+        if quantised:
+            self.fallbacks["dtype"] = "bitsandbytes copy: its quantised layers compute in float16, the rest run in " \
+                                      "float32 as loaded"
+            self.dtype = torch.float32
+        elif self.dtype == torch.float16:
             self.model.half()
             if settings.presets:  # presets are computed by the fp32 encoder, then cast
                 self.model.text_encoder.float()
@@ -150,7 +156,9 @@ class ParlerSynth:
                 torch.ao.quantization.quantize_dynamic(self.model.decoder, {torch.nn.Linear}, dtype=torch.qint8,
                                                        inplace=True)
         if settings.compile:
-            if not cuda:
+            if quantised:
+                self.fallbacks["compile"] = "not compiled: bitsandbytes layers are not verified under torch.compile"
+            elif not cuda:
                 self.fallbacks["compile"] = "torch.compile reduce-overhead relies on CUDA graphs: eager decoding on CPU"
             else:
                 self.model.generation_config.cache_implementation = "static"

@@ -23,11 +23,11 @@ PARLER_STACK = {"parler-tts": "0.2.3", "transformers": "4.46.1", "torch": "2.8.0
 TEST_ROW = "ಕನ್ನಡ ಸುಂದರ ಭಾಷೆ."  # a test-split row 03 also speaks (compare/<name>_test_0.wav)
 
 
-def fake_distill_run(ws, say, *, in_record=None, in_row=None):
+def fake_distill_run(ws, say, *, in_record=None, in_row=None, metrics=None):
     """A stage-03 run folder as nbhelpers.distill.pipeline writes it: compare/<name>_<i>.wav (eval sentences) and
     <name>_test_<i>.wav (test rows), comparison.json rows with their ``texts``, bench_records.jsonl (records
     measured on the 'parler stack'), and the stage record. ``in_record`` / ``in_row``: quality figures 03
-    scored itself, per system, stored in its harness record / in its comparison row."""
+    scored itself, per system, stored in its harness record / in its comparison row; ``metrics``: the record's."""
     import soundfile as sf
 
     from nbhelpers.measure.harness import set_metric
@@ -52,7 +52,7 @@ def fake_distill_run(ws, say, *, in_record=None, in_row=None):
     (run_dir / "comparison.json").write_text(json.dumps(table))
     append_stage_record("03_parler_distill", profile="smoke", workspace=ws,
                         outputs={"run_dir": str(run_dir), "comparison": str(run_dir / "comparison.json"),
-                                 "wavs": [str(w) for w in wavs]})
+                                 "wavs": [str(w) for w in wavs]}, metrics=metrics or {})
     return run_dir
 
 
@@ -119,6 +119,24 @@ def test_distill_outputs_that_do_not_match_are_skipped_with_the_reason(say):
     (run_dir / "comparison.json").write_text("{}")
     variants, skipped = systems.discover(ws, {**params, "languages": ["en"]}, ["parler"])
     assert not variants and "'kn' is not among the profile's languages" in skipped["parler"]
+
+
+def test_quantised_systems_03_could_not_load_are_rows_marked_not_available(say, dataset_with):
+    """Stage 03 on a machine without CUDA cannot load bitsandbytes 8-/4-bit copies: its record lists them under
+    ``not_measured``, and 06 shows each as its own not-available row (the reason kept), beside the measured ones."""
+    ws = Workspace()
+    dataset_with(ws, "kn_smoke", [("test", EVAL[0], say(ws.root / "ref" / "r0.wav", EVAL[0], "kn+m3"))])
+    why = "bitsandbytes 8bit weights need a CUDA GPU; stage 03 ran on cpu"
+    fake_distill_run(ws, say, metrics={"not_measured": {"teacher_8bit": why, "student_4bit": why.replace("8", "4")}})
+    variants, skipped = systems.discover(ws, load_profile("bench", "smoke"), ["parler"])
+    assert len(variants) == 3 and all(v.saved is not None for v in variants)
+    assert skipped == {"parler-teacher / parler-tts-bnb-8bit / int8 / cuda": why,
+                       "parler-student / parler-tts-bnb-4bit / nf4 / cuda": why.replace("8", "4")}
+
+    summary = run_benchmark("smoke", systems=["parler"], overrides={"languages": ["kn"], "asr": False, "dnsmos": False})
+    assert summary["records"] == 3 and summary["skipped"] == skipped
+    md = open(summary["report_md"], encoding="utf-8").read()
+    assert "parler-student / parler-tts-bnb-4bit / nf4 / cuda" in md and why.replace("8", "4") in md
 
 
 def test_stage_02_alone_gives_its_samples_untimed(say):

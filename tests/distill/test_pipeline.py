@@ -89,6 +89,9 @@ def test_distillation_run_exports_student_and_comparison(kn_data):
     assert rec["status"] == "done" and rec["metrics"]["params_decoder_ratio"] < 1
     assert rec["metrics"]["quality_within_10pct"] is s["quality_within_10pct"]
     assert rec["metrics"]["teacher_cer"] == t["cer"]
+    # bitsandbytes copies need CUDA: each one the profile asks for is named with the reason, none is faked
+    assert rec["metrics"]["not_measured"].keys() == {"teacher_8bit", "student_8bit", "teacher_4bit", "student_4bit"}
+    assert all("need a CUDA GPU; stage 03 ran on cpu" in why for why in rec["metrics"]["not_measured"].values())
     m = rec["metrics"]
     assert (m["processes"], m["batch_size"], m["grad_accum"], m["effective_batch"]) == (1, 4, 1, 4)
     assert_notebook_outputs(rec["outputs"], table, test_row)

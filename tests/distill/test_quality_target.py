@@ -72,3 +72,37 @@ def test_mcd_without_references_is_unavailable_with_the_reason():
 def test_asr_token_cap_leaves_room_for_kannada_and_caps_loops():
     assert asr_token_cap("ನಮಸ್ಕಾರ") == 3 * 7 + 8
     assert asr_token_cap("ಕ" * 500) == 160
+
+
+def test_a_system_given_as_a_loader_is_loaded_in_its_turn_and_shares_its_base_counts():
+    """compare() loads a system given as a function only when it is measured (a large quantised copy is never in
+    memory beside the others) and a ``<system>_<quantisation>`` row keeps its float base's parameter counts; on a
+    CPU the bitsandbytes copies are not loaded at all, each named with the reason."""
+    import torch
+
+    from nbhelpers.distill.evaluate import compare, int8_copy
+    from nbhelpers.distill.pipeline import quantised_copies
+    from nbhelpers.parler.model import ParlerBundle, build_tiny
+    from nbhelpers.paths import Workspace
+    from nbhelpers.profiles import load_profile
+
+    teacher = build_tiny(seed=3)
+    loads: list[int] = []
+
+    def int8_teacher() -> ParlerBundle:
+        loads.append(len(loads))
+        return ParlerBundle(int8_copy(teacher.model), teacher.prompt_tokenizer, teacher.description_tokenizer,
+                            "teacher_int8")
+
+    rows = compare({"teacher": teacher, "teacher_int8": int8_teacher}, sentences=["ನಮಸ್ಕಾರ"], description="calm",
+                   frames=6, max_seconds=0.5, warmup=0, quality=False)
+    assert loads == [0] and list(rows) == ["teacher", "teacher_int8"]
+    q, t = rows["teacher_int8"], rows["teacher"]
+    assert q["params_total"] == t["params_total"] and q["weights_mib"] < t["weights_mib"]
+    assert q["speedup"] > 0 and len(q["audios"]) == 1
+
+    loaders, why = quantised_copies({"teacher": "tiny", "student": "/nowhere"}, load_profile("distill", "smoke"),
+                                    torch.device("cpu"), Workspace())
+    assert loaders == {} and set(why) == {"teacher_8bit", "student_8bit", "teacher_4bit", "student_4bit"}
+    assert quantised_copies({"teacher": "tiny"}, load_profile("distill", "smoke", {"bnb_inference": []}),
+                            torch.device("cpu"), Workspace()) == ({}, {})

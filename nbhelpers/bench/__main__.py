@@ -75,16 +75,18 @@ def _sizes(args: argparse.Namespace) -> int:
 
 def _finetune(args: argparse.Namespace) -> int:
     from ..paths import Workspace
-    from .finetune import parse_variants, run_study
+    from .finetune import DEFAULT_VARIANTS, parse_variants, run_study
 
     try:
-        variants = parse_variants(args.variants)
+        variants = parse_variants(args.variants or DEFAULT_VARIANTS[args.stage], args.stage)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    study = run_study(args.profile, Workspace(args.workspace), variants, args.steps)
+    study = run_study(args.profile, Workspace(args.workspace), variants, args.steps, stage=args.stage)
     for row in study["variants"]:
-        figures = (f"trainable {row['trainable_pct']}% | peak {row['peak_memory_gib']} GiB | "
+        peak = (f"peak {row['peak_memory_gib']} GiB" if row.get("peak_memory_gib") is not None else
+                f"peak RSS {row.get('peak_rss_mib')} MiB")
+        figures = (f"trainable {row['trainable_pct']}% | {peak} | "
                    f"{row['seconds_per_step']} s/step | final loss {row['final_loss']}" if row.get("steps") else
                    row.get("reason", ""))
         print(f"{row['variant']:>12}: {row['status']} {figures}")
@@ -232,11 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
                                          "the records of the last run")
     add_stage_arguments(study)
     study.set_defaults(fn=_study)
-    ft = sub.add_parser("finetune-study", help="run stage 02 once per fine-tuning variant (full, LoRA ranks, "
-                                              "QLoRA) on the same data and steps; write <workspace>/bench/finetune/")
+    ft = sub.add_parser("finetune-study", help="train stage 02 (or 04 with --stage vits) once per fine-tuning variant "
+                                              "(full, LoRA ranks, QLoRA) on the same data and steps; write "
+                                              "<workspace>/bench/finetune/ (finetune-vits/)")
     add_stage_arguments(ft)
-    ft.add_argument("--variants", default="full,lora:8,lora:32,4bit:8",
-                    help="comma-separated: full, lora:<rank>, 8bit:<rank>, 4bit:<rank> (8/4-bit need CUDA)")
+    ft.add_argument("--stage", choices=("parler", "vits"), default="parler",
+                    help="parler: stage 02 (full, lora, 8bit, 4bit); vits: stage 04 (full, lora)")
+    ft.add_argument("--variants", help="comma-separated: full, lora:<rank>, 8bit:<rank>, 4bit:<rank> (8/4-bit: Parler, "
+                                       "need CUDA); default full,lora:8,lora:32 (+ 4bit:8 for parler)")
     ft.add_argument("--steps", type=positive_int, default=200, help="the same step budget for every variant")
     ft.set_defaults(fn=_finetune)
     sz = sub.add_parser("size-study", help="run stage 03 once per student size (decoder layers, width, heads, text "

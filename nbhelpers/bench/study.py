@@ -60,31 +60,39 @@ def training_rows(records: list[dict[str, Any]]) -> list[dict[str, str]]:
     return rows
 
 
-def finetune_comparison(records: list[dict[str, Any]]) -> tuple[list[dict[str, str]], str]:
-    """Parler fine-tuning variants side by side (the newest finished run of each: the fine-tuning study's runs
-    ``parler/ft-<variant>`` by variant, other runs by mode) and a sentence saying what the comparison can and cannot
-    tell from the runs present."""
+def finetune_comparison(records: list[dict[str, Any]], stage: str = "02_parler_finetune"
+                        ) -> tuple[list[dict[str, str]], str]:
+    """Fine-tuning variants of ``stage`` (02 Parler or 04 VITS) side by side: the newest finished run of each (Parler:
+    the fine-tuning study's runs ``parler/ft-<variant>`` by variant, other runs by mode; VITS: by mode and LoRA rank)
+    and a sentence saying what the comparison can and cannot tell from the runs present."""
+    vits = stage != "02_parler_finetune"
     newest: dict[str, dict[str, Any]] = {}
     for r in final_records(records):
-        if r.get("stage") == "02_parler_finetune" and r["status"] != "failed":
+        if r.get("stage") == stage and r["status"] != "failed":
+            m = r.get("metrics") or {}
             run = Path(str((r.get("outputs") or {}).get("run_dir") or "")).name
-            variant = run[3:] if run.startswith("ft-") else str((r.get("metrics") or {}).get("mode") or "full")
+            if vits:
+                variant = f"lora-r{m['lora_rank']}" if m.get("mode") == "lora" else "full"
+            else:
+                variant = run[3:] if run.startswith("ft-") else str(m.get("mode") or "full")
             newest[variant] = r
     rows = []
     for variant, r in newest.items():
         m = r["metrics"]
         trainable, total = m.get("params_trainable"), m.get("params_total")
-        rows.append({"variant": variant, "steps": _num(m.get("step"), "{:.0f}"),
+        rows.append({"variant": variant, "steps": _num(m.get("end_step" if vits else "step"), "{:.0f}"),
                      "trainable %": _num(100 * trainable / total if trainable and total else None, "{:.2f}"),
                      "peak memory GiB": _num(m.get("peak_memory_gib"), "{:.2f}"),
                      "s / step": _num(m.get("seconds_per_step"), "{:.3f}"),
-                     "final loss": _num(m.get("final_loss"), "{:.3f}"),
-                     "final eval loss": _num(m.get("final_eval_loss"), "{:.3f}"),
-                     **_gen_eval(m.get("gen_eval") or {})})
+                     **({"final mel loss": _num(m.get("train_loss_mel"), "{:.3f}")} if vits else
+                        {"final loss": _num(m.get("final_loss"), "{:.3f}"),
+                         "final eval loss": _num(m.get("final_eval_loss"), "{:.3f}"),
+                         **_gen_eval(m.get("gen_eval") or {})})})
     if len(rows) < 2:
+        study = "--stage vits --variants full,lora:8,lora:32" if vits else "--variants full,lora:8,lora:32,4bit:8"
         note = ("Only one fine-tuning variant ran here, so there is nothing to compare. Run the fine-tuning study "
-                "(`python -m nbhelpers.bench finetune-study --variants full,lora:8,lora:32,4bit:8 --steps N`: same "
-                "data and steps per variant; 8/4-bit need a GPU) and regenerate this report.")
+                f"(`python -m nbhelpers.bench finetune-study {study} --steps N`: same data and steps per variant"
+                f"{'' if vits else '; 8/4-bit need a GPU'}) and regenerate this report.")
     else:
         steps = {row["steps"] for row in rows}
         note = ("Same step budget in every mode." if len(steps) == 1 else
@@ -189,6 +197,7 @@ def write_study(workspace: Workspace, bench: list[dict[str, Any]], verdict: list
     records = read_records(workspace)
     training = training_rows(records)
     modes, modes_note = finetune_comparison(records)
+    vits_modes, vits_note = finetune_comparison(records, "04_vits_bangla_finetune")
     sizes, sizes_note = size_comparison(records)
     hardware = hardware_rows(bench)
     limits = limitations(records, bench, skipped, providers)
@@ -197,6 +206,7 @@ def write_study(workspace: Workspace, bench: list[dict[str, Any]], verdict: list
          "Each finished training run in this workspace (newest last). GPU utilisation is the mean NVML busy % over "
          "the whole run on the main process's GPU; off CUDA the reason is shown instead."),
         ("Full fine-tuning vs LoRA / QLoRA (Parler, 02)", modes, modes_note),
+        ("Full fine-tuning vs LoRA (VITS, 04)", vits_modes, vits_note),
         ("Student size vs quality and speed (Parler distillation, 03)", sizes, sizes_note),
         ("Which system for which language", verdict,
          "From 06's measurements: the best meaningful quality figure, else speed."),

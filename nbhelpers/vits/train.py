@@ -25,6 +25,7 @@ from .config import (
     starting_point,
     to_samples,
 )
+from .lora import add_lora, generator_params
 from .preflight import Check, PreflightReport, check_characters, check_espeak, check_inputs, check_restore
 from .report import PREFLIGHT_FILE, SESSION_FILE, session_dict, write_preflight, write_timing
 from .restore import RestoreReport, report_dict, restore_weights
@@ -56,6 +57,7 @@ class TrainResult(coqui_runs.Fit):
     continued_from: Path | None = None
     restore: RestoreReport | None = None
     restore_summary: dict[str, Any] | None = None  # report_dict(restore), kept when read back from session.json
+    adapters: dict[str, Any] | None = None  # mode, LoRA layers/rank/alpha, the generator's trainable/total params
 
 
 def runs_dir(workspace: Workspace) -> Path:
@@ -106,6 +108,8 @@ def prepare(params: dict[str, Any], workspace: Workspace | str | None = None, *,
             base_config = load_coqui_config(config_path)
         config = build_config(params, out, dataset_dir, base_config, start)
     model = Vits(config)
+    if continue_dir is not None:
+        report.add(check_adapters(model, params, resumable_checkpoint(continue_dir)))
     report.add(check_characters(train_rows + val_rows, model.tokenizer))
     if restore_path is not None:
         report.add(check_restore(restore_path, model))
@@ -122,6 +126,8 @@ def train(prep: Prepared, *, budget: TimeBudget | None = None, max_steps: int | 
           record: bool = True) -> TrainResult:
     """Run (or continue) training until the budget runs out, ``max_steps`` total steps are done or the epochs
     end; always leaves a checkpoint and returns normally (also on Ctrl-C / notebook interrupt)."""
+    import torch
+
     params = prep.params
     budget = budget or session_budget(params)
     max_steps = max_steps if max_steps is not None else (params.get("max_steps") or None)
@@ -129,12 +135,20 @@ def train(prep: Prepared, *, budget: TimeBudget | None = None, max_steps: int | 
     if prep.restore_path is not None and prep.continue_dir is None:
         restore = restore_weights(prep.model, prep.restore_path)
         print(restore.summary())
+    adapters = {"mode": "full", **generator_params(prep.model)}
+    if params["mode"] == "lora":  # after the restore (the start's weights), before coqui builds its optimisers
+        adapters = {"mode": "lora", **add_lora(prep.model, list(params["lora_targets"]), params["lora_rank"],
+                                               params["lora_alpha"])}
+        print(f"LoRA: {adapters['lora_layers']} layers at rank {params['lora_rank']}; "
+              f"{adapters['params_trainable']:,} of {adapters['params_total']:,} generator parameters train")
     fit = fit_budgeted(prep.config, prep.model, to_samples(prep.train_rows), to_samples(prep.val_rows),
                        budget=budget, max_steps=max_steps, continue_dir=prep.continue_dir, desc="VITS training")
-    result = TrainResult(**vars(fit), continued_from=prep.continue_dir, restore=restore)
+    result = TrainResult(**vars(fit), continued_from=prep.continue_dir, restore=restore, adapters=adapters)
     print(f"training stopped ({result.reason}) at step {result.end_step} after {result.seconds:.0f} s; "
           f"status {result.status}; checkpoint {result.checkpoint}")
     metrics = train_metrics(result)
+    if torch.cuda.is_available():  # CPU: run_guarded adds the process's peak RSS
+        metrics["peak_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
     session = write_json(result.run_dir / SESSION_FILE, session_dict(result, metrics))  # what `finish` reads
     if record:
         append_stage_record(STAGE, profile=params["profile"], status=result.status, workspace=prep.workspace,
@@ -146,6 +160,26 @@ def train(prep: Prepared, *, budget: TimeBudget | None = None, max_steps: int | 
     return result
 
 
+def check_adapters(model: Any, params: dict[str, Any], checkpoint: Path | None) -> Check:
+    """The run being continued was trained in the profile's ``mode`` with the same adapters (a LoRA run's checkpoint
+    holds them; a full run's holds none): else coqui could not load it into this model."""
+    import torch
+
+    from .lora import adapter_layout, targets
+
+    if checkpoint is None:
+        return Check("LoRA settings", True, "no checkpoint to continue")
+    saved = adapter_layout(torch.load(checkpoint, map_location="cpu", weights_only=False)["model"])
+    wanted = ({n: params["lora_rank"] for n in targets(model, list(params["lora_targets"]))}
+              if params["mode"] == "lora" else {})
+    if saved == wanted:
+        return Check("LoRA settings", True, f"{checkpoint.name} matches mode {params['mode']}")
+    was = f"lora (rank {max(saved.values())}, {len(saved)} layers)" if saved else "full"
+    now = f"lora (rank {params['lora_rank']}, {len(wanted)} layers)" if wanted else "full"
+    return Check("LoRA settings", False, f"{checkpoint} was trained with mode {was}, the profile now asks for {now}. "
+                 "Fix: set mode / lora_rank / lora_targets back to the run's, or start a new run with --no-resume")
+
+
 def load_session(path: str | Path) -> TrainResult:
     """A session written by :func:`train` (``session.json``), for ``finish`` in a later process."""
     import json
@@ -153,14 +187,16 @@ def load_session(path: str | Path) -> TrainResult:
     d = json.loads(Path(path).read_text(encoding="utf-8"))
     opt = {k: Path(d[k]) if d.get(k) else None for k in ("checkpoint", "continued_from")}
     return TrainResult(d["reason"], Path(d["run_dir"]), d["start_step"], d["end_step"], d["seconds"], opt["checkpoint"],
-                       d.get("last_losses") or {}, opt["continued_from"], None, d.get("restore"))
+                       d.get("last_losses") or {}, opt["continued_from"], None, d.get("restore"), d.get("adapters"))
 
 
 def train_metrics(result: TrainResult) -> dict[str, Any]:
     """Numbers of one session for the stage record."""
     out = {"start_step": result.start_step, "end_step": result.end_step, "train_seconds": round(result.seconds, 1),
            "stop_reason": result.reason, **{f"train_{k}": round(v, 4) for k, v in result.losses.items()},
-           "processes": 1}  # one GPU: see docs/vits.md and notebook 04 (coqui's DDP mode is not used)
+           "processes": 1, **(result.adapters or {})}  # one GPU: docs/vits.md (coqui's DDP mode is not used)
+    if result.end_step > result.start_step:
+        out["seconds_per_step"] = round(result.seconds / (result.end_step - result.start_step), 4)
     if result.restore is not None:
         out["restore"] = report_dict(result.restore)
     elif result.restore_summary is not None:

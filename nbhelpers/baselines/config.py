@@ -6,6 +6,7 @@ with VITS on the same input."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +27,34 @@ def audio_config() -> Any:
                            pitch_fmin=65.0, pitch_fmax=640.0)
 
 
-def fastspeech2_args(size: str) -> Any:
-    """``ForwardTTSArgs`` with pitch, energy and the alignment network on; ``tiny`` is a mechanics-only model that
-    trains a step in well under a second on 2 CPU cores, ``full`` is coqui's default FastSpeech2 size."""
+# FastSpeech2 shape knobs (profile settings, 0 = the size preset's): name -> (tiny, full) preset values
+SHAPE = {"hidden": (32, 384), "layers": (1, 6), "heads": (1, 1), "ffn": (64, 1024)}
+
+
+def fastspeech2_shape(params: Mapping[str, Any]) -> dict[str, int]:
+    """The acoustic model's width, encoder/decoder depth, attention heads and feed-forward size: the profile's
+    ``fastspeech2_<knob>`` where set, else the ``size`` preset's (tiny: a mechanics-only model that trains a step
+    in well under a second on 2 CPU cores; full: coqui's default FastSpeech2). Heads must divide the width."""
+    preset = 1 if params["size"] == "full" else 0
+    shape = {k: params[f"fastspeech2_{k}"] or values[preset] for k, values in SHAPE.items()}
+    if shape["hidden"] % shape["heads"]:
+        raise ValueError(f"FastSpeech2 width {shape['hidden']} is not divisible by {shape['heads']} attention heads: "
+                         "set fastspeech2_hidden / fastspeech2_heads so the heads divide the width")
+    return shape
+
+
+def fastspeech2_args(params: Mapping[str, Any]) -> Any:
+    """``ForwardTTSArgs`` with pitch, energy and the alignment network on, shaped by :func:`fastspeech2_shape`
+    (the same shape for encoder and decoder; the tiny preset also narrows the three variance predictors)."""
     from TTS.tts.configs.forward_tts_config import ForwardTTSArgs
 
-    if size == "full":
-        return ForwardTTSArgs(use_pitch=True, use_energy=True, use_aligner=True)
-    layer = {"hidden_channels_ffn": 64, "num_heads": 1, "num_layers": 1, "dropout_p": 0.1}
-    return ForwardTTSArgs(hidden_channels=32, use_pitch=True, use_energy=True, use_aligner=True,
-                          encoder_params=dict(layer), decoder_params=dict(layer), pitch_predictor_hidden_channels=32,
-                          energy_predictor_hidden_channels=32, duration_predictor_hidden_channels=32)
+    shape = fastspeech2_shape(params)
+    layer = {"hidden_channels_ffn": shape["ffn"], "num_heads": shape["heads"], "num_layers": shape["layers"],
+             "dropout_p": 0.1}
+    small = {} if params["size"] == "full" else {f"{p}_predictor_hidden_channels": 32
+                                                 for p in ("pitch", "energy", "duration")}
+    return ForwardTTSArgs(hidden_channels=shape["hidden"], use_pitch=True, use_energy=True, use_aligner=True,
+                          encoder_params=dict(layer), decoder_params=dict(layer), **small)
 
 
 def hifigan_generator(size: str) -> dict[str, Any]:
@@ -56,7 +74,7 @@ def fastspeech2_config(params: dict[str, Any], output_dir: str | Path) -> Any:
     from TTS.tts.configs.fastspeech2_config import Fastspeech2Config
 
     output_dir = Path(output_dir)
-    config = Fastspeech2Config(model_args=fastspeech2_args(params["size"]), audio=audio_config(),
+    config = Fastspeech2Config(model_args=fastspeech2_args(params), audio=audio_config(),
                                characters=bangla_characters(), use_phonemes=True, phonemizer="bn_phonemizer",
                                phoneme_language="bn", text_cleaner="basic_cleaners", add_blank=False,
                                phoneme_cache_path=str(output_dir / "phoneme_cache"), compute_f0=True,

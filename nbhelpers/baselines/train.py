@@ -14,11 +14,11 @@ from ..checkpoint import save_checkpoint
 from ..coqui_runs import Fit, find_resumable_run, fit_budgeted, resumable_checkpoint, session_budget
 from ..paths import Workspace
 from ..records import append_stage_record, write_json
-from ..vits.config import Row, save_config, to_samples
-from ..vits.preflight import PreflightReport, check_characters, check_inputs
+from ..vits.config import TEST_SENTENCES, Row, save_config, to_samples
+from ..vits.preflight import Check, PreflightReport, check_characters, check_inputs
 from ..vits.report import preflight_summary
 from . import STAGE
-from .config import MODELS, fastspeech2_config, hifigan_config, load_config
+from .config import MODELS, fastspeech2_config, fastspeech2_shape, hifigan_config, load_config
 from .synth import FILES, Baseline, bundles_dir, load_bundle
 
 PREFLIGHT_FILE = "preflight.json"
@@ -53,7 +53,12 @@ def prepare(params: dict[str, Any], workspace: Workspace, *, dataset_dir: str | 
     from TTS.tts.utils.text.tokenizer import TTSTokenizer
 
     report, dataset_dir, train_rows, val_rows = check_inputs(params, workspace, dataset_dir)
-    if report.checks[-1].ok:  # the dataset's rows are readable: check their characters too
+    try:
+        shape = fastspeech2_shape(params)
+        report.add(Check("FastSpeech2 shape", True, ", ".join(f"{k} {v}" for k, v in shape.items())))
+    except ValueError as err:
+        report.add(Check("FastSpeech2 shape", False, str(err)))
+    if report.ok:  # the dataset's rows are readable and the model can be built: check their characters too
         tokenizer, _ = TTSTokenizer.init_from_config(fastspeech2_config(params, workspace.root))
         report.add(check_characters(train_rows + val_rows, tokenizer))
     print(report)
@@ -195,6 +200,27 @@ def resynthesis_check(baseline: Baseline, rows: list[Row], out_dir: Path) -> tup
             "resynthesis_pairs": scores["pairs"]}, out_dir
 
 
+def acoustic_speed(baseline: Baseline, texts: tuple[str, ...] = TEST_SENTENCES) -> float:
+    """FastSpeech2's real-time factor on its own (compute seconds per second of the mel it predicts, after one
+    untimed warm-up), on the device it is on: what the size study compares across shapes."""
+    import time
+
+    import torch
+
+    model = baseline.acoustic
+    device = next(model.parameters()).device
+    hop, sr = model.config.audio.hop_length, model.config.audio.sample_rate
+    ids = [torch.LongTensor(model.tokenizer.text_to_ids(t))[None].to(device) for t in texts]
+    seconds = frames = 0.0
+    with torch.inference_mode():
+        model.inference(ids[0])
+        for x in ids:
+            start = time.perf_counter()
+            frames += model.inference(x)["model_outputs"].shape[1]
+            seconds += time.perf_counter() - start
+    return seconds / max(frames * hop / sr, 1e-9)
+
+
 def finish(fits: dict[str, Fit], prep: Prepared) -> dict[str, Any]:
     """Publish the bundle, synthesise the test sentences through it and append the stage record."""
     from ..vits.export import plot_losses, speak_samples
@@ -214,7 +240,9 @@ def finish(fits: dict[str, Fit], prep: Prepared) -> dict[str, Any]:
                "preflight": out_dir / PREFLIGHT_FILE, **plots, **{f"{w}_run": f.run_dir for w, f in fits.items()}}
     metrics = {f"{w}_{k}": v for w, f in fits.items() for k, v in fit_metrics(f).items()}
     metrics.update(parameters_millions=round(sum(p.numel() for p in baseline.parameters()) / 1e6, 3),
-                   size=params["size"], **resynthesis)
+                   size=params["size"], fastspeech2_shape=fastspeech2_shape(params),
+                   fastspeech2_params=sum(p.numel() for p in baseline.acoustic.parameters()),
+                   fastspeech2_rtf=round(acoustic_speed(baseline), 5), **resynthesis)
     append_stage_record(STAGE, profile=params["profile"], status=status, workspace=ws,
                         inputs={"dataset": prep.dataset_dir}, outputs=outputs, metrics=metrics,
                         note="smoke: tiny random-init models, mechanics only" if params["size"] == "tiny" else "")

@@ -58,16 +58,24 @@ def _sizes(args: argparse.Namespace) -> int:
     from ..paths import Workspace
     from .sizes import parse_points, run_size_study
 
+    distill = args.stage == "distill"
     try:
-        points = parse_points(args.points)
+        points = parse_points(args.points or ("layers=2;layers=4;layers=8" if distill else
+                                              "hidden=64;hidden=128;hidden=256,layers=2"), args.stage)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    study = run_size_study(args.profile, Workspace(args.workspace), points, args.steps, teacher=args.teacher)
+    study = run_size_study(args.profile, Workspace(args.workspace), points, args.steps, teacher=args.teacher,
+                           stage=args.stage)
     for row in study["points"]:
-        figures = (f"params {row['params_total']} ({row['params_total_ratio']:.2f} of the teacher) | speed-up "
-                   f"{row['speedup']} | test CE {row['test_ce']} | {row['seconds_per_step']} s/step"
-                   if row.get("params_total_ratio") is not None else row.get("reason", row.get("status", "")))
+        if distill and row.get("params_total_ratio") is not None:
+            figures = (f"params {row['params_total']} ({row['params_total_ratio']:.2f} of the teacher) | speed-up "
+                       f"{row['speedup']} | test CE {row['test_ce']} | {row['seconds_per_step']} s/step")
+        elif not distill and row.get("rtf") is not None:
+            figures = (f"params {row['params_total']} | RTF {row['rtf']} | final mel loss {row['final_mel_loss']} | "
+                       f"{row['seconds_per_step']} s/step")
+        else:
+            figures = row.get("reason", row.get("status", ""))
         print(f"{row['point']:>14}: {row['status']} {figures}")
     print(f"wrote {study['path']}")
     return 0 if any(r["status"] == "done" for r in study["points"]) else 1
@@ -245,14 +253,18 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--steps", type=positive_int, default=200, help="the same step budget for every variant")
     ft.set_defaults(fn=_finetune)
     sz = sub.add_parser("size-study", help="run stage 03 once per student size (decoder layers, width, heads, text "
-                                           "encoder) on the same teacher, data and steps; write "
-                                           "<workspace>/bench/sizes/")
+                                           "encoder) on the same teacher, data and steps, or with --stage baselines "
+                                           "stage 08 once per FastSpeech2 shape; write <workspace>/bench/sizes/ "
+                                           "(sizes-fastspeech2/)")
     add_stage_arguments(sz)
-    sz.add_argument("--points", default="layers=2;layers=4;layers=8",
-                    help="size points separated by ';', knobs by ',': layers, hidden, ffn, heads, text_layers "
-                         "(0: the teacher's), e.g. \"layers=1;layers=2,hidden=32,heads=2\"")
+    sz.add_argument("--stage", choices=("distill", "baselines"), default="distill",
+                    help="distill: Parler students of stage 03; baselines: FastSpeech2 shapes of stage 08")
+    sz.add_argument("--points", help="size points separated by ';', knobs by ',': distill: layers, hidden, ffn, heads, "
+                                     "text_layers (0: the teacher's), e.g. \"layers=1;layers=2,hidden=32,heads=2\" "
+                                     "(default layers=2;layers=4;layers=8); baselines: hidden, layers, heads, ffn (0: "
+                                     "the size preset's; default hidden=64;hidden=128;hidden=256,layers=2)")
     sz.add_argument("--steps", type=positive_int, default=200, help="the same step budget for every size")
-    sz.add_argument("--teacher", help="teacher for every point (default: the distill profile's)")
+    sz.add_argument("--teacher", help="distill: teacher for every point (default: the distill profile's)")
     sz.set_defaults(fn=_sizes)
     one = sub.add_parser("measure-one", help="(internal) measure one variant in this process, print JSON")
     one.add_argument("--profile", required=True)

@@ -14,7 +14,7 @@ from typing import Any
 from ..paths import Workspace
 from ..records import FINAL, read_records
 from .report import LANGUAGE_NAMES, NA_MARK, _reasons, value
-from .sizes import newest_size_runs, size_row
+from .sizes import fastspeech2_row, newest_fastspeech2_sizes, newest_size_runs, size_row
 
 TRAINING_STAGES = {"02_parler_finetune": "Parler-TTS fine-tune", "03_parler_distill": "Parler-TTS distillation",
                    "04_vits_bangla_finetune": "VITS (coqui)", "07_pocket_tts_finetune": "Pocket TTS",
@@ -121,6 +121,25 @@ def size_comparison(records: list[dict[str, Any]]) -> tuple[list[dict[str, str]]
                   f"The sizes ran different numbers of steps ({', '.join(sorted(steps))}): compare with care.")
 
 
+def fastspeech2_size_comparison(records: list[dict[str, Any]]) -> tuple[list[dict[str, str]], str]:
+    """Stage-08 runs of several FastSpeech2 shapes side by side (the newest run of each shape), with a sentence
+    saying what the comparison can tell."""
+    rows = []
+    for point, r in newest_fastspeech2_sizes(records).items():
+        row = fastspeech2_row(point, r)
+        rows.append({"shape": point, "status": str(row["status"]), "steps": _num(row["steps"], "{:.0f}"),
+                     "params": _num(row["params_total"], "{:.0f}"), "RTF": _num(row["rtf"], "{:.4f}"),
+                     "final mel loss": _num(row["final_mel_loss"], "{:.3f}"),
+                     "s / step": _num(row["seconds_per_step"], "{:.3f}")})
+    if len(rows) < 2:
+        return rows, ("No FastSpeech2 size comparison here: run the size study (`python -m nbhelpers.bench size-study "
+                      "--stage baselines --points \"hidden=64;hidden=128;hidden=256,layers=2\" --steps N`: one "
+                      "acoustic model per shape on the same data and steps) and regenerate this report.")
+    steps = {row["steps"] for row in rows if row["status"] != "failed"}
+    return rows, ("Same data and step budget at every shape." if len(steps) == 1 else
+                  f"The shapes ran different numbers of steps ({', '.join(sorted(steps))}): compare with care.")
+
+
 def _gen_eval(scores: dict[str, Any]) -> dict[str, str]:
     """The generation evaluation's last CER and pitch-bin agreement, or its "not meaningful here" reason."""
     out = {}
@@ -199,6 +218,7 @@ def write_study(workspace: Workspace, bench: list[dict[str, Any]], verdict: list
     modes, modes_note = finetune_comparison(records)
     vits_modes, vits_note = finetune_comparison(records, "04_vits_bangla_finetune")
     sizes, sizes_note = size_comparison(records)
+    fs2_sizes, fs2_note = fastspeech2_size_comparison(records)
     hardware = hardware_rows(bench)
     limits = limitations(records, bench, skipped, providers)
     sections = [
@@ -208,6 +228,7 @@ def write_study(workspace: Workspace, bench: list[dict[str, Any]], verdict: list
         ("Full fine-tuning vs LoRA / QLoRA (Parler, 02)", modes, modes_note),
         ("Full fine-tuning vs LoRA (VITS, 04)", vits_modes, vits_note),
         ("Student size vs quality and speed (Parler distillation, 03)", sizes, sizes_note),
+        ("FastSpeech2 shape vs quality and speed (08)", fs2_sizes, fs2_note),
         ("Which system for which language", verdict,
          "From 06's measurements: the best meaningful quality figure, else speed."),
         ("Which system on which hardware", hardware,

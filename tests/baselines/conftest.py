@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# coqui's trainer binds its log handler to sys.stderr when first imported: imported here (at collection) that is
+# never a test's capsys stream, which is closed by the time a later test trains
+import trainer.logger  # noqa: F401, E402
+
 
 def _make_corpus():
     spec = importlib.util.spec_from_file_location("vits_fixtures", Path(__file__).parents[1] / "vits" / "conftest.py")

@@ -1,8 +1,9 @@
 """Coqui configs of the two baseline models, built from a profile: a FastSpeech2 acoustic model (text -> mel, with
 coqui's built-in alignment network instead of external durations) and a HiFi-GAN vocoder (mel -> waveform) trained
-on the same audio. Both share one audio/mel configuration, so the vocoder hears the mels the acoustic model makes;
-text handling (Bangla characters, ``bn_phonemizer``) and the test sentences are stage 04's, so 06 compares them
-with VITS on the same input."""
+on the same audio. Both share one audio/mel configuration, so the vocoder hears the mels the acoustic model makes.
+Text front end per ``language``: Bangla as stage 04 (Bangla characters, ``bn_phonemizer``, its test sentences, so 06
+compares them with VITS on the same input); English (LJ Speech, LibriTTS) as coqui's English recipes (espeak-ng
+``en-us`` IPA phonemes after ``english_cleaners``). With ``multi_speaker`` FastSpeech2 learns a speaker embedding."""
 
 from __future__ import annotations
 
@@ -14,6 +15,23 @@ from ..vits.config import SAMPLE_RATE, TEST_SENTENCES, bangla_characters, traine
 
 MODELS = ("fastspeech2", "hifigan")
 MEL_FMAX = 8000.0  # coqui's FastSpeech2/HiFi-GAN LJSpeech recipes; the vocoder's mel loss uses the same
+LANGUAGES = ("bn", "en")
+ENGLISH_SENTENCES = ("The quick brown fox jumps over the lazy dog.",
+                     "Please call Stella and ask her to bring these things with her from the store.",
+                     "It was a bright cold day in April, and the clocks were striking thirteen.")
+
+
+def test_sentences(language: str) -> tuple[str, ...]:
+    """The sentences samples, the size study's timing and coqui's test synthesis speak in ``language``."""
+    return TEST_SENTENCES if language == "bn" else ENGLISH_SENTENCES
+
+
+def text_front_end(language: str) -> dict[str, Any]:
+    """The Fastspeech2Config text fields of ``language`` (see the module docstring)."""
+    if language == "bn":
+        return {"characters": bangla_characters(), "phonemizer": "bn_phonemizer", "phoneme_language": "bn",
+                "text_cleaner": "basic_cleaners"}
+    return {"phonemizer": "espeak", "phoneme_language": "en-us", "text_cleaner": "english_cleaners"}
 
 
 def audio_config() -> Any:
@@ -67,17 +85,18 @@ def hifigan_generator(size: str) -> dict[str, Any]:
             "resblock_kernel_sizes": [3], "resblock_dilation_sizes": [[1, 3]], "resblock_type": "2"}
 
 
-def fastspeech2_config(params: dict[str, Any], output_dir: str | Path) -> Any:
-    """The Fastspeech2Config of this run: Bangla graphemes through ``bn_phonemizer`` (stage 04's text front end,
-    without VITS's blank tokens), F0 and energy computed once into caches beside the runs, one per dataset (coqui
-    keeps a cache folder's values and statistics, whatever data it then trains on)."""
+def fastspeech2_config(params: Mapping[str, Any], output_dir: str | Path, speakers: list[str] | None = None) -> Any:
+    """The Fastspeech2Config of this run: the language's text front end (:func:`text_front_end`, without VITS's
+    blank tokens), phonemes, F0 and energy computed once into caches beside the runs, one per dataset (coqui keeps
+    a cache folder's values and statistics, whatever data it then trains on); with ``speakers`` (multi-speaker) a
+    speaker embedding over those names."""
     from TTS.tts.configs.fastspeech2_config import Fastspeech2Config
 
     output_dir = Path(output_dir)
-    config = Fastspeech2Config(model_args=fastspeech2_args(params), audio=audio_config(),
-                               characters=bangla_characters(), use_phonemes=True, phonemizer="bn_phonemizer",
-                               phoneme_language="bn", text_cleaner="basic_cleaners", add_blank=False,
-                               phoneme_cache_path=str(output_dir / "phoneme_cache"), compute_f0=True,
+    config = Fastspeech2Config(model_args=fastspeech2_args(params), audio=audio_config(), use_phonemes=True,
+                               add_blank=False, **text_front_end(params["language"]),
+                               phoneme_cache_path=str(output_dir / f"phoneme_cache_{params['dataset']}"),
+                               compute_f0=True,
                                f0_cache_path=str(output_dir / f"f0_cache_{params['dataset']}"), compute_energy=True,
                                energy_cache_path=str(output_dir / f"energy_cache_{params['dataset']}"),
                                precompute_num_workers=params["num_loader_workers"])
@@ -88,11 +107,14 @@ def fastspeech2_config(params: dict[str, Any], output_dir: str | Path) -> Any:
     config.max_audio_len = int(params["max_audio_seconds"] * SAMPLE_RATE)
     config.min_seq_len, config.max_seq_len = 1, 10**9  # the audio length limits above do the filtering
     config.max_text_len = params["max_text_len"]
-    config.test_sentences = [[s] for s in TEST_SENTENCES]
-    return trainer_settings(config, params, output_dir, "fastspeech2_bn")
+    config.test_sentences = [[s] for s in test_sentences(params["language"])]
+    if speakers:
+        config.use_speaker_embedding = config.model_args.use_speaker_embedding = True
+        config.speakers = list(speakers)
+    return trainer_settings(config, params, output_dir, f"fastspeech2_{params['language']}")
 
 
-def hifigan_config(params: dict[str, Any], output_dir: str | Path) -> Any:
+def hifigan_config(params: Mapping[str, Any], output_dir: str | Path) -> Any:
     """The HifiganConfig of this run: the same mel front end as the acoustic model (its mel loss too), random
     ``vocoder_seq_len``-sample segments of the same wavs."""
     from TTS.vocoder.configs.hifigan_config import HifiganConfig
@@ -104,7 +126,7 @@ def hifigan_config(params: dict[str, Any], output_dir: str | Path) -> Any:
                                   "sample_rate": audio.sample_rate}
     config.batch_size, config.eval_batch_size = params["vocoder_batch_size"], params["vocoder_batch_size"]
     config.lr_gen = config.lr_disc = params["vocoder_learning_rate"]
-    return trainer_settings(config, params, Path(output_dir), "hifigan_bn")
+    return trainer_settings(config, params, Path(output_dir), f"hifigan_{params['language']}")
 
 
 def load_config(path: str | Path) -> Any:

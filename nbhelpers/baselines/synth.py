@@ -39,6 +39,37 @@ class Baseline:
     def sample_rate(self) -> int:
         return int(self.acoustic.config.audio.sample_rate)
 
+    @property
+    def language(self) -> str:
+        """The language of its text front end (``bn`` or ``en``), from the acoustic model's config."""
+        return "en" if str(self.acoustic.config.phoneme_language).startswith("en") else "bn"
+
+    @property
+    def shape(self) -> dict[str, int]:
+        """FastSpeech2's width, layers (encoder and decoder each), attention heads and feed-forward size, as built."""
+        args = self.acoustic.args
+        layer = args.encoder_params
+        return {"hidden": args.hidden_channels, "layers": layer["num_layers"], "heads": layer["num_heads"],
+                "ffn": layer["hidden_channels_ffn"]}
+
+    @property
+    def speakers(self) -> list[str]:
+        """The speakers a multi-speaker FastSpeech2 embeds (empty for one speaker)."""
+        manager = self.acoustic.speaker_manager
+        return list(manager.name_to_id) if manager is not None else []
+
+    def speaker_input(self, speaker: str | None = None) -> dict[str, Any] | None:
+        """FastSpeech2's ``aux_input`` for ``speaker`` (default: the first one) when it embeds speakers, else None."""
+        import torch
+
+        if not self.speakers:
+            return None
+        name = speaker or self.speakers[0]
+        if name not in self.speakers:
+            raise ValueError(f"unknown speaker {name!r}; this model speaks as {', '.join(self.speakers)}")
+        device = next(self.acoustic.parameters()).device
+        return {"speaker_ids": torch.tensor([self.acoustic.speaker_manager.name_to_id[name]], device=device)}
+
     def parameters(self) -> Iterator[Any]:
         """The parameters of both networks (what synthesis runs), as a torch module lists its own."""
         for module in (self.acoustic, self.vocoder):
@@ -50,14 +81,15 @@ class Baseline:
             module.to(device=device, dtype=dtype)
         return self
 
-    def synthesize(self, text: str) -> np.ndarray:
-        """Float32 mono audio for ``text``: the acoustic model's mel (with its own predicted durations) vocoded."""
+    def synthesize(self, text: str, speaker: str | None = None) -> np.ndarray:
+        """Float32 mono audio for ``text``: the acoustic model's mel (with its own predicted durations) vocoded; a
+        multi-speaker model speaks as ``speaker`` (default: its first)."""
         import torch
 
         device = next(self.acoustic.parameters()).device
         ids = torch.LongTensor(self.acoustic.tokenizer.text_to_ids(text))[None].to(device)
         with torch.inference_mode():
-            mel = self.acoustic.inference(ids)["model_outputs"]  # [1, frames, mels]
+            mel = self.acoustic.inference(ids, self.speaker_input(speaker))["model_outputs"]  # [1, frames, mels]
             wav = self.vocoder.inference(mel.transpose(1, 2))  # [1, 1, samples]
         return wav[0, 0].float().cpu().numpy()
 
@@ -84,7 +116,7 @@ def load_acoustic(state: dict[str, Any], config: Any) -> Any:
     """A FastSpeech2 (coqui ``ForwardTTS``) in eval mode from its state dict and config."""
     from TTS.tts.models.forward_tts import ForwardTTS
 
-    model = ForwardTTS(config)
+    model = ForwardTTS(config)  # builds its speaker embedding from config.speakers (multi-speaker)
     model.load_state_dict(state)
     return model.eval()
 

@@ -14,11 +14,11 @@ from ..checkpoint import save_checkpoint
 from ..coqui_runs import Fit, find_resumable_run, fit_budgeted, resumable_checkpoint, session_budget
 from ..paths import Workspace
 from ..records import append_stage_record, write_json
-from ..vits.config import TEST_SENTENCES, Row, save_config, to_samples
-from ..vits.preflight import Check, PreflightReport, check_characters, check_inputs
+from ..vits.config import Row, read_speakers, save_config, to_samples
+from ..vits.preflight import Check, PreflightReport, check_characters, check_espeak, check_inputs
 from ..vits.report import preflight_summary
 from . import STAGE
-from .config import MODELS, fastspeech2_config, fastspeech2_shape, hifigan_config, load_config
+from .config import MODELS, fastspeech2_config, fastspeech2_shape, hifigan_config, load_config, test_sentences
 from .synth import FILES, Baseline, bundles_dir, load_bundle
 
 PREFLIGHT_FILE = "preflight.json"
@@ -45,6 +45,12 @@ class Prepared:
     train_rows: list[Row]
     val_rows: list[Row]
     report: PreflightReport
+    speakers: dict[str, str]  # row id -> speaker name (multi_speaker), else empty
+
+    @property
+    def speaker_names(self) -> list[str] | None:
+        """The speakers FastSpeech2 embeds (sorted), or None for one speaker."""
+        return sorted(set(self.speakers.values())) or None
 
 
 def prepare(params: dict[str, Any], workspace: Workspace, *, dataset_dir: str | Path | None = None) -> Prepared:
@@ -53,6 +59,12 @@ def prepare(params: dict[str, Any], workspace: Workspace, *, dataset_dir: str | 
     from TTS.tts.utils.text.tokenizer import TTSTokenizer
 
     report, dataset_dir, train_rows, val_rows = check_inputs(params, workspace, dataset_dir)
+    if params["language"] == "en":
+        report.add(check_espeak("stage 08's English front end", "English phonemes", "set language = 'bn'"))
+    speakers: dict[str, str] = {}
+    if params["multi_speaker"] and report.ok:
+        speakers, check = speaker_check(dataset_dir, train_rows + val_rows)
+        report.add(check)
     try:
         shape = fastspeech2_shape(params)
         report.add(Check("FastSpeech2 shape", True, ", ".join(f"{k} {v}" for k, v in shape.items())))
@@ -64,7 +76,22 @@ def prepare(params: dict[str, Any], workspace: Workspace, *, dataset_dir: str | 
     print(report)
     write_json(workspace.stage_dir("baselines") / PREFLIGHT_FILE, preflight_summary(report))
     report.raise_if_failed()
-    return Prepared(params, workspace, Path(dataset_dir), train_rows, val_rows, report)
+    return Prepared(params, workspace, Path(dataset_dir), train_rows, val_rows, report, speakers)
+
+
+def speaker_check(dataset_dir: str | Path, rows: list[Row]) -> tuple[dict[str, str], Check]:
+    """The speaker of every row from data prep's ``speakers.csv`` for multi-speaker training: refused when the file
+    is missing, a row has no speaker, or there is only one speaker (then there is nothing to embed)."""
+    speakers = read_speakers(dataset_dir)
+    missing = [r for r in rows if r.id not in speakers]
+    names = {speakers[r.id] for r in rows if r.id in speakers}
+    if not speakers or missing or len(names) < 2:
+        why = (f"{Path(dataset_dir) / 'speakers.csv'} is missing" if not speakers else
+               f"{len(missing)} row(s) have no speaker in speakers.csv, e.g. {missing[0].id}" if missing else
+               f"all rows are spoken by {next(iter(names))}")
+        return {}, Check("speakers", False, f"multi_speaker needs a speaker per row and at least two speakers: {why}. "
+                         "Fix: re-run data prep (01) for this dataset, or set multi_speaker = false")
+    return {r.id: speakers[r.id] for r in rows}, Check("speakers", True, f"{len(names)} speakers")
 
 
 def _drop_partial_caches(config: Any) -> None:
@@ -107,24 +134,25 @@ def train_model(which: str, prep: Prepared, *, budget: TimeBudget, max_steps: in
     out = ws.root / runs_path(which)
     out.mkdir(parents=True, exist_ok=True)
     continue_dir = find_resumable_run(ws, runs_path(which)) if resume else None
-    build = fastspeech2_config if which == "fastspeech2" else hifigan_config
+    fresh = (fastspeech2_config(prep.params, out, prep.speaker_names) if which == "fastspeech2" else
+             hifigan_config(prep.params, out))
     if continue_dir is not None:
-        config = load_config(continue_dir / "config.json")
-        fresh = build(prep.params, out)  # this machine's paths (a run copied from /kaggle/input keeps old ones)
+        config = load_config(continue_dir / "config.json")  # paths below: this machine's (a run copied from
+        # /kaggle/input keeps old ones)
         for key in ("output_path", "phoneme_cache_path", *CACHE_STATS):
             if hasattr(config, key):
                 setattr(config, key, getattr(fresh, key))
         save_config(config, continue_dir / "config.json")  # coqui reloads it
         print(f"{which}: continuing {continue_dir.name} from {resumable_checkpoint(continue_dir).name}")
     else:
-        config = build(prep.params, out)
+        config = fresh
     if which == "fastspeech2":
         _drop_partial_caches(config)
-        model = ForwardTTS(config)
+        model = ForwardTTS(config)  # a speaker embedding over config.speakers when multi-speaker
         if continue_dir is None:
             per = init_duration_bias(model, prep.train_rows)
             print(f"fastspeech2: the duration predictor starts at the corpus's {per:.2f} mel frames per symbol")
-        train, val = to_samples(prep.train_rows), to_samples(prep.val_rows)
+        train, val = to_samples(prep.train_rows, prep.speakers), to_samples(prep.val_rows, prep.speakers)
     else:
         model = GAN(config)
         train, val = [str(r.wav) for r in prep.train_rows], [str(r.wav) for r in prep.val_rows]
@@ -200,7 +228,7 @@ def resynthesis_check(baseline: Baseline, rows: list[Row], out_dir: Path) -> tup
             "resynthesis_pairs": scores["pairs"]}, out_dir
 
 
-def acoustic_speed(baseline: Baseline, texts: tuple[str, ...] = TEST_SENTENCES) -> float:
+def acoustic_speed(baseline: Baseline, texts: tuple[str, ...]) -> float:
     """FastSpeech2's real-time factor on its own (compute seconds per second of the mel it predicts, after one
     untimed warm-up), on the device it is on: what the size study compares across shapes."""
     import time
@@ -211,12 +239,13 @@ def acoustic_speed(baseline: Baseline, texts: tuple[str, ...] = TEST_SENTENCES) 
     device = next(model.parameters()).device
     hop, sr = model.config.audio.hop_length, model.config.audio.sample_rate
     ids = [torch.LongTensor(model.tokenizer.text_to_ids(t))[None].to(device) for t in texts]
+    aux = baseline.speaker_input()
     seconds = frames = 0.0
     with torch.inference_mode():
-        model.inference(ids[0])
+        model.inference(ids[0], aux)
         for x in ids:
             start = time.perf_counter()
-            frames += model.inference(x)["model_outputs"].shape[1]
+            frames += model.inference(x, aux)["model_outputs"].shape[1]
             seconds += time.perf_counter() - start
     return seconds / max(frames * hop / sr, 1e-9)
 
@@ -231,7 +260,10 @@ def finish(fits: dict[str, Fit], prep: Prepared) -> dict[str, Any]:
     out_dir = ws.stage_dir("baselines")
     state = (f"FastSpeech2 after {fits['fastspeech2'].end_step} steps, HiFi-GAN after {fits['hifigan'].end_step}, "
              "both trained from scratch" + (" (tiny smoke models)" if params["size"] == "tiny" else ""))
-    samples = speak_samples(baseline.synthesize, out_dir / "samples", state)
+    if baseline.speakers:
+        state += f", speaking as {baseline.speakers[0]} (one of {len(baseline.speakers)} speakers)"
+    texts = test_sentences(baseline.language)
+    samples = speak_samples(baseline.synthesize, out_dir / "samples", state, texts=texts)
     plots = {f"{w}_loss_plot": plot_losses(f.run_dir, out_dir / f"losses_{w}.png", f"{w} training losses",
                                            LOSS_TAGS[w]) for w, f in fits.items()}
     resynthesis, pair_dir = resynthesis_check(baseline, prep.val_rows, out_dir / "resynthesis")
@@ -240,9 +272,10 @@ def finish(fits: dict[str, Fit], prep: Prepared) -> dict[str, Any]:
                "preflight": out_dir / PREFLIGHT_FILE, **plots, **{f"{w}_run": f.run_dir for w, f in fits.items()}}
     metrics = {f"{w}_{k}": v for w, f in fits.items() for k, v in fit_metrics(f).items()}
     metrics.update(parameters_millions=round(sum(p.numel() for p in baseline.parameters()) / 1e6, 3),
-                   size=params["size"], fastspeech2_shape=fastspeech2_shape(params),
+                   size=params["size"], fastspeech2_shape=baseline.shape,  # as built (a continued run keeps its own)
                    fastspeech2_params=sum(p.numel() for p in baseline.acoustic.parameters()),
-                   fastspeech2_rtf=round(acoustic_speed(baseline), 5), **resynthesis)
+                   fastspeech2_rtf=round(acoustic_speed(baseline, texts), 5), language=baseline.language,
+                   speakers=len(baseline.speakers) or 1, **resynthesis)
     append_stage_record(STAGE, profile=params["profile"], status=status, workspace=ws,
                         inputs={"dataset": prep.dataset_dir}, outputs=outputs, metrics=metrics,
                         note="smoke: tiny random-init models, mechanics only" if params["size"] == "tiny" else "")

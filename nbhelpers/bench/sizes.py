@@ -103,7 +103,18 @@ def newest_size_runs(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]
 
 def plot_sizes(rows: list[dict[str, Any]], path: Path) -> Path | None:
     """Held-out cross-entropy (lower is better) against speed-up over the teacher, one labelled point per size."""
-    done = [r for r in rows if isinstance(r.get("speedup"), float | int) and isinstance(r.get("test_ce"), float | int)]
+    teacher = next((r["teacher_test_ce"] for r in rows if r.get("teacher_test_ce") is not None), None)
+    return _scatter(rows, "speedup", "test_ce", path, xlabel="speed-up over the teacher (x, same texts and device)",
+                    ylabel="held-out cross-entropy over audio codes (lower is better)",
+                    title="Student size: quality against speed (Parler distillation)",
+                    line=("teacher", teacher) if teacher is not None else None)
+
+
+def _scatter(rows: list[dict[str, Any]], x: str, y: str, path: Path, *, xlabel: str, ylabel: str, title: str,
+             line: tuple[str, float] | None = None) -> Path | None:
+    """One labelled point (name and parameters) per row that has both figures, an optional labelled horizontal
+    line; None when no row has them."""
+    done = [r for r in rows if isinstance(r.get(x), float | int) and isinstance(r.get(y), float | int)]
     if not done:
         return None
     import matplotlib
@@ -112,17 +123,16 @@ def plot_sizes(rows: list[dict[str, Any]], path: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.scatter([r["speedup"] for r in done], [r["test_ce"] for r in done])
+    ax.scatter([r[x] for r in done], [r[y] for r in done])
     for r in done:
         ax.annotate(f"{r['point']} ({r['params_total'] / 1e6:.3g} M)" if r.get("params_total") else r["point"],
-                    (r["speedup"], r["test_ce"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    teacher = next((r["teacher_test_ce"] for r in done if r.get("teacher_test_ce") is not None), None)
-    if teacher is not None:
-        ax.axhline(teacher, linestyle="--", color="grey", label="teacher")
+                    (r[x], r[y]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    if line is not None:
+        ax.axhline(line[1], linestyle="--", color="grey", label=line[0])
         ax.legend()
-    ax.set_xlabel("speed-up over the teacher (x, same texts and device)")
-    ax.set_ylabel("held-out cross-entropy over audio codes (lower is better)")
-    ax.set_title("Student size: quality against speed (Parler distillation)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -157,26 +167,10 @@ def newest_fastspeech2_sizes(records: list[dict[str, Any]]) -> dict[str, dict[st
 
 def plot_fastspeech2_sizes(rows: list[dict[str, Any]], path: Path) -> Path | None:
     """Final mel loss (lower is better) against FastSpeech2's real-time factor, one labelled point per shape."""
-    done = [r for r in rows if isinstance(r.get("rtf"), float | int) and isinstance(r.get("final_mel_loss"), float | int)]
-    if not done:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.scatter([r["rtf"] for r in done], [r["final_mel_loss"] for r in done])
-    for r in done:
-        ax.annotate(f"{r['point']} ({r['params_total'] / 1e6:.3g} M)" if r.get("params_total") else r["point"],
-                    (r["rtf"], r["final_mel_loss"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    ax.set_xlabel("FastSpeech2 real-time factor (compute s per audio s, lower is faster)")
-    ax.set_ylabel("final training mel loss (L1, lower is better)")
-    ax.set_title("FastSpeech2 shape: quality against speed (stage 08)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _scatter(rows, "rtf", "final_mel_loss", path,
+                    xlabel="FastSpeech2 real-time factor (compute s per audio s, lower is faster)",
+                    ylabel="final training mel loss (L1, lower is better)",
+                    title="FastSpeech2 shape: quality against speed (stage 08)")
 
 
 def run_size_study(profile: str, workspace: Workspace, points: list[SizePoint], steps: int, *,

@@ -94,10 +94,14 @@ def finetune_comparison(records: list[dict[str, Any]], stage: str = "02_parler_f
                 f"(`python -m nbhelpers.bench finetune-study {study} --steps N`: same data and steps per variant"
                 f"{'' if vits else '; 8/4-bit need a GPU'}) and regenerate this report.")
     else:
-        steps = {row["steps"] for row in rows}
-        note = ("Same step budget in every mode." if len(steps) == 1 else
-                f"The modes ran different numbers of steps ({', '.join(sorted(steps))}): compare losses with care.")
+        note = _steps_note(rows, "modes", "Same step budget in every mode.", "compare losses with care")
     return rows, note
+
+
+def _steps_note(rows: list[dict[str, str]], what: str, same: str, caution: str = "compare with care") -> str:
+    """``same`` when every run that did not fail took the same number of steps, else a warning naming the counts."""
+    steps = {row["steps"] for row in rows if row.get("status") != "failed"}
+    return same if len(steps) == 1 else f"The {what} ran different numbers of steps ({', '.join(sorted(steps))}): {caution}."
 
 
 def size_comparison(records: list[dict[str, Any]]) -> tuple[list[dict[str, str]], str]:
@@ -116,9 +120,7 @@ def size_comparison(records: list[dict[str, Any]]) -> tuple[list[dict[str, str]]
         return rows, ("No size comparison here: run the size study (`python -m nbhelpers.bench size-study --points "
                       "\"layers=2;layers=4;layers=8\" --steps N`: one student per size from the same teacher, data "
                       "and steps) and regenerate this report.")
-    steps = {row["steps"] for row in rows if row["status"] != "failed"}
-    return rows, ("Same teacher, data and step budget at every size." if len(steps) == 1 else
-                  f"The sizes ran different numbers of steps ({', '.join(sorted(steps))}): compare with care.")
+    return rows, _steps_note(rows, "sizes", "Same teacher, data and step budget at every size.")
 
 
 def fastspeech2_size_comparison(records: list[dict[str, Any]]) -> tuple[list[dict[str, str]], str]:
@@ -135,9 +137,7 @@ def fastspeech2_size_comparison(records: list[dict[str, Any]]) -> tuple[list[dic
         return rows, ("No FastSpeech2 size comparison here: run the size study (`python -m nbhelpers.bench size-study "
                       "--stage baselines --points \"hidden=64;hidden=128;hidden=256,layers=2\" --steps N`: one "
                       "acoustic model per shape on the same data and steps) and regenerate this report.")
-    steps = {row["steps"] for row in rows if row["status"] != "failed"}
-    return rows, ("Same data and step budget at every shape." if len(steps) == 1 else
-                  f"The shapes ran different numbers of steps ({', '.join(sorted(steps))}): compare with care.")
+    return rows, _steps_note(rows, "shapes", "Same data and step budget at every shape.")
 
 
 def _gen_eval(scores: dict[str, Any]) -> dict[str, str]:

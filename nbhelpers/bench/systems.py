@@ -270,18 +270,21 @@ def _vits(workspace: Workspace, params: dict[str, Any], records: list[dict]) -> 
     return out, None
 
 
-@register("fastspeech2-hifigan-bn")
+@register("fastspeech2-hifigan")
 def _fastspeech2_hifigan(workspace: Workspace, params: dict[str, Any], records: list[dict]
                          ) -> tuple[list[Variant], str | None]:
     """Stage 08's baseline bundle: FastSpeech2 mel -> HiFi-GAN generator (weight norm folded), PyTorch on each
-    device, speaking the same Bangla texts as VITS."""
+    device, in the language of its text front end (Bangla: the same texts as VITS; English: as Piper and Kokoro),
+    a multi-speaker model as its first speaker. Named ``fastspeech2-hifigan-<language>``."""
     from ..baselines.synth import BUNDLES, FILES, load_bundle
 
     bundle = _stage_bundle(workspace, records, "08_baselines", f"baselines/{BUNDLES}", FILES["hifigan"][0])
     if bundle is None:
         return [], "no 08_baselines bundle (baselines/model/step-*/) in the workspace or Kaggle inputs"
-    if "bn" not in params["languages"]:
-        return [], "Bangla is not among the profile's languages"
+    front_end = json.loads((bundle / FILES["fastspeech2"][1]).read_text(encoding="utf-8")).get("phoneme_language", "bn")
+    lang = "en" if str(front_end).startswith("en") else "bn"
+    if lang not in params["languages"]:
+        return [], f"its language {lang!r} is not among the profile's languages"
     files = [bundle / name for pair in FILES.values() for name in pair]
 
     def torch_load(device: str, dtype: str) -> Loaded:
@@ -290,7 +293,7 @@ def _fastspeech2_hifigan(workspace: Workspace, params: dict[str, Any], records: 
         baseline = load_bundle(bundle).to(device, torch.float16 if dtype == "float16" else None)
         return Loaded(lambda text, lang: (baseline.synthesize(text), baseline.sample_rate), baseline, files)
 
-    return [Variant("fastspeech2-hifigan-bn", "torch", dt, dev, ("bn",), lambda d=dev, t=dt: torch_load(d, t),
+    return [Variant(f"fastspeech2-hifigan-{lang}", "torch", dt, dev, (lang,), lambda d=dev, t=dt: torch_load(d, t),
                     str(bundle)) for dev, dt in _torch_devices(params)], None
 
 

@@ -38,8 +38,9 @@ def resolve_source(source: str, language: str, workspace: Workspace, *, format: 
     ``embedded:<lang>`` builds the espeak-ng smoke corpus (layout = ``format``: openslr or ljspeech) under
     ``sources_dir`` (default ``<workspace>/data/_sources/``); ``openslr:<n>`` downloads and unpacks an OpenSLR
     resource there (GPU profiles, which have internet; on Kaggle the profile puts it outside /kaggle/working so
-    the raw corpus does not count against the 20 GB output); ``hf:<id>`` is passed through; anything else is a
-    local path.
+    the raw corpus does not count against the 20 GB output; its format is the profile's, e.g. libritts for
+    ``openslr:60``, else openslr); ``url:<https://...archive>`` downloads and unpacks any zip/tar archive there
+    (LJ Speech); ``hf:<id>`` is passed through; anything else is a local path.
     """
     base = Path(sources_dir) if sources_dir else workspace.root / "data" / "_sources"
     if source.startswith("embedded:"):
@@ -52,7 +53,11 @@ def resolve_source(source: str, language: str, workspace: Workspace, *, format: 
     if source.startswith("openslr:"):
         from .download import download_openslr
 
-        return str(download_openslr(source.split(":", 1)[1], base)), "openslr"
+        return str(download_openslr(source.split(":", 1)[1], base)), "openslr" if format == "auto" else format
+    if source.startswith("url:"):
+        from .download import download_url
+
+        return str(download_url(source.split(":", 1)[1], base)), format
     return source, format
 
 

@@ -11,6 +11,8 @@ import sys
 
 from ..cli import add_stage_arguments, parse_overrides, positive_int
 from ..paths import StageBusyError, Workspace, stage_lock
+from .sources import FORMATS
+from .text import SCRIPTS
 from .validate import DataValidationError, SourceError
 
 STAGE_LOCK = "data"  # one writing run of this stage per workspace (prepare, sources)
@@ -23,11 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("prepare", help="prepare the profile's datasets, or one --source, into <workspace>/data/")
     add_stage_arguments(p)
     p.add_argument("--only", default="", help="comma-separated dataset names from the profile (default: all)")
-    p.add_argument("--source", default=None, help="prepare this path / hf:<id> / embedded:<kn|bn> instead")
+    p.add_argument("--source", default=None, help="prepare this path / hf:<id> / url:<archive> / embedded:<kn|bn|en> "
+                                                  "instead")
     p.add_argument("--name", default=None, help="dataset name for --source")
-    p.add_argument("--language", choices=("kn", "bn"), help="language for --source")
+    p.add_argument("--language", choices=tuple(SCRIPTS), help="language for --source")
     p.add_argument("--format", default="auto",
-                   choices=("auto", "ljspeech", "openslr", "common_voice", "hf", "folder", "json"))
+                   choices=("auto", *FORMATS))
     p.add_argument("--columns", default=None, help='HF column mapping as JSON, e.g. \'{"text": "sentence"}\'')
     p.add_argument("--strict", action="store_true", help="fail with one summary error if anything is rejected")
     p.add_argument("--workers", type=positive_int, default=None)
@@ -37,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     so.add_argument("--only", default="", help="comma-separated dataset names from the profile (default: all)")
 
     c = sub.add_parser("corpus", help="write an embedded espeak-ng smoke corpus (OpenSLR or LJSpeech layout)")
-    c.add_argument("language", choices=("kn", "bn"))
+    c.add_argument("language", choices=tuple(SCRIPTS))
     c.add_argument("out")
     c.add_argument("--layout", default="openslr", choices=("openslr", "ljspeech"))
     c.add_argument("--sentences", type=positive_int, default=None)

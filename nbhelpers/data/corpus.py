@@ -1,5 +1,5 @@
-"""Embedded smoke corpora: Kannada and Bangla sentences written for this project (with numbers and
-punctuation), spoken by espeak-ng with three voice variants acting as speakers, saved in the OpenSLR
+"""Embedded smoke corpora: Kannada and Bangla sentences written for this project and English ones (Harvard-style
+sentences, with numbers and punctuation added), spoken by espeak-ng with three voice variants acting as speakers, saved in the OpenSLR
 (``line_index.tsv``) or LJSpeech (``metadata.csv``) layout so the smoke profile runs the real readers.
 
 Speakers differ on purpose: one clean 22.05 kHz 16-bit WAV, one noisy 16 kHz FLAC, one reverberant 44.1 kHz
@@ -117,9 +117,39 @@ SENTENCES = {
         "সিনেমা হলে 150টি আসন আছে।",
         "মেট্রো প্রতি 5 মিনিটে (গড়ে) আসে।",
     ],
+    "en": [
+        "The birch canoe slid on the smooth planks.",
+        "Glue the sheet to the dark blue background.",
+        "It is easy to tell the depth of a well.",
+        "The train leaves the station at 7:30 every morning.",
+        "A large size in stockings is hard to sell.",
+        "She paid $25 for 3 books and a map.",
+        "The boy was there when the sun rose.",
+        "Rice is often served in round bowls.",
+        "The juice of lemons makes fine punch.",
+        "About 15% of the class walked to school.",
+        "The box was thrown beside the parked truck.",
+        "Four hours of steady work faced us.",
+        "“Come back soon,” said the old man at the gate.",
+        "The library holds more than 1200 rare books.",
+        "Where did you put the keys to the shed?",
+        "The small pup gnawed a hole in the sock.",
+        "The fish twisted and turned on the bent hook.",
+        "Press the pants and sew a button on the vest.",
+        "The swan dive was far short of perfect.",
+        "We walked 12 miles before the rain began!",
+        "The beauty of the view stunned the young boy.",
+        "Two blue fish swam in the tank.",
+        "Her purse was full of useless trash.",
+        "The colt reared and threw the tall rider.",
+    ],
 }
-# Text read with a Kannada/Bangla voice but transcribed in English: the wrong-script example.
-_WRONG_SCRIPT = "This transcript is in English, not in the corpus language."
+# Text read with the corpus language's voice but transcribed in another script: the wrong-script example.
+_WRONG_SCRIPT = {"kn": "This transcript is in English, not in the corpus language.",
+                 "bn": "This transcript is in English, not in the corpus language.",
+                 "en": "এই লেখাটি বাংলায়, ইংরেজিতে নয়।"}
+# espeak-ng voice of each corpus language (American English, like LJ Speech and LibriTTS)
+ESPEAK_VOICE = {"kn": "kn", "bn": "bn", "en": "en-us"}
 
 
 @dataclass(frozen=True)
@@ -170,7 +200,7 @@ def espeak(text: str, language: str, variant: str, pitch: int, speed: int) -> tu
     path = cache_dir() / f"{key}.wav"
     if not path.is_file():
         tmp = path.with_name(f"{key}.{os.getpid()}.part.wav")
-        subprocess.run(["espeak-ng", "-v", f"{language}+{variant}", "-p", str(pitch), "-s", str(speed), "-w",
+        subprocess.run(["espeak-ng", "-v", f"{ESPEAK_VOICE.get(language, language)}+{variant}", "-p", str(pitch), "-s", str(speed), "-w",
                         str(tmp), text], check=True, capture_output=True, timeout=60)
         os.replace(tmp, path)
     audio, sr = sf.read(str(path), dtype="float32")
@@ -203,7 +233,7 @@ def _condition(audio: np.ndarray, sr: int, voice: Voice, seed: int) -> tuple[np.
 
 def build_smoke_corpus(language: str, out_dir: str | os.PathLike, *, layout: str = "openslr",
                        n_sentences: int | None = None, damaged: bool = True, workers: int = 4) -> Path:
-    """Write a smoke corpus for ``language`` (kn or bn) in ``layout`` ("openslr" or "ljspeech") and return its
+    """Write a smoke corpus for ``language`` (kn, bn or en) in ``layout`` ("openslr" or "ljspeech") and return its
     folder. Sentence i is read by speaker i mod 3. With ``damaged`` six broken items are added (silent,
     clipped, unreadable, missing audio, wrong script, duplicate id) so the quarantine report has content.
     Rebuilding an existing corpus with the same settings is skipped (a ``CORPUS_OK`` marker is written last)."""
@@ -224,13 +254,13 @@ def build_smoke_corpus(language: str, out_dir: str | os.PathLike, *, layout: str
     vs = voices(language)
     jobs = [(f"{vs[i % 3].speaker}_{i + 1:04d}", text, vs[i % 3]) for i, text in enumerate(sentences)]
     if damaged:
-        jobs.append((f"{vs[0].speaker}_9001", _WRONG_SCRIPT, vs[0]))  # English text, native voice
+        jobs.append((f"{vs[0].speaker}_9001", _WRONG_SCRIPT[language], vs[0]))  # another script, this voice
         jobs.append((f"{vs[1].speaker}_9002", sentences[0], vs[1]))  # becomes silent below
         jobs.append((f"{vs[2].speaker}_9003", sentences[1 % len(sentences)], vs[2]))  # becomes clipped below
 
     def synth(job: tuple[str, str, Voice]) -> tuple[str, str]:
         utt_id, text, voice = job
-        spoken = sentences[0] if text == _WRONG_SCRIPT else text
+        spoken = sentences[0] if text == _WRONG_SCRIPT[language] else text
         audio, sr = espeak(spoken, language, voice.variant, voice.pitch, voice.speed)
         seed = int(hashlib.sha1(utt_id.encode()).hexdigest()[:8], 16)
         audio, sr = _condition(audio, sr, voice, seed)

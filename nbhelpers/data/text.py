@@ -1,13 +1,13 @@
-"""Transcript normalisation for Kannada and Bangla: Unicode NFC, punctuation, numbers and symbols spelled out
-in the language, and a script check (share of letters in the language's Unicode block)."""
+"""Transcript normalisation for Kannada, Bangla and English (LJ Speech, LibriTTS): Unicode NFC, punctuation, numbers
+and symbols spelled out in the language, and a script check (share of letters in the language's Unicode block)."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 
-SCRIPTS = {"kn": (0x0C80, 0x0CFF), "bn": (0x0980, 0x09FF)}
-LANGUAGE_NAMES = {"kn": "Kannada", "bn": "Bangla"}
+SCRIPTS = {"kn": (0x0C80, 0x0CFF), "bn": (0x0980, 0x09FF), "en": (0x0041, 0x007A)}  # en: basic Latin letters
+LANGUAGE_NAMES = {"kn": "Kannada", "bn": "Bangla", "en": "English"}
 
 # 0-99 in Bangla (irregular, so listed); Kannada 0-99 is composed from units, teens and tens below.
 _BN_0_99 = (
@@ -28,6 +28,11 @@ _KN_HUNDREDS = "ನೂರು ಇನ್ನೂರು ಮುನ್ನೂರು ನ�
 _KN_VOWEL_SIGN = {"ಅ": "", "ಆ": "ಾ", "ಇ": "ಿ", "ಈ": "ೀ", "ಉ": "ು", "ಎ": "ೆ", "ಏ": "ೇ", "ಐ": "ೈ", "ಒ": "ೊ",
                   "ಓ": "ೋ"}
 
+_EN_0_19 = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+            "seventeen eighteen nineteen").split()
+_EN_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+_EN_GROUPS = ((10**9, "billion"), (10**6, "million"), (1000, "thousand"))  # the short scale
+
 WORDS = {
     "kn": {"thousand": "ಸಾವಿರ", "thousand_of": "ಸಾವಿರದ", "lakh": "ಲಕ್ಷ", "lakh_of": "ಲಕ್ಷದ", "crore": "ಕೋಟಿ",
            "point": "ಬಿಂದು", "minus": "ಮೈನಸ್", "%": "ಪ್ರತಿಶತ", "₹": "ರೂಪಾಯಿ", "$": "ಡಾಲರ್", "৳": "ಟಾಕಾ",
@@ -35,6 +40,8 @@ WORDS = {
     "bn": {"thousand": "হাজার", "thousand_of": "হাজার", "lakh": "লাখ", "lakh_of": "লাখ", "crore": "কোটি",
            "point": "দশমিক", "minus": "মাইনাস", "%": "শতাংশ", "₹": "রুপি", "$": "ডলার", "৳": "টাকা",
            "&": "এবং", "+": "যোগ", "=": "সমান", "@": "অ্যাট", "°": "ডিগ্রি"},
+    "en": {"point": "point", "minus": "minus", "%": "percent", "₹": "rupees", "$": "dollars", "৳": "taka", "&": "and",
+           "+": "plus", "=": "equals", "@": "at", "°": "degrees"},
 }
 CURRENCY = ("₹", "$", "৳")  # spoken after the amount
 
@@ -73,11 +80,34 @@ def _below_1000(n: int, language: str, *, followed: bool) -> str:
     return " ".join(parts)
 
 
+def _en_below_1000(n: int) -> str:
+    hundreds, rest = divmod(n, 100)
+    parts = [_EN_0_19[hundreds], "hundred"] if hundreds else []
+    if rest:
+        tens, unit = divmod(rest, 10)
+        parts.append(_EN_0_19[rest] if rest < 20 else _EN_TENS[tens - 2] + (f"-{_EN_0_19[unit]}" if unit else ""))
+    return " ".join(parts)
+
+
+def _en_number(n: int) -> str:
+    parts = []
+    for value, word in _EN_GROUPS:
+        if n >= value:
+            count, n = divmod(n, value)
+            parts += [_en_below_1000(count) if count < 1000 else _en_number(count), word]
+    if n or not parts:
+        parts.append(_en_below_1000(n) if n else _EN_0_19[0])
+    return " ".join(parts)
+
+
 def number_to_words(n: int, language: str) -> str:
-    """Spell a whole number in Kannada or Bangla with the Indian grouping (thousand, lakh, crore)."""
+    """Spell a whole number: Kannada and Bangla with the Indian grouping (thousand, lakh, crore), English with the
+    short scale (thousand, million, billion)."""
     _check_language(language)
     if n < 0:
         return WORDS[language]["minus"] + " " + number_to_words(-n, language)
+    if language == "en":
+        return _en_number(n)
     if n == 0:
         return _KN_UNITS[0] if language == "kn" else _BN_0_99[0]
     w = WORDS[language]
@@ -99,7 +129,7 @@ def number_to_words(n: int, language: str) -> str:
 
 def digits_to_words(digits: str, language: str) -> str:
     """Read a digit string one digit at a time (phone numbers, leading zeros, decimals)."""
-    table = _KN_UNITS if language == "kn" else _BN_0_99
+    table = {"kn": _KN_UNITS, "bn": _BN_0_99, "en": _EN_0_19}[language]
     return " ".join(table[int(d)] for d in digits)
 
 
@@ -179,7 +209,10 @@ _VIRAMA = {"kn": "\u0CCD", "bn": "\u09CD"}
 
 
 def syllable_count(text: str, language: str) -> int:
-    """Approximate syllables: independent vowels plus consonants not silenced by a virama (for speaking rate)."""
+    """Approximate syllables (for speaking rate): Kannada and Bangla, independent vowels plus consonants not silenced
+    by a virama; English, vowel groups per word (at least one a word)."""
+    if language == "en":
+        return sum(max(1, len(re.findall(r"[aeiouy]+", word))) for word in re.findall(r"[a-z]+", text.lower()))
     lo, hi = SCRIPTS[language]
     count = 0
     for i, c in enumerate(text):

@@ -233,10 +233,24 @@ def split_rows(ljspeech_dir: str | Path, val_fraction: float = 0.1) -> tuple[lis
     return rows[:-n_val], rows[-n_val:]
 
 
-def to_samples(rows: list[Row]) -> list[dict[str, Any]]:
-    """Coqui sample dicts (what its formatters + load_tts_samples produce) for a list of rows."""
-    return [{"text": r.text, "audio_file": str(r.wav), "speaker_name": SPEAKER, "root_path": str(r.file.parent),
-             "language": "", "audio_unique_name": f"{SPEAKER}#{r.id}"} for r in rows]
+def read_speakers(ljspeech_dir: str | Path) -> dict[str, str]:
+    """``id -> speaker`` from data prep's ``speakers.csv`` (``id|speaker``) beside the metadata; empty without one."""
+    path = Path(ljspeech_dir) / "speakers.csv"
+    if not path.is_file():
+        return {}
+    rows = (line.split("|") for line in path.read_text(encoding="utf-8").splitlines() if "|" in line)
+    return {uid.strip(): speaker.strip() for uid, speaker, *_ in rows}
+
+
+def to_samples(rows: list[Row], speakers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Coqui sample dicts (what its formatters + load_tts_samples produce) for a list of rows; each row's speaker
+    from ``speakers`` (:func:`read_speakers`, multi-speaker training), else one speaker for all."""
+    out = []
+    for r in rows:
+        speaker = (speakers or {}).get(r.id, SPEAKER)
+        out.append({"text": r.text, "audio_file": str(r.wav), "speaker_name": speaker, "root_path": str(r.file.parent),
+                    "language": "", "audio_unique_name": f"{speaker}#{r.id}"})
+    return out
 
 
 def save_config(config: Any, path: str | Path) -> Path:

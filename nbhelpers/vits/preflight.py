@@ -85,15 +85,17 @@ def check_environment(params: dict[str, Any], gpus: list | None = None) -> Check
     return Check("environment", True, f"{where}; fp32 training")
 
 
-def check_espeak() -> Check:
-    """espeak-ng (or espeak) is installed: the en-vits start phonemizes Bangla with it."""
+def check_espeak(needed_by: str = "start 'en-vits'", purpose: str = "phonemes for the en-vits start",
+                 instead: str = "pick start='bn-male'/'bn-female'") -> Check:
+    """espeak-ng (or espeak) is installed: ``needed_by`` (the en-vits start, stage 08's English front end)
+    phonemizes with it."""
     import shutil
 
     found = shutil.which("espeak-ng") or shutil.which("espeak")
     if found:
-        return Check("espeak", True, f"{found} found (phonemes for the en-vits start)")
-    return Check("espeak", False, "start 'en-vits' needs espeak-ng, which is not installed. Fix: "
-                 "`apt-get install -y espeak-ng` (Kaggle: Internet on), or pick start='bn-male'/'bn-female'.")
+        return Check("espeak", True, f"{found} found ({purpose})")
+    return Check("espeak", False, f"{needed_by} needs espeak-ng, which is not installed. Fix: "
+                 f"`apt-get install -y espeak-ng` (Kaggle: Internet on), or {instead}.")
 
 
 def check_dataset(ljspeech_dir: str | Path | None) -> tuple[Check, list[Row], list[Row]]:

@@ -69,7 +69,7 @@ def test_train_publish_synth_and_resume(bn_export, isolated_workspace, tmp_path)
     assert len(runs) == 1  # the second session continued the same run
 
     # stage 06 finds the newest bundle and synthesises with it beside VITS (same system interface, same texts)
-    variants, skipped = discover(Workspace(ws), load_profile("bench", "smoke"), only=["fastspeech2-hifigan-bn"])
+    variants, skipped = discover(Workspace(ws), load_profile("bench", "smoke"), only=["fastspeech2-hifigan"])
     assert [v.label for v in variants] == ["fastspeech2-hifigan-bn / torch / float32 / cpu"], skipped
     loaded = variants[0].load()
     audio, rate = loaded.synth("আমার সোনার বাংলা।", "bn")

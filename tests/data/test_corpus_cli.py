@@ -13,9 +13,9 @@ from nbhelpers.paths import PROJECT_ROOT
 
 
 def test_sentences_have_numbers_and_punctuation():
-    for sentences in SENTENCES.values():
-        assert len(sentences) >= 40 and len(set(sentences)) == len(sentences)
-        assert sum(bool(re.search(r"[\d০-৯೦-೯]", s)) for s in sentences) >= 15
+    for language, sentences in SENTENCES.items():  # English (stage 08's stand-in corpus) is smaller
+        assert len(sentences) >= (24 if language == "en" else 40) and len(set(sentences)) == len(sentences)
+        assert sum(bool(re.search(r"[\d০-৯೦-೯]", s)) for s in sentences) >= (5 if language == "en" else 15)
         assert all(re.search(r"[.,?!;।]", s) for s in sentences)
 
 

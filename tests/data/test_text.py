@@ -12,6 +12,10 @@ from nbhelpers.data.text import normalize_text, number_to_words, script_ratio, s
     ("kn", 1998, "ಒಂದು ಸಾವಿರದ ಒಂಬೈನೂರ ತೊಂಬತ್ತೆಂಟು"), ("kn", 100000, "ಒಂದು ಲಕ್ಷ"),
     ("bn", 7, "সাত"), ("bn", 64, "চৌষট্টি"), ("bn", 150, "একশো পঞ্চাশ"), ("bn", 2024, "দুই হাজার চব্বিশ"),
     ("bn", 25000000, "দুই কোটি পঞ্চাশ লাখ"),
+    ("en", 0, "zero"), ("en", 13, "thirteen"), ("en", 40, "forty"), ("en", 21, "twenty-one"),
+    ("en", 305, "three hundred five"), ("en", 1998, "one thousand nine hundred ninety-eight"),
+    ("en", 2_000_021, "two million twenty-one"), ("en", 1_250_000_000, "one billion two hundred fifty million"),
+    ("en", -7, "minus seven"),
 ])
 def test_number_to_words(language, n, words):
     assert number_to_words(n, language) == words
@@ -49,3 +53,15 @@ def test_syllables_skip_virama():
 def test_unknown_language_is_a_clear_error():
     with pytest.raises(ValueError, match="unsupported language"):
         normalize_text("hello", "xx")
+
+
+def test_english_transcripts_are_spelled_out_and_checked():
+    """English (LJ Speech / LibriTTS for stage 08): times, currency after the amount, percentages, decimals, digit
+    strings read one by one; basic Latin counts as the script, vowel groups as syllables."""
+    out = normalize_text("The 7:30 train costs $25 - 15% off; pi is 3.14, call 0123 & ask for Room 101!", "en")
+    assert out == ("The seven thirty train costs twenty-five dollars - fifteen percent off; pi is three point one "
+                   "four, call zero one two three and ask for Room one hundred one!")
+    assert script_ratio(out, "en") == 1.0 and script_ratio("এটি বাংলা", "en") == 0.0
+    assert script_ratio("The café", "en") < 1.0  # é is outside basic Latin: a wrong-script warning sign
+    assert syllable_count("The quick brown fox jumps over the lazy dog", "en") == 11
+    assert syllable_count("banana", "en") == 3 and syllable_count("a I", "en") == 2  # every word at least one

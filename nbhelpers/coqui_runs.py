@@ -41,6 +41,7 @@ class Fit:
     seconds: float
     checkpoint: Path | None
     losses: dict[str, float] = field(default_factory=dict)
+    profile: dict[str, Any] | None = None  # the profiled steps' summary (profile_steps > 0)
 
     @property
     def status(self) -> str:
@@ -144,16 +145,21 @@ def _guard_saves(trainer: Any) -> None:
 
 
 def fit_budgeted(config: Any, model: Any, train_samples: list, eval_samples: list, *, budget: TimeBudget,
-                 max_steps: int | None = None, continue_dir: Path | None = None, desc: str = "training") -> Fit:
+                 max_steps: int | None = None, continue_dir: Path | None = None, desc: str = "training",
+                 profile_steps: int = 0) -> Fit:
     """Run (or continue, from ``continue_dir``) coqui training until the budget runs out, ``max_steps`` total steps
     are done or the epochs end; always leaves a checkpoint and returns normally (also on Ctrl-C / notebook
-    interrupt). One progress bar counts the steps."""
+    interrupt). One progress bar counts the steps. ``profile_steps > 0``: torch.profiler traces that many steps
+    (after one untraced) into ``<run>/profile/`` and the Fit carries the summary."""
     from tqdm.auto import tqdm
     from trainer import Trainer, TrainerArgs
 
-    state: dict[str, Any] = {"reason": "epochs", "bar": None}
+    from .measure.profiling import StepProfiler
+
+    state: dict[str, Any] = {"reason": "epochs", "bar": None, "profiler": None}
 
     def on_step_end(trainer: Any) -> None:
+        state["profiler"].step()
         budget.tick()
         state["bar"].update(1)
         if max_steps is not None and trainer.total_steps_done >= max_steps:
@@ -171,6 +177,7 @@ def fit_budgeted(config: Any, model: Any, train_samples: list, eval_samples: lis
                       eval_samples=eval_samples, parse_command_line_args=False,
                       callbacks={"on_train_step_end": on_step_end})
     _guard_saves(trainer)
+    state["profiler"] = StepProfiler(profile_steps, Path(trainer.output_path) / "profile", desc.replace(" ", "_"))
     start_step = trainer.total_steps_done
     state["bar"] = tqdm(desc=desc, unit="step", initial=start_step, total=max_steps)
     budget.tick()
@@ -184,10 +191,11 @@ def fit_budgeted(config: Any, model: Any, train_samples: list, eval_samples: lis
         trainer.save_checkpoint()
     finally:
         state["bar"].close()
+        state["profiler"].close()
         trainer.dashboard_logger.finish()
     end_step = trainer.total_steps_done
     ckpt = Path(trainer.output_path) / f"checkpoint_{end_step}.pth"
     losses = {k.removeprefix("avg_"): float(v) for k, v in (trainer.keep_avg_train.avg_values.items()
               if trainer.keep_avg_train else []) if "loss" in k}
     return Fit(state["reason"], Path(trainer.output_path), start_step, end_step, time.time() - t0,
-               ckpt if ckpt.is_file() else None, losses)
+               ckpt if ckpt.is_file() else None, losses, state["profiler"].summary)

@@ -461,6 +461,18 @@ def _fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def profile(metrics: dict[str, Any]) -> None:
+    """The operators a profiled training run spent its time in (a trainer run with ``profile_steps > 0``: each
+    ``[<model>_]profile_table`` of the record), and where the Chrome trace is; nothing when it was not profiled."""
+    for key, path in metrics.items():
+        if not key.endswith("profile_table") or not path or not Path(path).is_file():
+            continue
+        summary, model = read_json(path), key.removesuffix("profile_table").rstrip("_")
+        table(summary["top"], title=f"where {summary['calls']} profiled {model + ' ' if model else ''}training steps "
+                                    f"spent their time ({summary['time_basis']}, top operators)")
+        markdown(f"Full timeline: `{summary['trace']}` (open it in https://ui.perfetto.dev or chrome://tracing).")
+
+
 def table(rows: Iterable[dict[str, Any]] | dict[str, Any], columns: Sequence[str] | None = None,
           title: str | None = None, transpose: bool = False) -> None:
     """Show rows (dicts) as a table with every column, text wrapped rather than cut; a single dict is shown as

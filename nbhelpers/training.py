@@ -26,6 +26,7 @@ from .checkpoint import (
     read_marker,
     save_checkpoint,
 )
+from .measure.profiling import StepProfiler, record_fields
 from .records import write_json
 
 STATE_FILE = "training_state.pt"
@@ -190,6 +191,9 @@ def process_rng(state: dict[str, Any], rank: int, world: int) -> dict[str, Any]:
     return state["rng"]
 
 
+PROFILE_DIR = "profile"  # <run>/profile/<label>.trace.json and .top.json when a trainer profiles steps
+
+
 @dataclass
 class TrainResult:
     """How one training session of a :class:`Run` ended (Parler, distillation and Pocket TTS)."""
@@ -215,10 +219,13 @@ class Run:
 
     def __init__(self, paths: RunPaths, *, meta: dict[str, Any], max_steps: int, save_every: int, keep: int,
                  budget: Any, stop_after: int | None = None, main: bool = True, rank: int = 0, world: int = 1,
-                 desc: str = "train"):
+                 desc: str = "train", profile_steps: int = 0):
         self.paths, self.meta, self.max_steps, self.save_every, self.keep = paths, meta, max_steps, save_every, keep
         self.budget, self.stop_after, self.main, self.rank, self.world = budget, stop_after, main, rank, world
         self.desc = desc
+        # profile_steps > 0: torch.profiler traces that many optimiser steps (after one untraced) on the main process
+        self.profiler = StepProfiler(profile_steps if main else 0, paths.run_dir / PROFILE_DIR,
+                                     desc.replace(" ", "_"))
         self.step, self.history, self.status = 0, [], "done"
         self.checkpoint: Path | None = None
         self.steps_run, self.first_step_seconds = 0, None
@@ -277,6 +284,7 @@ class Run:
         """After optimiser step ``self.step``: record ``entry``, advance the bar and the budget, save when due
         (``save_every``, a stop, the last step) and say whether the loop must stop now (status resume_needed)."""
         self.steps_run += 1
+        self.profiler.step()
         self.first_step_seconds = self.first_step_seconds or time.time() - self._t0
         self.history.append(entry)
         self._bar.update(1)
@@ -306,7 +314,7 @@ class Run:
             out["final_loss"] = self.history[-1]["loss"]
         if device.type == "cuda":
             out["peak_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 3)
-        return out
+        return {**out, **record_fields(self.profiler.close())}  # the profiled steps' trace and top operators
 
 
 UTILISATION_INTERVAL_S = 1.0  # NVML averages over ~0.1-1 s; a training step is seconds long

@@ -12,6 +12,7 @@ from typing import Any
 from ..budget import TimeBudget
 from ..checkpoint import save_checkpoint
 from ..coqui_runs import Fit, find_resumable_run, fit_budgeted, resumable_checkpoint, session_budget
+from ..measure.profiling import record_fields
 from ..paths import Workspace
 from ..records import append_stage_record, write_json
 from ..vits.config import Row, read_speakers, save_config, to_samples
@@ -157,7 +158,7 @@ def train_model(which: str, prep: Prepared, *, budget: TimeBudget, max_steps: in
         model = GAN(config)
         train, val = [str(r.wav) for r in prep.train_rows], [str(r.wav) for r in prep.val_rows]
     return fit_budgeted(config, model, train, val, budget=budget, max_steps=max_steps, continue_dir=continue_dir,
-                        desc=f"{which} training")
+                        desc=f"{which} training", profile_steps=prep.params["profile_steps"])
 
 
 def train_both(prep: Prepared, *, budget: TimeBudget | None = None, resume: bool = True) -> dict[str, Fit]:
@@ -178,7 +179,8 @@ def train_both(prep: Prepared, *, budget: TimeBudget | None = None, resume: bool
 def fit_metrics(fit: Fit) -> dict[str, Any]:
     """One model's session numbers for the stage record."""
     return {"start_step": fit.start_step, "end_step": fit.end_step, "train_seconds": round(fit.seconds, 1),
-            "stop_reason": fit.reason, **{f"train_{k}": round(v, 4) for k, v in fit.losses.items()}}
+            "stop_reason": fit.reason, **{f"train_{k}": round(v, 4) for k, v in fit.losses.items()},
+            **record_fields(fit.profile)}
 
 
 def publish(fits: dict[str, Fit], workspace: Workspace, meta: dict[str, Any] | None = None) -> Path:

@@ -37,7 +37,7 @@ LOOP_KEYS = ("max_steps", "max_epochs", "max_train_utterances", "batch_size", "g
              "max_prompt_tokens", "max_description_tokens", "codes_batch_size", "encode_workers", "eval_every",
              "save_every", "wandb_project", "sample_every", "sample_max_seconds", "sample_max_chars_per_second",
              "sample_sentences", "sample_description", "gen_eval_every", "gen_eval_items", "gen_eval_max_seconds",
-             "gen_eval_language", "dataset", "hub_license", "profile")
+             "gen_eval_language", "profile_steps", "dataset", "hub_license", "profile")
 
 
 def find_teacher(source: str, workspace: Workspace | None = None) -> str:

@@ -371,7 +371,7 @@ def train(cfg: dict[str, Any], *, workspace: Workspace | None = None, dataset: A
         meta["mix"] = {str(k): float(v) for k, v in cfg["mix"].items()}
     state = training.Run(paths, meta=meta, max_steps=step_budget(cfg, len(batches)), save_every=cfg["save_every"],
                          keep=suite["keep_checkpoints"], budget=budget, stop_after=stop_after, main=main,
-                         rank=rank, world=world, desc="parler train")
+                         rank=rank, world=world, desc="parler train", profile_steps=cfg["profile_steps"])
     scheduler = get_scheduler(cfg["lr_schedule"], optimizer, num_warmup_steps=cfg["warmup_steps"],
                               num_training_steps=state.max_steps)
     if resume:

@@ -324,7 +324,7 @@ def train(cfg: dict[str, Any], tts_model, items: list[Item], *, paths: RunPaths,
         meta["languages"] = weights
     state = training.Run(paths, meta=meta, max_steps=max_steps, save_every=cfg["save_every"],
                          keep=suite["keep_checkpoints"], budget=budget, stop_after=stop_after, main=main,
-                         rank=rank, world=world, desc="pocket train")
+                         rank=rank, world=world, desc="pocket train", profile_steps=cfg["profile_steps"])
     if resume:
         extra = state.resume(find_artifacts(f"pocket/{paths.run}/checkpoints", ws), model=flow_lm,
                              optimizer=optimizer, scheduler=scheduler, scaler=accelerator.scaler, sampler=sampler)

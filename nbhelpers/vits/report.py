@@ -50,7 +50,8 @@ def session_dict(result: Any, metrics: dict[str, Any]) -> dict[str, Any]:
             "start_step": result.start_step, "end_step": result.end_step, "seconds": result.seconds,
             "checkpoint": str(result.checkpoint) if result.checkpoint else None,
             "continued_from": str(result.continued_from) if result.continued_from else None,
-            "last_losses": result.losses, "restore": metrics.get("restore"), "adapters": result.adapters}
+            "last_losses": result.losses, "restore": metrics.get("restore"), "adapters": result.adapters,
+            "profile": result.profile}
 
 
 def newest_session(runs: Path) -> Path | None:

@@ -12,6 +12,7 @@ from typing import Any
 from .. import coqui_runs
 from ..budget import TimeBudget
 from ..coqui_runs import fit_budgeted, resumable_checkpoint, session_budget
+from ..measure.profiling import record_fields
 from ..paths import Workspace
 from ..records import append_stage_record, write_json
 from . import STAGE
@@ -142,7 +143,8 @@ def train(prep: Prepared, *, budget: TimeBudget | None = None, max_steps: int | 
         print(f"LoRA: {adapters['lora_layers']} layers at rank {params['lora_rank']}; "
               f"{adapters['params_trainable']:,} of {adapters['params_total']:,} generator parameters train")
     fit = fit_budgeted(prep.config, prep.model, to_samples(prep.train_rows), to_samples(prep.val_rows),
-                       budget=budget, max_steps=max_steps, continue_dir=prep.continue_dir, desc="VITS training")
+                       budget=budget, max_steps=max_steps, continue_dir=prep.continue_dir, desc="VITS training",
+                       profile_steps=params["profile_steps"])
     result = TrainResult(**vars(fit), continued_from=prep.continue_dir, restore=restore, adapters=adapters)
     print(f"training stopped ({result.reason}) at step {result.end_step} after {result.seconds:.0f} s; "
           f"status {result.status}; checkpoint {result.checkpoint}")
@@ -187,14 +189,16 @@ def load_session(path: str | Path) -> TrainResult:
     d = json.loads(Path(path).read_text(encoding="utf-8"))
     opt = {k: Path(d[k]) if d.get(k) else None for k in ("checkpoint", "continued_from")}
     return TrainResult(d["reason"], Path(d["run_dir"]), d["start_step"], d["end_step"], d["seconds"], opt["checkpoint"],
-                       d.get("last_losses") or {}, opt["continued_from"], None, d.get("restore"), d.get("adapters"))
+                       d.get("last_losses") or {}, d.get("profile"), continued_from=opt["continued_from"],
+                       restore_summary=d.get("restore"), adapters=d.get("adapters"))
 
 
 def train_metrics(result: TrainResult) -> dict[str, Any]:
     """Numbers of one session for the stage record."""
     out = {"start_step": result.start_step, "end_step": result.end_step, "train_seconds": round(result.seconds, 1),
            "stop_reason": result.reason, **{f"train_{k}": round(v, 4) for k, v in result.losses.items()},
-           "processes": 1, **(result.adapters or {})}  # one GPU: docs/vits.md (coqui's DDP mode is not used)
+           "processes": 1, **(result.adapters or {}),  # one GPU: docs/vits.md (coqui's DDP mode is not used)
+           **record_fields(result.profile)}
     if result.end_step > result.start_step:
         out["seconds_per_step"] = round(result.seconds / (result.end_step - result.start_step), 4)
     if result.restore is not None:

@@ -60,6 +60,22 @@ def test_validation_loss_is_logged_to_history_and_tensorboard_without_changing_t
     assert len(events.Scalars("train/loss")) == 4
 
 
+def test_profile_steps_trace_training_without_changing_it(pocket_corpus, isolated_workspace, small_cfg):
+    """``profile_steps``: the trainer's shared run state traces that many steps into <run>/profile/ and the
+    summary (top operators, trace path) is in the metrics; the weights are those of the same run untraced."""
+    traced, _ = trained(small_cfg(max_steps=4, val_every=0, profile_steps=2), str(pocket_corpus), "traced")
+    plain, _ = trained(small_cfg(max_steps=4, val_every=0), str(pocket_corpus), "plain")
+    import json
+
+    m = traced.metrics
+    assert m["profiled_steps"] == 2 and Path(m["profile_trace"]).is_file()
+    assert Path(m["profile_trace"]) == traced.paths.run_dir / "profile" / "pocket_train.trace.json"
+    top = json.loads(Path(m["profile_table"]).read_text())["top"]
+    assert top and top[0]["self ms"] > 0 and "profile_table" not in plain.metrics
+    wa, wb = weights_of(traced), weights_of(plain)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
 @pytest.mark.parametrize("schedule", ["linear", "constant"])
 def test_lr_schedule_is_a_setting(schedule, pocket_corpus, isolated_workspace, small_cfg):
     from nbhelpers.pocket.train import lr_schedule

@@ -3,6 +3,7 @@ weights exactly, train while the rest of the generator stays frozen, survive a c
 a plain VITS (bundle, ONNX), and a run is never continued in another mode."""
 
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -69,7 +70,7 @@ def test_adapters_start_exact_fold_exactly_and_leave_only_themselves_and_embeddi
 def lora_run(tmp_path_factory, corpus_template):
     ws = Workspace(tmp_path_factory.mktemp("ws"))
     shutil.copytree(corpus_template, ws.root / "data" / "bn_smoke")
-    params = load_profile("vits", "smoke", {"mode": "lora", "lora_rank": 4, "lora_alpha": 8})
+    params = load_profile("vits", "smoke", {"mode": "lora", "lora_rank": 4, "lora_alpha": 8, "profile_steps": 1})
     prep = prepare(params, ws, print_report=False)
     base = {k: v.clone() for k, v in prep.model.state_dict().items() if k.startswith("waveform_decoder.")}
     result = train(prep, max_steps=3, budget=TimeBudget(600))
@@ -86,6 +87,9 @@ def test_a_lora_run_trains_only_its_adapters_and_publishes_a_plain_vits(lora_run
     m = read_records(ws, STAGE)[-1]["metrics"]
     assert m["mode"] == "lora" and m["lora_layers"] > 0 and m["params_trainable"] < m["params_total"]
     assert m["seconds_per_step"] > 0
+    # profile_steps = 1: coqui's step callback traced one step (after an untraced one) into the run's profile/
+    assert m["profiled_steps"] == 1 and Path(m["profile_trace"]).is_file() and Path(m["profile_table"]).is_file()
+    assert Path(m["profile_trace"]).parent == result.run_dir / "profile"
 
     done = finish(result, params, ws)
     bundle_state = torch.load(done["outputs"]["model"], map_location="cpu", weights_only=False)

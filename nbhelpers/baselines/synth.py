@@ -81,15 +81,20 @@ class Baseline:
             module.to(device=device, dtype=dtype)
         return self
 
+    def text_ids(self, text: str) -> Any:
+        """``text`` as the acoustic model's input ids, a [1, symbols] tensor on its device."""
+        import torch
+
+        device = next(self.acoustic.parameters()).device
+        return torch.LongTensor(self.acoustic.tokenizer.text_to_ids(text))[None].to(device)
+
     def synthesize(self, text: str, speaker: str | None = None) -> np.ndarray:
         """Float32 mono audio for ``text``: the acoustic model's mel (with its own predicted durations) vocoded; a
         multi-speaker model speaks as ``speaker`` (default: its first)."""
         import torch
 
-        device = next(self.acoustic.parameters()).device
-        ids = torch.LongTensor(self.acoustic.tokenizer.text_to_ids(text))[None].to(device)
         with torch.inference_mode():
-            mel = self.acoustic.inference(ids, self.speaker_input(speaker))["model_outputs"]  # [1, frames, mels]
+            mel = self.acoustic.inference(self.text_ids(text), self.speaker_input(speaker))["model_outputs"]
             wav = self.vocoder.inference(mel.transpose(1, 2))  # [1, 1, samples]
         return wav[0, 0].float().cpu().numpy()
 

@@ -238,9 +238,8 @@ def acoustic_speed(baseline: Baseline, texts: tuple[str, ...]) -> float:
     import torch
 
     model = baseline.acoustic
-    device = next(model.parameters()).device
     hop, sr = model.config.audio.hop_length, model.config.audio.sample_rate
-    ids = [torch.LongTensor(model.tokenizer.text_to_ids(t))[None].to(device) for t in texts]
+    ids = [baseline.text_ids(t) for t in texts]
     aux = baseline.speaker_input()
     seconds = frames = 0.0
     with torch.inference_mode():

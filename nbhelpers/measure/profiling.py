@@ -60,10 +60,10 @@ class StepProfiler:
 
     def step(self) -> None:
         """Call after each step of the loop."""
+        if self.n <= 0 or self.summary is not None:  # off, or done: nothing on the loop's hot path
+            return
         import torch
 
-        if self.n <= 0 or self.summary is not None:
-            return
         self.steps += 1
         if self._prof is None and self.steps == self.warmup:
             from torch.profiler import profile

@@ -38,15 +38,14 @@ def best_checkpoint(run_dir: str | Path) -> Path:
 def load_model(checkpoint: str | Path, config_path: str | Path | None = None) -> Any:
     """A VITS in eval mode from a checkpoint and its config.json (default: beside the checkpoint); a LoRA run's
     checkpoint comes back as a plain VITS with its adapters folded into the weights (:mod:`.lora`)."""
-    import torch
     from TTS.tts.models.vits import Vits
 
-    from .lora import adapter_layout, merge_from_state
+    from .lora import adapter_layout, checkpoint_weights, merge_from_state
 
     checkpoint = Path(checkpoint)
     config = load_coqui_config(config_path or checkpoint.parent / "config.json")
     model = Vits(config)
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
+    state = checkpoint_weights(checkpoint)
     if adapter_layout(state):
         model.load_state_dict(merge_from_state(model, state))
         return model.eval()

@@ -13,6 +13,7 @@ recomputed from ``weight_g``/``weight_v`` and an update could not be folded into
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -23,11 +24,10 @@ ADAPTER_KEYS = ("lora_A", "lora_B", "lora_scale")
 
 
 def _plain(module: nn.Module) -> bool:
-    """A Conv1d (ungrouped) or Linear whose weight is a plain parameter (no weight norm / parametrisation)."""
-    if isinstance(module, nn.Conv1d):
-        return module.groups == 1 and module.padding_mode == "zeros" and "weight" in module._parameters \
-            and not hasattr(module, "parametrizations")
-    return isinstance(module, nn.Linear) and "weight" in module._parameters and not hasattr(module, "parametrizations")
+    """A Conv1d (ungrouped, zero-padded) or Linear whose weight is a plain parameter (no weight norm)."""
+    conv = isinstance(module, nn.Conv1d) and module.groups == 1 and module.padding_mode == "zeros"
+    return (conv or isinstance(module, nn.Linear)) and "weight" in module._parameters \
+        and not hasattr(module, "parametrizations")
 
 
 def _hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
@@ -81,6 +81,12 @@ def generator_params(model: nn.Module) -> dict[str, int]:
     params = [(n, p) for n, p in model.named_parameters() if not n.startswith("disc.")]
     return {"params_trainable": sum(p.numel() for _, p in params if p.requires_grad),
             "params_total": sum(p.numel() for _, p in params)}
+
+
+def checkpoint_weights(checkpoint: str | Path) -> dict[str, torch.Tensor]:
+    """A coqui checkpoint's model state, memory-mapped: reading its names and shapes (:func:`adapter_layout`) does not
+    read the weights, so peeking before coqui loads the file does not read it twice."""
+    return torch.load(checkpoint, map_location="cpu", weights_only=False, mmap=True)["model"]
 
 
 def adapter_layout(state: dict[str, torch.Tensor]) -> dict[str, int]:

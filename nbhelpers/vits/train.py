@@ -165,13 +165,11 @@ def train(prep: Prepared, *, budget: TimeBudget | None = None, max_steps: int | 
 def check_adapters(model: Any, params: dict[str, Any], checkpoint: Path | None) -> Check:
     """The run being continued was trained in the profile's ``mode`` with the same adapters (a LoRA run's checkpoint
     holds them; a full run's holds none): else coqui could not load it into this model."""
-    import torch
-
-    from .lora import adapter_layout, targets
+    from .lora import adapter_layout, checkpoint_weights, targets
 
     if checkpoint is None:
         return Check("LoRA settings", True, "no checkpoint to continue")
-    saved = adapter_layout(torch.load(checkpoint, map_location="cpu", weights_only=False)["model"])
+    saved = adapter_layout(checkpoint_weights(checkpoint))
     wanted = ({n: params["lora_rank"] for n in targets(model, list(params["lora_targets"]))}
               if params["mode"] == "lora" else {})
     if saved == wanted:
